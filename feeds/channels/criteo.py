@@ -1,0 +1,58 @@
+"""Criteo: the Google Shopping RSS form, with Criteo's id rules.
+
+Spec: https://help.criteo.com/kb/guide/en/product-feed-specifications (support
+articles 207571095 and 360001395365): a Google Shopping feed can be reused; ids
+are ASCII without quotation marks, at most 240 characters, and equal the ids
+sent in OneTag events; titles start with a letter or digit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feeds.channels import Channel, ItemContext, google
+from feeds.model import Product
+from feeds.validation import Rule, Severity
+
+__all__ = ["CHANNEL"]
+
+
+def _criteo_id(v: Any, _item: Any) -> str | None:
+    if not v:
+        return None
+    if not v.isascii() or '"' in v or "'" in v:
+        return f"id {v!r} must be ASCII without quotation marks"
+    return f"{len(v)} characters, more than 240" if len(v) > 240 else None
+
+
+def _title_start(v: Any, item: Any) -> str | None:
+    return "title did not start with a letter or digit; leading marks removed" \
+        if item.get("title_trimmed") else None
+
+
+# Google's id rule (50 characters) is Google's; Criteo's own id rule replaces it.
+RULES: tuple[Rule, ...] = tuple(r for r in google.RULES if r.name != "id_max_length") + (
+    Rule("criteo_id", "id", Severity.ERROR, _criteo_id),
+    Rule("title_start", "title", Severity.WARNING, _title_start),
+)
+
+
+def to_item(product: Product, ctx: ItemContext) -> dict[str, Any]:
+    item = google.to_item(product, ctx)
+    title = item["title"]
+    start = next((i for i, ch in enumerate(title) if ch.isalnum()), len(title))
+    item["title_trimmed"] = start > 0
+    item["title"] = title[start:]
+    return item
+
+
+CHANNEL = Channel(
+    code="criteo",
+    title="Criteo",
+    spec_url="https://help.criteo.com/kb/guide/en/product-feed-specifications",
+    template="feeds/criteo.xml",
+    to_item=to_item,
+    rules=RULES,
+    limits={"title": 150, "description": 5000},
+    namespaces={"g": google.NS},
+)

@@ -1,0 +1,149 @@
+"""The catalogue model every feed and every tracking event is built from.
+
+Frozen dataclasses derived once from Vendre's raw JSON (`feeds.vendre.parse`).
+Money is `Decimal` with a currency, never a float; times are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
+from enum import StrEnum
+from typing import Any
+
+from feeds.validation import Violation
+
+__all__ = [
+    "Availability",
+    "Category",
+    "Money",
+    "Order",
+    "OrderLine",
+    "Product",
+    "round_money",
+]
+
+CENT = Decimal("0.01")
+_MODES = {"half_up": ROUND_HALF_UP, "up": ROUND_UP, "down": ROUND_DOWN}
+
+
+def round_money(amount: Decimal, quantum: Decimal = CENT, mode: str = "half_up") -> Decimal:
+    """`amount` rounded to a multiple of `quantum` (0.01, 1, 0.10 ...), half-up by default."""
+    steps = (amount / quantum).quantize(Decimal(1), rounding=_MODES[mode])
+    return (steps * quantum).quantize(CENT)
+
+
+@dataclass(frozen=True, order=True)
+class Money:
+    """An amount of one currency, kept to two decimals."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+
+    def format(self) -> str:
+        """`123.45 SEK`: the form Google, Meta and Criteo expect."""
+        return f"{self.amount.quantize(CENT)} {self.currency}"
+
+    def plain(self) -> str:
+        """`123.45`: the amount alone, as tracking events carry it."""
+        return str(self.amount.quantize(CENT))
+
+
+class Availability(StrEnum):
+    """Stock state in the project's own words; each channel maps it to its vocabulary."""
+
+    IN_STOCK = "in_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    PREORDER = "preorder"
+    BACKORDER = "backorder"
+
+
+@dataclass(frozen=True)
+class Category:
+    """One Vendre category, with names and links in every language."""
+
+    id: int
+    parent_id: int | None
+    names: Mapping[str, str]
+    seo_links: Mapping[str, str]
+    google_product_category: int | None
+    status: bool = True
+
+
+@dataclass(frozen=True)
+class Product:
+    """One Vendre product as every channel sees it, for one language and pricing target.
+
+    `sellable` is False for hidden, inactive, zero-priced products and variant
+    parents; channels leave those out. `violations` are data problems found
+    while deriving (unknown tax class, bad GTIN); channels add their own.
+    """
+
+    vendre_id: int
+    article_number: str
+    feed_id: str
+    group_id: str | None
+    parent_id: int | None
+    is_parent: bool
+    sellable: bool
+    not_sellable_because: str
+    title: str
+    description: str
+    link: str
+    images: tuple[str, ...]
+    availability: Availability
+    availability_date: datetime | None
+    quantity: int
+    net_price: Money
+    price: Money | None
+    sale_price: Money | None
+    sale_start: datetime | None
+    sale_end: datetime | None
+    brand: str
+    gtin: str | None
+    mpn: str
+    category_ids: tuple[int, ...]
+    category_path: tuple[str, ...]
+    google_product_category: int | None
+    weight_kg: Decimal | None
+    seo_paths: Mapping[str, str]
+    variant_label: str = ""
+    raw_variant: Mapping[str, Any] = field(default_factory=dict)
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def current_price(self) -> Money | None:
+        """What a shopper pays today: the sale price when one is active, else the price."""
+        return self.sale_price or self.price
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One line of an order; fields the shop did not send are None or empty."""
+
+    product_id: int | None
+    article_number: str
+    name: str
+    quantity: int
+    unit_price_net: Decimal | None
+    tax_percent: Decimal | None
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order as far as the undocumented /orders shape lets us read it; `raw` keeps all."""
+
+    id: str
+    date: datetime | None
+    currency: str | None
+    lines: tuple[OrderLine, ...]
+    total: Decimal | None
+    tax: Decimal | None
+    shipping: Decimal | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -1,0 +1,55 @@
+"""The text `vendre-feeds status` prints: the store, the last syncs, the feeds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from feeds.config import Config
+from feeds.store import Store, SyncRecord
+
+__all__ = ["age", "format_status"]
+
+
+def age(moment: datetime, now: datetime) -> str:
+    """'3 min ago', '2 h ago', '4 days ago'."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+def _sync_lines(record: SyncRecord, now: datetime) -> list[str]:
+    when = f"{record.finished_at:%Y-%m-%d %H:%M} UTC ({age(record.finished_at, now)})"
+    if not record.ok:
+        return [f"last sync FAILED {when}: {record.error}"]
+    lines = [f"last sync ok {when}: {record.products} products, {record.categories} "
+             f"categories, {record.orders} orders; {record.added} added, {record.removed} "
+             f"removed, {record.changed} changed"]
+    lines += [f"  warning: {w}" for w in record.warnings]
+    return lines
+
+
+def format_status(cfg: Config, *, now: datetime) -> str:
+    """A few lines: store contents, last sync and its outcome, last good sync if different."""
+    store = Store.in_dir(cfg.data_dir)
+    lines = [f"data dir: {cfg.data_dir.resolve()}"]
+    if not store.exists():
+        return "\n".join(lines + ["store: empty (run `vendre-feeds sync`)"])
+    counts = store.counts()
+    lines.append(f"store: {counts['products']} products, {counts['categories']} categories, "
+                 f"{counts['orders']} orders")
+    recent = store.syncs(limit=1)
+    if not recent:
+        lines.append("never synced")
+    else:
+        lines += _sync_lines(recent[0], now)
+        if not recent[0].ok:
+            good = store.last_good_sync()
+            lines += ["  the store holds the last good snapshot:"] + \
+                [f"  {line}" for line in _sync_lines(good, now)] if good else \
+                ["  no sync has succeeded yet"]
+    return "\n".join(lines)

@@ -1,0 +1,297 @@
+"""The local store: one SQLite file holding the last complete snapshot of the shop.
+
+A sync writes a whole new snapshot inside one transaction, or nothing: the
+new rows go to staging tables that replace the live ones only at commit, so a
+failed sync leaves the previous snapshot exactly as it was. WAL mode lets the
+server read the old snapshot while a sync writes the next. Raw JSON is kept,
+so the mapping can be corrected without a re-sync.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from feeds.errors import StoreError
+
+__all__ = ["SnapshotWriter", "Store", "SyncRecord"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS products (
+    id INTEGER PRIMARY KEY, parent INTEGER, article_number TEXT,
+    date_modified INTEGER, raw TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS products_article ON products(article_number);
+CREATE TABLE IF NOT EXISTS categories (id INTEGER PRIMARY KEY, raw TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, order_date INTEGER, raw TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS syncs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+    ok INTEGER NOT NULL, products INTEGER, categories INTEGER, orders INTEGER,
+    added INTEGER, removed INTEGER, changed INTEGER, error TEXT, warnings TEXT NOT NULL);
+"""
+_STAGING = """
+CREATE TABLE new_products (
+    id INTEGER PRIMARY KEY, parent INTEGER, article_number TEXT,
+    date_modified INTEGER, raw TEXT NOT NULL);
+CREATE TABLE new_categories (id INTEGER PRIMARY KEY, raw TEXT NOT NULL);
+CREATE TABLE new_orders (id TEXT PRIMARY KEY, order_date INTEGER, raw TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    """One sync run as recorded in the store."""
+
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    products: int = 0
+    categories: int = 0
+    orders: int = 0
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    error: str = ""
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _dumps(raw: Mapping[str, Any]) -> str:
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class SnapshotWriter:
+    """Stages one snapshot; `Store.write_snapshot` commits or discards it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.counts = {"products": 0, "categories": 0, "orders": 0}
+        self.warnings: list[str] = []
+        self.orders_replaced = False
+
+    def add_products(self, items: Iterable[Mapping[str, Any]]) -> int:
+        rows = [(p["id"], _int_or_none(p.get("parent")) or None,
+                 str(p.get("article_number") or ""), _int_or_none(p.get("date_modified")),
+                 _dumps(p)) for p in items]
+        self._conn.executemany("INSERT OR REPLACE INTO new_products VALUES (?,?,?,?,?)", rows)
+        self.counts["products"] += len(rows)
+        return len(rows)
+
+    def add_categories(self, items: Iterable[Mapping[str, Any]]) -> int:
+        rows = [(c["id"], _dumps(c)) for c in items]
+        self._conn.executemany("INSERT OR REPLACE INTO new_categories VALUES (?,?)", rows)
+        self.counts["categories"] += len(rows)
+        return len(rows)
+
+    def add_orders(self, items: Iterable[tuple[str, datetime | None, Mapping[str, Any]]]) -> int:
+        """Stage orders as (id, order date, raw); once called, they replace the stored orders.
+
+        Without a call the stored orders are carried over (the orders endpoint failed).
+        """
+        rows = [(oid, int(date.timestamp()) if date else None, _dumps(raw))
+                for oid, date, raw in items]
+        self._conn.executemany("INSERT OR REPLACE INTO new_orders VALUES (?,?,?)", rows)
+        self.counts["orders"] += len(rows)
+        self.orders_replaced = True
+        return len(rows)
+
+    def carry_stored_orders(self) -> None:
+        self._conn.execute("INSERT INTO new_orders SELECT * FROM orders")
+        self.counts["orders"] = self._conn.execute("SELECT count(*) FROM new_orders").fetchone()[0]
+
+    def diff(self) -> tuple[int, int, int]:
+        """(added, removed, changed by date_modified) of products against the live snapshot."""
+        added = self._conn.execute(
+            "SELECT count(*) FROM new_products n WHERE n.id NOT IN (SELECT id FROM products)"
+        ).fetchone()[0]
+        removed = self._conn.execute(
+            "SELECT count(*) FROM products o WHERE o.id NOT IN (SELECT id FROM new_products)"
+        ).fetchone()[0]
+        changed = self._conn.execute(
+            "SELECT count(*) FROM new_products n JOIN products o ON o.id = n.id "
+            "WHERE n.date_modified IS NOT o.date_modified").fetchone()[0]
+        return added, removed, changed
+
+
+class Store:
+    """The SQLite store at `<data_dir>/catalog.sqlite3`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def in_dir(cls, data_dir: Path) -> Store:
+        return cls(Path(data_dir) / "catalog.sqlite3")
+
+    # -------------------------------------------------------------- plumbing
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"the store {self.path} cannot be opened: {exc}") from None
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with closing(self._connect()) as conn:
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store {self.path} cannot be read: {exc}") from None
+
+    # -------------------------------------------------------------- writing
+
+    @contextmanager
+    def write_snapshot(self, started_at: datetime) -> Iterator[SnapshotWriter]:
+        """Stage a snapshot; commit it when the block ends normally, else roll back.
+
+        On success a sync record is written in the same transaction; on failure
+        the previous snapshot is untouched (the caller records the failure).
+        """
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # One statement at a time: executescript() would COMMIT the open transaction.
+            for statement in _STAGING.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            writer = SnapshotWriter(conn)
+            yield writer
+            self._commit(conn, writer, started_at)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, writer: SnapshotWriter,
+                started_at: datetime) -> None:
+        added, removed, changed = writer.diff()
+        if not writer.orders_replaced:
+            writer.carry_stored_orders()
+        for table in ("products", "categories", "orders"):
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"ALTER TABLE new_{table} RENAME TO {table}")
+        conn.execute("CREATE INDEX products_article ON products(article_number)")
+        record = SyncRecord(started_at, datetime.now(UTC), True, added=added, removed=removed,
+                            changed=changed, warnings=tuple(writer.warnings),
+                            **writer.counts)
+        self._insert_record(conn, record)
+        conn.execute("COMMIT")
+
+    def record_failure(self, started_at: datetime, error: str,
+                       warnings: Iterable[str] = ()) -> None:
+        """Remember a failed sync (the snapshot itself is unchanged)."""
+        record = SyncRecord(started_at, datetime.now(UTC), False, error=error,
+                            warnings=tuple(warnings))
+        with closing(self._connect()) as conn:
+            self._insert_record(conn, record)
+
+    @staticmethod
+    def _insert_record(conn: sqlite3.Connection, r: SyncRecord) -> None:
+        conn.execute(
+            "INSERT INTO syncs (started_at, finished_at, ok, products, categories, orders, "
+            "added, removed, changed, error, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (_iso(r.started_at), _iso(r.finished_at), int(r.ok), r.products, r.categories,
+             r.orders, r.added, r.removed, r.changed, r.error, json.dumps(list(r.warnings))))
+
+    # -------------------------------------------------------------- reading
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def syncs(self, limit: int = 10) -> list[SyncRecord]:
+        """The most recent sync runs, newest first."""
+        if not self.exists():
+            return []
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT started_at, finished_at, ok, products, categories, orders, added, "
+                "removed, changed, error, warnings FROM syncs ORDER BY id DESC LIMIT ?",
+                (limit,)).fetchall()
+        return [SyncRecord(datetime.fromisoformat(r[0]), datetime.fromisoformat(r[1]),
+                           bool(r[2]), *(v or 0 for v in r[3:9]), r[9] or "",
+                           tuple(json.loads(r[10]))) for r in rows]
+
+    def last_good_sync(self) -> SyncRecord | None:
+        if not self.exists():
+            return None
+        with self._read() as conn:
+            row = conn.execute("SELECT max(id) FROM syncs WHERE ok = 1").fetchone()
+        if row[0] is None:
+            return None
+        return next((s for s in self.syncs(limit=1_000) if s.ok), None)
+
+    def counts(self) -> dict[str, int]:
+        if not self.exists():
+            return {"products": 0, "categories": 0, "orders": 0}
+        with self._read() as conn:
+            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                    for t in ("products", "categories", "orders")}
+
+    def iter_products(self) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """Every product as (raw, raw parent or None), by id; streams, never loads all."""
+        with self._read() as conn:
+            cursor = conn.execute(
+                "SELECT c.raw, p.raw FROM products c LEFT JOIN products p ON p.id = c.parent "
+                "ORDER BY c.id")
+            for raw, parent in cursor:
+                yield json.loads(raw), json.loads(parent) if parent else None
+
+    def product(self, vendre_id: int) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """One product (and its parent) by Vendre id, or None."""
+        return self._one_product("c.id = ?", vendre_id)
+
+    def product_by_article(self, article: str) -> tuple[dict[str, Any], dict[str, Any] | None] \
+            | None:
+        return self._one_product("c.article_number = ?", article)
+
+    def children(self, parent_id: int) -> list[dict[str, Any]]:
+        """The raw variants of a parent product, by id."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT raw FROM products WHERE parent = ? ORDER BY id",
+                                (parent_id,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def _one_product(self, where: str, value: Any) -> tuple[dict[str, Any],
+                                                             dict[str, Any] | None] | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT c.raw, p.raw FROM products c LEFT JOIN products p ON p.id = c.parent "
+                f"WHERE {where}", (value,)).fetchone()
+        if row is None:
+            return None
+        return json.loads(row[0]), json.loads(row[1]) if row[1] else None
+
+    def raw_categories(self) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return [json.loads(r[0]) for r in conn.execute("SELECT raw FROM categories")]
+
+    def raw_orders(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Stored orders dated at or after `since` (undated ones only when since is None)."""
+        with self._read() as conn:
+            if since is None:
+                rows = conn.execute("SELECT raw FROM orders ORDER BY id")
+            else:
+                rows = conn.execute("SELECT raw FROM orders WHERE order_date >= ? ORDER BY id",
+                                    (int(since.timestamp()),))
+            return [json.loads(r[0]) for r in rows]
+

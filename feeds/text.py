@@ -1,0 +1,54 @@
+"""Plain text from Vendre's HTML fields, safe for XML and short enough for a channel."""
+
+from __future__ import annotations
+
+import html
+import re
+
+__all__ = ["clean_text", "html_to_text", "strip_xml_illegal", "truncate"]
+
+# Script and style bodies are code, not text; comments are not text either.
+_DROP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+_WHITESPACE = re.compile(r"\s+")
+# XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF.
+# Pasted descriptions carry U+000B, U+001A and the like, which make a whole feed unparseable.
+_XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def strip_xml_illegal(text: str) -> str:
+    """`text` without the characters XML 1.0 forbids (supplementary planes are kept)."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def clean_text(text: str | None) -> str:
+    """Entities decoded, XML-illegal characters removed, whitespace collapsed to single spaces."""
+    if not text:
+        return ""
+    text = html.unescape(text) if "&" in text else text
+    return _WHITESPACE.sub(" ", strip_xml_illegal(text)).strip()
+
+
+def html_to_text(fragment: str | None) -> str:
+    """Plain text of an HTML fragment; empty placeholders such as `<p> </p>` give ''.
+
+    Tags become spaces (so `a<br>b` stays two words), entities are decoded after
+    the tags are gone (so `&lt;b&gt;` stays visible text), and U+00A0 counts as
+    whitespace.
+    """
+    if not fragment:
+        return ""
+    if "<" in fragment:
+        fragment = _TAG.sub(" ", _DROP.sub(" ", fragment))
+    return clean_text(fragment)
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, at a word boundary where one is near."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 0.8:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"

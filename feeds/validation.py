@@ -1,0 +1,81 @@
+"""Violations: bad catalogue data, reported with a severity instead of raised.
+
+An `ERROR` keeps the item out of the feed; a `WARNING` lets it through. Each
+channel states its rules as data (`Rule` objects) and `check` applies them to
+one mapped item. Violations found while deriving a product from Vendre's JSON
+(an unknown tax class, a bad GTIN check digit) travel with the product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Rule", "Severity", "Violation", "check", "has_error", "max_length", "required"]
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One problem with one item: which item, which field, what is wrong."""
+
+    severity: Severity
+    item_id: str
+    field: str
+    message: str
+    rule: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"severity": self.severity.value, "item_id": self.item_id, "field": self.field,
+                "rule": self.rule or self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named check of one field of a mapped item.
+
+    `test(value, item)` returns None when the value is fine, else the message.
+    """
+
+    name: str
+    field: str
+    severity: Severity
+    test: Callable[[Any, Mapping[str, Any]], str | None]
+
+    def apply(self, item_id: str, item: Mapping[str, Any]) -> Violation | None:
+        message = self.test(item.get(self.field), item)
+        if message is None:
+            return None
+        return Violation(self.severity, item_id, self.field, message, self.name)
+
+
+def check(item_id: str, item: Mapping[str, Any], rules: Iterable[Rule]) -> list[Violation]:
+    """Every violation of `rules` by one mapped item."""
+    return [v for rule in rules if (v := rule.apply(item_id, item)) is not None]
+
+
+def has_error(violations: Iterable[Violation]) -> bool:
+    return any(v.severity is Severity.ERROR for v in violations)
+
+
+def required(field: str, severity: Severity = Severity.ERROR, what: str = "") -> Rule:
+    """The field must be present and non-empty."""
+    message = f"missing {what or field}"
+    return Rule(f"{field}_required", field, severity, lambda v, _: None if v else message)
+
+
+def max_length(field: str, limit: int, severity: Severity = Severity.WARNING) -> Rule:
+    """The field's text must be at most `limit` characters (checked before truncation)."""
+
+    def test(value: Any, _item: Mapping[str, Any]) -> str | None:
+        if value and len(value) > limit:
+            return f"{len(value)} characters, more than {limit}: truncated"
+        return None
+
+    return Rule(f"{field}_max_length", field, severity, test)

@@ -1,0 +1,1 @@
+"""Reading a Vendre shop's admin API (`/API/1`)."""

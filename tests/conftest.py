@@ -1,0 +1,70 @@
+"""Shared fixtures: the reference material in ../shared, configs, fixed clocks."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feeds.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def shared_dir() -> Path | None:
+    """../shared (or $VENDRE_FEEDS_SHARED): other people's data, read at test time only."""
+    candidate = Path(os.environ.get("VENDRE_FEEDS_SHARED") or ROOT.parent / "shared")
+    return candidate if (candidate / "fixtures").is_dir() else None
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The shared reference folder; the test skips where it is absent."""
+    found = shared_dir()
+    if found is None:
+        pytest.skip("../shared (real Vendre fixtures and schemas) is not present; "
+                    "set VENDRE_FEEDS_SHARED to run this test")
+    return found
+
+
+@pytest.fixture
+def real_products(shared: Path) -> list[dict[str, Any]]:
+    """The 41 real product objects from a live Vendre shop."""
+    data = json.loads((shared / "fixtures" / "vendre-sample-products.json").read_text("utf-8"))
+    return data["list"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own vendre-feeds settings."""
+    for name in list(os.environ):
+        if name.startswith("VENDRE_") and name not in {"VENDRE_FEEDS_SHARED",
+                                                        "VENDRE_FEEDS_REQUIRE_BROWSER"}:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+def make_config(tmp_path: Path, **sections: Any) -> Config:
+    """A Config with a temporary data dir and the given sections over the defaults."""
+    overrides: dict[str, Any] = {"data_dir": str(tmp_path / "data"),
+                                 "shop": {"base_url": "https://shop.example", "name": "Testshop"}}
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(overrides.get(key), dict):
+            overrides[key] = {**overrides[key], **value}
+        else:
+            overrides[key] = value
+    return load_config(env={}, overrides=overrides, use_file=False)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from feeds.config import IdField, load_config, settings_table, starter_toml
+from feeds.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vendre-feeds.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(env={})
+    assert cfg.vendre.page_size == 250
+    assert cfg.vendre.concurrency == 4
+    assert cfg.shop.language == "sv"
+    assert cfg.shop.id_field is IdField.ID
+    assert cfg.shop.tax_classes[2] == Decimal(25)
+    assert cfg.data_dir == Path("vendre-feeds-data")
+
+
+def test_starter_file_parses_and_documents_every_setting():
+    text = starter_toml(access_key="k" * 20, site_key="s" * 8)
+    data = tomllib.loads(text)
+    cfg = load_config(env={}, overrides=data, use_file=False)
+    assert cfg.server.access_key == "k" * 20
+    for dotted, _default, _env, doc in settings_table():
+        key = dotted.split(".")[-1]
+        assert f"{key} = " in text, dotted
+        assert doc in text, dotted
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    missing = [dotted for dotted, *_ in settings_table() if f"`{dotted}`" not in readme]
+    assert not missing, f"README lacks: {missing}"
+
+
+def test_starter_keys_are_random():
+    assert starter_toml() != starter_toml()
+
+
+def test_lookup_order_explicit_then_env(tmp_path):
+    a = write(tmp_path, 'data_dir = "from-file"\n')
+    other = tmp_path / "other.toml"
+    other.write_text('data_dir = "from-env-file"\n')
+    assert load_config(a, env={}).data_dir == Path("from-file")
+    assert load_config(None, env={"VENDRE_FEEDS_CONFIG": str(other)}).data_dir == \
+        Path("from-env-file")
+
+
+def test_environment_overrides_the_file(tmp_path):
+    path = write(tmp_path, '[vendre]\napi_url = "https://a.se/API/1"\npage_size = 100\n')
+    cfg = load_config(path, env={"VENDRE_API_URL": "https://b.se/API/1",
+                                 "VENDRE_FEEDS_VENDRE_PAGE_SIZE": "50",
+                                 "VENDRE_FEEDS_DATA_DIR": "/tmp/x"})
+    assert cfg.vendre.api_url == "https://b.se/API/1"
+    assert cfg.vendre.page_size == 50
+    assert cfg.data_dir == Path("/tmp/x")
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[vendre]\npage_size = \"many\"\n", "vendre.page_size"),
+    ("[vendre]\npage_size = 0\n", "vendre.page_size"),
+    ("[vendre]\napi_url = \"shop.se\"\n", "vendre.api_url"),
+    ("[shop]\nid_field = \"sku\"\n", "shop.id_field"),
+    ("[shop]\ncurrency = \"kronor\"\n", "shop.currency"),
+    ("[shop]\ntax_classes = { 2 = \"lots\" }\n", "shop.tax_classes"),
+    ("[shop]\nbogus = 1\n", "shop.bogus"),
+    ("nonsense = 1\n", "nonsense"),
+    ("[bestsellers]\nlabel = \"custom_label_9\"\n", "bestsellers.label"),
+    ("[channels.google]\nmin_price = \"cheap\"\n", "channels.google.min_price"),
+    ("[[channels.google.targets]]\nfile = \"g-no\"\ncurrency = \"NOK\"\n",
+     "channels.google.targets[0].rate"),
+    ("[[channels.google.targets]]\nfile = \"google\"\n", "channels.google.targets"),
+    ("[tracking]\ncart_path = \"(\"\n", "tracking.cart_path"),
+])
+def test_bad_settings_name_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    message = str(info.value)
+    assert message.startswith(key), message
+    assert "\n" not in message
+
+
+def test_broken_toml_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "[vendre\n"), env={})
+    assert "not valid TOML" in str(info.value)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_channel_targets(tmp_path):
+    path = write(tmp_path, """
+[shop]
+base_url = "https://shop.se"
+[channels.google]
+exclude_categories = [3, 4]
+min_price = 10
+extra = { condition = "new" }
+[[channels.google.targets]]
+file = "google-no"
+country = "NO"
+language = "nb"
+currency = "NOK"
+rate = 0.98
+rounding = 1
+tax_classes = { 2 = 25 }
+""")
+    cfg = load_config(path, env={})
+    google = cfg.channel("google")
+    assert [t.file for t in google.targets] == ["google", "google-no"]
+    no = google.targets[1]
+    assert (no.country, no.language, no.currency) == ("NO", "nb", "NOK")
+    assert no.rate == Decimal("0.98") and no.rounding_quantum == Decimal(1)
+    assert google.exclude_categories == (3, 4)
+    assert google.min_price == Decimal(10)
+    assert cfg.channel("meta").targets[0].file == "meta"

@@ -1,0 +1,89 @@
+"""The sync writes a whole snapshot or nothing (unit level, with an in-memory page source)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from feeds.errors import IncompleteSync, VendreResponseError
+from feeds.progress import make_progress
+from feeds.store import Store
+from feeds.sync import run_sync
+from tests.conftest import NOW
+
+
+class Pages:
+    """A PageSource serving fixed lists; `fail` maps resource -> exception to raise midway."""
+
+    def __init__(self, data, fail=None):
+        self.data, self.fail = data, fail or {}
+
+    def iter_pages(self, resource, *, key=None):
+        items = self.data.get(resource, [])
+        for start in range(0, max(len(items), 1), 2):
+            if resource in self.fail and start >= 2:
+                raise self.fail[resource]
+            yield items[start:start + 2]
+
+
+def products(n, modified=1):
+    return [{"id": i, "article_number": f"A-{i}", "date_modified": modified, "parent": 0}
+            for i in range(1, n + 1)]
+
+
+def order(oid, days_ago):
+    return {"id": oid, "date_added": int((NOW - timedelta(days=days_ago)).timestamp()),
+            "products": [{"product_id": 1, "quantity": 1}]}
+
+
+def quiet():
+    return make_progress(quiet=True)
+
+
+def test_sync_writes_snapshot_and_diff(config):
+    store = Store.in_dir(config.data_dir)
+    first = run_sync(config, Pages({"products": products(5), "categories": [{"id": 1}]}),
+                     store, progress=quiet(), now=NOW)
+    assert (first.products, first.categories, first.added) == (5, 1, 5)
+    changed = products(6)
+    changed[1]["date_modified"] = 2
+    second = run_sync(config, Pages({"products": changed[1:], "categories": []}), store,
+                      progress=quiet(), now=NOW)
+    assert (second.added, second.removed, second.changed) == (1, 1, 1)
+    assert store.counts()["products"] == 5
+
+
+def test_failed_sync_keeps_previous_snapshot(config):
+    store = Store.in_dir(config.data_dir)
+    run_sync(config, Pages({"products": products(5)}), store, progress=quiet(), now=NOW)
+    before = list(store.iter_products())
+    broken = Pages({"products": products(9)},
+                   fail={"products": VendreResponseError("page 3 broke")})
+    with pytest.raises(VendreResponseError):
+        run_sync(config, broken, store, progress=quiet(), now=NOW)
+    assert list(store.iter_products()) == before
+    last = store.syncs(limit=1)[0]
+    assert not last.ok and last.error == "page 3 broke"
+    assert store.last_good_sync().products == 5
+
+
+def test_orders_window_and_failure_is_a_warning(config):
+    store = Store.in_dir(config.data_dir)
+    data = {"products": products(2), "orders": [order(1, 5), order(2, 61), order(3, 59)]}
+    record = run_sync(config, Pages(data), store, progress=quiet(), now=NOW)
+    assert record.orders == 2 and not record.warnings
+    failing = Pages({"products": products(2), "orders": [order(9, 1)] * 4},
+                    fail={"orders": IncompleteSync("orders: read 2 of 4")})
+    record = run_sync(config, failing, store, progress=quiet(), now=NOW)
+    assert record.ok and record.orders == 2          # the previous orders are kept
+    assert "orders: read 2 of 4" in record.warnings[0]
+
+
+def test_orders_disabled(tmp_path):
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, vendre={"orders": False})
+    record = run_sync(cfg, Pages({"products": products(1), "orders": [order(1, 1)]}),
+                      Store.in_dir(cfg.data_dir), progress=quiet(), now=NOW)
+    assert record.orders == 0

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from feeds.text import clean_text, html_to_text, strip_xml_illegal, truncate
+
+
+@pytest.mark.parametrize(("html", "text"), [
+    ("<p> </p>\r\n<p> </p>", ""),
+    ("<p>\u00a0</p>", ""),
+    ("<p>Fish &amp; chips</p>", "Fish & chips"),
+    ("a<br>b", "a b"),
+    ("<ul><li>one</li><li>two</li></ul>", "one two"),
+    ("<p>x</p><script>alert(1)</script><style>p{}</style>", "x"),
+    ("&lt;b&gt; stays visible", "<b> stays visible"),
+    ("bad\x0bchar\x1a", "badchar"),
+    ("<!-- hidden -->shown", "shown"),
+    (None, ""),
+    ("<strong>Bold</strong>\r\n\r\ntext", "Bold text"),
+])
+def test_html_to_text(html, text):
+    assert html_to_text(html) == text
+
+
+def test_strip_xml_illegal_keeps_astral_and_whitespace():
+    assert strip_xml_illegal("a\tb\nc\rd\x00e\ufffef😀") == "a\tb\nc\rdef😀"
+
+
+def test_clean_text_decodes_entities_after_stripping():
+    assert clean_text("a &#11; b") == "a b"
+
+
+def test_truncate_at_word_boundary():
+    text = "word " * 40
+    cut = truncate(text.strip(), 150)
+    assert len(cut) <= 150
+    assert cut.endswith("…")
+    assert not cut[:-1].endswith(" ")
+    assert truncate("short", 150) == "short"
