@@ -18,7 +18,7 @@ import click
 
 from feeds import log as feeds_log
 from feeds.config import Config, api_key_from_env, load_config, require, starter_toml
-from feeds.errors import FeedsError
+from feeds.errors import FeedsError, NotFound
 from feeds.progress import make_progress
 from feeds.status import format_status
 
@@ -121,6 +121,12 @@ def sync(app: _App) -> None:
 def sync_shop(app: _App, cfg: Config, *, transport: Any = None, api_key: str | None = None,
               now: datetime | None = None):  # noqa: ANN201 - a SyncRecord
     """Run one sync with the configured (or an injected) transport."""
+    return sync_with(cfg, app.progress(), transport=transport, api_key=api_key, now=now)
+
+
+def sync_with(cfg: Config, progress: Any, *, transport: Any = None, api_key: str | None = None,
+              now: datetime | None = None):  # noqa: ANN201 - a SyncRecord
+    """One sync: the reader, the store and the sync, wired together."""
     from feeds.store import Store
     from feeds.sync import run_sync
     from feeds.vendre.client import VendreClient
@@ -131,7 +137,7 @@ def sync_shop(app: _App, cfg: Config, *, transport: Any = None, api_key: str | N
     v = cfg.vendre
     with VendreClient(api_url, key, page_size=v.page_size, concurrency=v.concurrency,
                       timeout_s=v.timeout_s, retries=v.retries, transport=transport) as client:
-        return run_sync(cfg, client, Store.in_dir(cfg.data_dir), progress=app.progress(),
+        return run_sync(cfg, client, Store.in_dir(cfg.data_dir), progress=progress,
                         now=now or datetime.now(UTC))
 
 
@@ -150,6 +156,75 @@ def status(app: _App) -> None:
     """What is in the store, when it was synced and built, and what failed."""
     cfg = app.load()
     app.echo(format_status(cfg, now=datetime.now(UTC)))
+
+
+@main.command()
+@click.argument("channels", nargs=-1)
+@click.option("--force", is_flag=True, help="Publish even if the drop guard objects.")
+@pass_app
+def build(app: _App, channels: tuple[str, ...], force: bool) -> None:
+    """Build and publish the feeds of CHANNELS (default: every enabled channel)."""
+    from feeds.build import build_feeds
+
+    cfg = app.load()
+    results = build_feeds(cfg, codes=channels, force=force, progress=app.progress())
+    app.echo(format_build(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise FeedsError(f"{len(failed)} of {len(results)} feeds not published: "
+                         + ", ".join(r.stem for r in failed))
+
+
+@main.command()
+@click.argument("channels", nargs=-1)
+@click.option("--limit", default=20, show_default=True, help="Violations to list per feed.")
+@pass_app
+def validate(app: _App, channels: tuple[str, ...], limit: int) -> None:
+    """Build CHANNELS without publishing and show their violations."""
+    from feeds.build import build_feeds
+
+    cfg = app.load()
+    results = build_feeds(cfg, codes=channels, publish_feeds=False, progress=app.progress(),
+                          keep_first=limit)
+    app.echo(format_build(results, violations=True))
+    if any(not r.ok for r in results):
+        raise FeedsError("some feeds failed their checks")
+
+
+def format_build(results, *, violations: bool = False) -> str:  # noqa: ANN001
+    """The one-screen summary of a build: per feed, items, drops by rule, warnings by kind."""
+    lines = []
+    for r in results:
+        c = r.counts
+        state = "published" if r.published else ("checked" if r.ok else "NOT PUBLISHED")
+        lines.append(f"{r.stem}: {c.items} items {state} ({c.products} products read, "
+                     f"{c.dropped} dropped, {sum(c.excluded.values())} not for sale or filtered)")
+        if r.reason:
+            lines.append(f"  reason: {r.reason}")
+        lines += [f"  dropped by {rule}: {n}" for rule, n in c.errors.most_common()]
+        lines += [f"  warning {rule}: {n}" for rule, n in c.warnings.most_common()]
+        lines += [f"  excluded, {why}: {n}" for why, n in c.excluded.most_common()]
+        if violations:
+            lines += [f"  {v.severity.value} {v.item_id} {v.field}: {v.message}"
+                      for v in r.first_violations]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("feed")
+@pass_app
+def diff(app: _App, feed: str) -> None:
+    """Show what changed in FEED (e.g. google, google-no) between its last two versions."""
+    from feeds.build import feed_specs
+    from feeds.diff import diff_latest, format_diff
+    from feeds.layout import Layout
+
+    cfg = app.load()
+    spec = next((s for s in feed_specs(cfg) if s.stem == feed), None)
+    if spec is None:
+        raise NotFound(f"unknown feed {feed!r}; feeds: "
+                       + ", ".join(s.stem for s in feed_specs(cfg)))
+    app.echo(format_diff(diff_latest(Layout(cfg.data_dir), feed, spec.channel)))
 
 
 @main.command()

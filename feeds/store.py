@@ -281,6 +281,25 @@ class Store:
             return None
         return json.loads(row[0]), json.loads(row[1]) if row[1] else None
 
+    def duplicate_article_numbers(self) -> set[str]:
+        """Article numbers that more than one product carries (they cannot be feed ids)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT article_number FROM products WHERE article_number != '' "
+                                "GROUP BY article_number HAVING count(*) > 1").fetchall()
+        return {r[0] for r in rows}
+
+    def article_numbers(self, ids: Iterable[int]) -> dict[int, str]:
+        """Vendre id -> article number for the given ids (only those found)."""
+        wanted = sorted(set(ids))
+        found: dict[int, str] = {}
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(conn.execute(
+                    f"SELECT id, article_number FROM products WHERE id IN ({marks})", chunk))
+        return found
+
     def raw_categories(self) -> list[dict[str, Any]]:
         with self._read() as conn:
             return [json.loads(r[0]) for r in conn.execute("SELECT raw FROM categories")]

@@ -10,7 +10,12 @@ __all__ = ["clean_text", "html_to_text", "strip_xml_illegal", "truncate"]
 # Script and style bodies are code, not text; comments are not text either.
 _DROP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 _TAG = re.compile(r"<[^>]*>")
+# Where a block ends, the text gets a line break; list items become "- " lines.
+_BREAK = re.compile(r"<br\s*/?>|</(p|div|h[1-6]|ul|ol|tr|table|blockquote)\s*>", re.I)
+_LIST_ITEM = re.compile(r"<li\b[^>]*>", re.I)
 _WHITESPACE = re.compile(r"\s+")
+_SPACES = re.compile(r"[^\S\n]+")
+_NEWLINES = re.compile(r" *\n[\s]*")
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF.
 # Pasted descriptions carry U+000B, U+001A and the like, which make a whole feed unparseable.
 _XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -22,25 +27,32 @@ def strip_xml_illegal(text: str) -> str:
 
 
 def clean_text(text: str | None) -> str:
-    """Entities decoded, XML-illegal characters removed, whitespace collapsed to single spaces."""
+    """One line: entities decoded, XML-illegal characters and whitespace runs -> one space."""
     if not text:
         return ""
     text = html.unescape(text) if "&" in text else text
-    return _WHITESPACE.sub(" ", strip_xml_illegal(text)).strip()
+    return _WHITESPACE.sub(" ", _XML_ILLEGAL.sub(" ", text)).strip()
 
 
 def html_to_text(fragment: str | None) -> str:
     """Plain text of an HTML fragment; empty placeholders such as `<p> </p>` give ''.
 
-    Tags become spaces (so `a<br>b` stays two words), entities are decoded after
-    the tags are gone (so `&lt;b&gt;` stays visible text), and U+00A0 counts as
-    whitespace.
+    Paragraphs and line breaks become single line breaks and list items "- "
+    lines; other tags become spaces. Entities are decoded after the tags are gone
+    (so `&lt;b&gt;` stays visible text); runs of spaces (U+00A0 included)
+    collapse to one and blank lines disappear.
     """
     if not fragment:
         return ""
     if "<" in fragment:
-        fragment = _TAG.sub(" ", _DROP.sub(" ", fragment))
-    return clean_text(fragment)
+        # In HTML, line breaks in the source are just spaces; only tags break lines.
+        fragment = _WHITESPACE.sub(" ", _DROP.sub(" ", fragment))
+        fragment = _LIST_ITEM.sub("\n- ", _BREAK.sub("\n", fragment))
+        fragment = _TAG.sub(" ", fragment)
+    if "&" in fragment:
+        fragment = html.unescape(fragment)
+    fragment = _XML_ILLEGAL.sub(" ", fragment)
+    return _NEWLINES.sub("\n", _SPACES.sub(" ", fragment)).strip()
 
 
 def truncate(text: str, limit: int) -> str:

@@ -51,19 +51,20 @@ def check_feed(path: Path, *, item_tag: str, id_tag: str,
         item without an id.
     """
     digest = IdDigest()
+    declared: dict[str, str] = {}
     try:
-        context = etree.iterparse(str(path), events=("start-ns", "end"), tag=None,
-                                  resolve_entities=False, no_network=True, load_dtd=False,
-                                  huge_tree=True, remove_comments=True)
-        declared: dict[str, str] = {}
-        for event, value in context:
-            if event == "start-ns":
-                prefix, uri = value
-                declared.setdefault(prefix, uri)
-                continue
-            if value.tag == item_tag:
-                _digest_item(value, id_tag, digest)
-                _release(value)
+        with path.open("rb") as fh:
+            context = etree.iterparse(fh, events=("start-ns", "end"), resolve_entities=False,
+                                      no_network=True, load_dtd=False, huge_tree=True,
+                                      remove_comments=True)
+            for event, value in context:
+                if event == "start-ns":
+                    declared.setdefault(*value)
+                elif value.tag == item_tag:
+                    if digest.count == 0:  # the root's declarations have all been seen now
+                        _check_namespaces(path, declared, namespaces)
+                    _digest_item(value, id_tag, digest)
+                    _release(value)
     except etree.XMLSyntaxError as exc:
         raise FeedInvalid(f"{path.name} is not well-formed XML: {exc}") from None
     _check_namespaces(path, declared, namespaces)

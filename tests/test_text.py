@@ -9,14 +9,17 @@ from feeds.text import clean_text, html_to_text, strip_xml_illegal, truncate
     ("<p> </p>\r\n<p> </p>", ""),
     ("<p>\u00a0</p>", ""),
     ("<p>Fish &amp; chips</p>", "Fish & chips"),
-    ("a<br>b", "a b"),
-    ("<ul><li>one</li><li>two</li></ul>", "one two"),
+    ("a<br>b", "a\nb"),
+    ("<p>one</p>\r\n<p>two</p>", "one\ntwo"),
+    ("Intro<ul><li>one</li><li>two</li></ul>", "Intro\n- one\n- two"),
     ("<p>x</p><script>alert(1)</script><style>p{}</style>", "x"),
     ("&lt;b&gt; stays visible", "<b> stays visible"),
-    ("bad\x0bchar\x1a", "badchar"),
+    ("bad\x0bchar\x1a", "bad char"),
     ("<!-- hidden -->shown", "shown"),
     (None, ""),
     ("<strong>Bold</strong>\r\n\r\ntext", "Bold text"),
+    ("plain\r\ntext without tags", "plain\ntext without tags"),
+    ("<p>a  \u00a0 b</p><p> </p><p>c</p>", "a b\nc"),
 ])
 def test_html_to_text(html, text):
     assert html_to_text(html) == text

@@ -14,7 +14,7 @@ from typing import Any
 from feeds.config import Config, load_config
 from feeds.demo.transport import demo_transport
 
-__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "demo_config", "run_demo"]
+__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "demo_config", "demo_overrides", "run_demo"]
 
 DEMO_ACCESS_KEY = "demo-access-key"
 DEMO_API_KEY = "demo-api-key"
@@ -46,9 +46,9 @@ def demo_config(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> Co
 
 def run_demo(app: Any, data_dir: Path, *, host: str, port: int, serve: bool,
              now: datetime | None = None) -> Config:
-    """Sync the demo shop, then (as later steps land) build and serve it."""
-    from feeds.cli import sync_shop
-    from feeds.status import format_status
+    """Sync the demo shop, build every feed, then serve them (unless `serve` is False)."""
+    from feeds.cli import format_build, sync_shop
+    from feeds.refresh import build_all
 
     now = now or datetime.now(UTC)
     cfg = demo_config(data_dir, host, port)
@@ -57,5 +57,7 @@ def run_demo(app: Any, data_dir: Path, *, host: str, port: int, serve: bool,
                        api_key=DEMO_API_KEY, now=now)
     app.echo(f"demo shop synced: {record.products} products, {record.categories} categories, "
              f"{record.orders} orders")
-    app.echo(format_status(cfg, now=now))
+    # --force: the demo's data dir may hold feeds of an older demo version.
+    results = build_all(cfg, now=now, progress=app.progress(), force=True)
+    app.echo(format_build(results))
     return cfg

@@ -1,0 +1,342 @@
+"""`vendre-feeds build` and `validate`: the store -> checked, published feed files.
+
+For every feed file (a channel x target), streaming from the store:
+
+    raw product -> Product (parse) -> sellable? filters? -> channel item -> rules
+        -> errors drop the item, warnings pass -> template -> temporary file
+    temporary file -> lxml parse-back (same items, same ids, well-formed)
+        -> drop guard -> atomic publish (+ .gz, state, history) -> report
+
+Memory stays flat: one product at a time, violations streamed to the report.
+A failure of one feed leaves its last published file in place and does not
+stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+
+from feeds.bestsellers import bestseller_labels
+from feeds.channels import Channel, ItemContext, all_channels, apply_extra, get_channel
+from feeds.config import ChannelSettings, Config, IdField, Target
+from feeds.errors import BuildError, ConfigError, FeedInvalid, FeedsError, StoreError
+from feeds.layout import Layout, PublishedFeed
+from feeds.lock import hold
+from feeds.model import Availability, Category, OrderLine, Product
+from feeds.progress import Progress, make_progress
+from feeds.publish import HistoryPolicy, drop_percent, publish, temp_file
+from feeds.rendering import make_env
+from feeds.report import Counts, ReportWriter
+from feeds.store import Store
+from feeds.validation import Severity, Violation, check, has_error
+from feeds.vendre.parse import DeriveContext, Pricing, parse_category, parse_order, parse_product
+from feeds.xmlcheck import IdDigest, check_feed
+
+__all__ = ["FeedResult", "FeedSpec", "build_feeds", "feed_specs", "shared_inputs"]
+
+log = logging.getLogger("feeds.build")
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed file to build: a channel, its settings and one target."""
+
+    channel: Channel
+    settings: ChannelSettings
+    target: Target
+
+    @property
+    def stem(self) -> str:
+        return self.target.file
+
+    @property
+    def file(self) -> str:
+        return f"{self.target.file}.{self.channel.extension}"
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """What happened to one feed file."""
+
+    stem: str
+    channel: str
+    published: bool
+    reason: str
+    counts: Counts
+    previous_items: int | None
+    first_violations: tuple[Violation, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+
+@dataclass(frozen=True)
+class SharedInputs:
+    """What every feed of one build reads once: categories, labels, duplicate ids."""
+
+    categories: Mapping[int, Category]
+    labels: Mapping[str, Mapping[str, str]]
+    duplicate_ids: frozenset[str]
+    now: datetime
+
+
+# ---------------------------------------------------------------- what to build
+
+
+def feed_specs(cfg: Config, codes: Sequence[str] = ()) -> list[FeedSpec]:
+    """The feeds of the named channels, or of every enabled channel."""
+    known = {c.code for c in all_channels()}
+    for code in cfg.channels:
+        if code not in known:
+            raise ConfigError(f"channels.{code}: unknown channel "
+                              f"(known: {', '.join(sorted(known))})")
+    chosen = [get_channel(code) for code in codes] if codes else all_channels()
+    specs = []
+    for channel in chosen:
+        settings = cfg.channel(channel.code)
+        if not settings.enabled:
+            if codes:
+                raise ConfigError(f"channels.{channel.code}.enabled: the channel is disabled")
+            continue
+        specs += [FeedSpec(channel, settings, t) for t in settings.targets]
+    return specs
+
+
+def shared_inputs(cfg: Config, store: Store, now: datetime) -> SharedInputs:
+    """Read the once-per-build inputs from the store."""
+    categories = {c.id: c for c in map(parse_category, store.raw_categories())}
+    orders = [o for o in map(parse_order, store.raw_orders()) if o is not None]
+    b = cfg.bestsellers
+    labels = bestseller_labels(orders, now=now, window_days=b.window_days,
+                               top_percent=b.top_percent, label=b.label, value=b.value,
+                               feed_id_of=_order_line_ids(cfg, store, orders))
+    duplicates = store.duplicate_article_numbers() \
+        if cfg.shop.id_field is IdField.ARTICLE_NUMBER else set()
+    return SharedInputs(categories, labels, frozenset(duplicates), now)
+
+
+def _order_line_ids(cfg: Config, store: Store, orders: list) -> Any:
+    """A function giving an order line's feed id under the shop's id policy."""
+    if cfg.shop.id_field is IdField.ID:
+        return lambda line: str(line.product_id) if line.product_id else None
+    ids = [line.product_id for o in orders for line in o.lines if line.product_id]
+    articles = store.article_numbers(ids)
+
+    def by_article(line: OrderLine) -> str | None:
+        return articles.get(line.product_id or -1) or line.article_number or None
+
+    return by_article
+
+
+# ---------------------------------------------------------------- the build
+
+
+def build_feeds(cfg: Config, *, codes: Sequence[str] = (), force: bool = False,
+                publish_feeds: bool = True, now: datetime | None = None,
+                progress: Progress | None = None, keep_first: int = 0) -> list[FeedResult]:
+    """Build (and unless `publish_feeds` is False, publish) the feeds; one result each.
+
+    :raises StoreError: when there is no snapshot to build from.
+    :raises LockBusy: when another build runs on the same data dir.
+    """
+    now = now or datetime.now(UTC)
+    progress = progress or make_progress(quiet=True)
+    layout = Layout(cfg.data_dir)
+    store = Store(layout.store)
+    specs = feed_specs(cfg, codes)
+    if store.last_good_sync() is None:
+        raise StoreError("the store holds no snapshot yet: run `vendre-feeds sync` first")
+    with hold(layout.lock("build"), "build"):
+        inputs = shared_inputs(cfg, store, now)
+        env = make_env(cfg.build.templates_dir or None)
+        total = store.counts()["products"]
+        return [_build_one(cfg, spec, store, inputs, env, layout, force=force,
+                           publish_feeds=publish_feeds, progress=progress, total=total,
+                           keep_first=keep_first) for spec in specs]
+
+
+def _build_one(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
+               env: jinja2.Environment, layout: Layout, *, force: bool, publish_feeds: bool,
+               progress: Progress, total: int, keep_first: int) -> FeedResult:
+    counts = Counts()
+    report = ReportWriter(layout.report(spec.stem) if publish_feeds else None, keep_first)
+    previous = layout.published_feed(spec.stem)
+    step = progress.step(spec.stem, total=total, unit="products")
+    reason = ""
+    try:
+        with temp_file(layout.feeds, spec.file) as rendered:
+            digest = _render(spec, env, _items(cfg, spec, store, inputs, report, counts, step),
+                             rendered, cfg)
+            _check(spec, rendered, digest)
+            counts.items = digest.count
+            reason = _drop_guard(cfg, spec, previous, counts.items, force)
+            if publish_feeds and not reason:
+                publish(rendered, layout, _state(spec, counts.items, inputs.now),
+                        HistoryPolicy(cfg.build.history_versions,
+                                      cfg.build.history_max_mb * 1024 * 1024))
+    except FeedsError as exc:
+        reason = str(exc)
+    except BaseException:
+        report.discard()
+        raise
+    published = publish_feeds and not reason
+    step.close(_summary_line(counts, published, reason, publish_feeds))
+    report.finish({"feed": spec.stem, "channel": spec.channel.code,
+                   "built_at": inputs.now.isoformat(), "published": published,
+                   "reason": reason}, counts)
+    return FeedResult(spec.stem, spec.channel.code, published, reason, counts,
+                      previous.items if previous else None, tuple(report.first))
+
+
+def _summary_line(counts: Counts, published: bool, reason: str, publishing: bool) -> str:
+    verb = "published" if published else "checked" if not publishing and not reason else \
+        "NOT published"
+    line = f"{counts.items} items {verb}, {counts.dropped} dropped, " \
+           f"{sum(counts.warnings.values())} warnings"
+    return f"{line}: {reason}" if reason else line
+
+
+def _render(spec: FeedSpec, env: jinja2.Environment, items: Iterator[dict[str, Any]],
+            target: Any, cfg: Config) -> IdDigest:
+    """Stream the template's output for `items` into `target`; return the id digest."""
+    digest = IdDigest()
+
+    def counted() -> Iterator[dict[str, Any]]:
+        for item in items:
+            digest.add(item["id"])
+            yield item
+
+    try:
+        template = env.get_template(spec.channel.template)
+        feed = _feed_meta(cfg, spec)
+        with open(target, "w", encoding="utf-8", newline="\n") as out:
+            out.writelines(template.generate(feed=feed, items=counted()))
+    except jinja2.TemplateError as exc:
+        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise BuildError(f"template {spec.channel.template}{where}: {exc.message}") from None
+    return digest
+
+
+def _feed_meta(cfg: Config, spec: FeedSpec) -> dict[str, str]:
+    shop = cfg.shop.name or cfg.shop.base_url
+    return {"title": f"{shop} - {spec.channel.title}", "link": cfg.shop.base_url,
+            "description": f"{shop} products for {spec.channel.title} "
+                           f"({spec.target.country}, {spec.target.currency})",
+            "country": spec.target.country, "language": spec.target.language,
+            "currency": spec.target.currency}
+
+
+def _check(spec: FeedSpec, rendered: Any, digest: IdDigest) -> None:
+    parsed = check_feed(rendered, item_tag=spec.channel.item_tag, id_tag=spec.channel.id_tag,
+                        namespaces=spec.channel.namespaces)
+    if parsed.items != digest.count or parsed.digest != digest.hexdigest():
+        raise FeedInvalid(f"{spec.file}: the output holds {parsed.items} items but "
+                          f"{digest.count} were rendered, or their ids differ (check the "
+                          "template's item loop)")
+
+
+def _drop_guard(cfg: Config, spec: FeedSpec, previous: PublishedFeed | None, items: int,
+                force: bool) -> str:
+    limit = spec.settings.max_drop_percent
+    limit = cfg.build.max_drop_percent if limit is None else limit
+    fell = drop_percent(previous.items if previous else 0, items)
+    if force or fell <= limit:
+        return ""
+    return (f"drop guard: {items} items against {previous.items if previous else 0} "
+            f"published ({fell:.0f}% fewer, limit {limit}%); the old feed stays; "
+            "use --force if this is intended")
+
+
+def _state(spec: FeedSpec, items: int, now: datetime) -> PublishedFeed:
+    return PublishedFeed(stem=spec.stem, channel=spec.channel.code, file=spec.file,
+                         content_type=spec.channel.content_type, items=items,
+                         published_at=now, bytes=0, sha256="",
+                         country=spec.target.country, language=spec.target.language,
+                         currency=spec.target.currency)
+
+
+# ---------------------------------------------------------------- items
+
+
+def derive_context(cfg: Config, target: Target, categories: Mapping[int, Category],
+                   now: datetime) -> DeriveContext:
+    """How products are derived for one target (language, pricing, id policy)."""
+    tax = dict(cfg.shop.tax_classes)
+    tax.update(target.tax_classes or {})
+    pricing = Pricing(home_currency=cfg.shop.currency, tax_classes=tax,
+                      currency=target.currency, rate=target.rate,
+                      quantum=target.rounding_quantum, rounding=target.rounding.value)
+    return DeriveContext(base_url=cfg.shop.base_url, language=target.language,
+                         id_field=cfg.shop.id_field, pricing=pricing, now=now,
+                         default_brand=cfg.shop.default_brand, categories=categories)
+
+
+def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
+           report: ReportWriter, counts: Counts, step: Any) -> Iterator[dict[str, Any]]:
+    """The checked, finished items of one feed, streamed from the store."""
+    derive = derive_context(cfg, spec.target, inputs.categories, inputs.now)
+    item_ctx = ItemContext(default_brand=cfg.shop.default_brand, labels=inputs.labels)
+    excluded_categories = _with_descendants(spec.settings.exclude_categories, inputs.categories)
+    rules = spec.channel.all_rules
+    for raw, parent in store.iter_products():
+        counts.products += 1
+        if counts.products % 1000 == 0:
+            step.advance(1000)
+        product = parse_product(raw, derive, parent)
+        why = _excluded(product, spec.settings, excluded_categories)
+        if why:
+            counts.excluded[why] += 1
+            continue
+        item = apply_extra(spec.channel.to_item(product, item_ctx), spec.settings.extra)
+        violations = [*product.violations, *_channel_violations(product, item, rules)]
+        if product.feed_id in inputs.duplicate_ids:
+            violations.append(Violation(Severity.ERROR, product.feed_id, "id",
+                                        "article number used by several products", "id_duplicate"))
+        report.add(violations, counts)
+        if has_error(violations):
+            counts.dropped += 1
+            continue
+        yield spec.channel.finish(item)
+    step.advance(counts.products % 1000)
+
+
+def _channel_violations(product: Product, item: dict[str, Any], rules: Sequence[Any]
+                        ) -> list[Violation]:
+    """The channel's rule violations, minus those that repeat an error the derivation
+    already reported for the same field (an unknown tax class also leaves no price)."""
+    found = check(product.feed_id, item, rules)
+    derived = {v.field for v in product.violations if v.severity is Severity.ERROR}
+    return [v for v in found if v.field not in derived] if derived else found
+
+
+def _with_descendants(ids: Sequence[int], categories: Mapping[int, Category]) -> frozenset[int]:
+    """The excluded categories and every category below them."""
+    wanted = set(ids)
+    changed = True
+    while changed:
+        below = {c.id for c in categories.values() if c.parent_id in wanted} - wanted
+        wanted |= below
+        changed = bool(below)
+    return frozenset(wanted)
+
+
+def _excluded(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:
+    """Why a product is not an item of this feed ('' = it is one)."""
+    if not product.sellable:
+        return product.not_sellable_because
+    if categories and categories.intersection(product.category_ids):
+        return "excluded category"
+    if settings.exclude_out_of_stock and product.availability is Availability.OUT_OF_STOCK:
+        return "out of stock (excluded)"
+    price = product.current_price
+    if settings.min_price is not None and price is not None and \
+            price.amount < settings.min_price:
+        return f"cheaper than min_price {settings.min_price}"
+    return ""

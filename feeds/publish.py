@@ -1,0 +1,116 @@
+"""Publishing a checked feed without ever hurting the shop.
+
+Merchant Center and Meta delete every product missing from a fetched feed, so
+a feed is published only whole: the rendered temporary file is renamed over the
+published one (atomic on one filesystem), its gzipped twin likewise, and the
+state file records what is now live. The drop guard refuses a feed whose item
+count fell too far. Every published version is kept, gzipped, in history/.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from feeds.layout import Layout, PublishedFeed, write_json_atomic
+
+__all__ = ["HistoryPolicy", "drop_percent", "history_versions", "publish", "temp_file"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class HistoryPolicy:
+    versions: int = 50
+    max_bytes: int = 2000 * 1024 * 1024
+
+
+@contextmanager
+def temp_file(folder: Path, name: str) -> Iterator[Path]:
+    """A temporary path in `folder` (same filesystem as the target); removed unless renamed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    path = Path(tmp)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def drop_percent(previous: int, now: int) -> float:
+    """How far the item count fell, in percent of the previous count (0 if it grew)."""
+    if previous <= 0 or now >= previous:
+        return 0.0
+    return (previous - now) * 100.0 / previous
+
+
+def _gzip_and_digest(source: Path, target: Path) -> tuple[str, int]:
+    """Write `source` gzipped to `target`; return the SHA-256 and size of `source`."""
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            dst.write(chunk)
+    return digest.hexdigest(), size
+
+
+def publish(rendered: Path, layout: Layout, state: PublishedFeed, policy: HistoryPolicy
+            ) -> PublishedFeed:
+    """Make `rendered` the live `state.file`, with its .gz twin, state and history entry.
+
+    A reader that opened the old file keeps reading the old bytes (rename replaces
+    the directory entry, not the file's contents).
+    """
+    target = layout.feeds / state.file
+    with temp_file(layout.feeds, f"{state.file}.gz") as gz_tmp:
+        sha256, size = _gzip_and_digest(rendered, gz_tmp)
+        os.chmod(rendered, 0o644)
+        os.chmod(gz_tmp, 0o644)
+        os.replace(rendered, target)
+        os.replace(gz_tmp, target.with_name(target.name + ".gz"))
+    live = PublishedFeed(**{**state.as_json(), "bytes": size, "sha256": sha256,
+                            "published_at": state.published_at})
+    write_json_atomic(layout.feed_state(state.stem), live.as_json())
+    _keep_in_history(layout, live, target.with_name(target.name + ".gz"), policy)
+    return live
+
+
+def _keep_in_history(layout: Layout, feed: PublishedFeed, gz: Path,
+                     policy: HistoryPolicy) -> None:
+    folder = layout.history(feed.stem)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = feed.published_at.strftime("%Y%m%dT%H%M%S%fZ")
+    entry = folder / f"{stamp}-{feed.items}.{feed.file.rsplit('.', 1)[-1]}.gz"
+    if entry.exists():  # two publishes within one clock tick: keep both, in order
+        entry = entry.with_name(f"{stamp}-{len(list(folder.iterdir()))}-{feed.items}.gz")
+    try:
+        os.link(gz, entry)  # the live .gz is replaced by rename later; the link keeps this one
+    except OSError:
+        shutil.copyfile(gz, entry)
+    _prune(folder, policy)
+
+
+def history_versions(layout: Layout, stem: str) -> list[Path]:
+    """Published versions of one feed, oldest first."""
+    folder = layout.history(stem)
+    return sorted(folder.glob("*.gz")) if folder.is_dir() else []
+
+
+def _prune(folder: Path, policy: HistoryPolicy) -> None:
+    """Keep the newest `versions` files and at most `max_bytes` (the newest always stays)."""
+    versions = sorted(folder.glob("*.gz"), reverse=True)
+    total = 0
+    for index, path in enumerate(versions):
+        total += path.stat().st_size
+        if index > 0 and (index >= policy.versions or total > policy.max_bytes):
+            path.unlink(missing_ok=True)
