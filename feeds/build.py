@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import jinja2
@@ -203,21 +204,25 @@ def _summary_line(counts: Counts, published: bool, reason: str, publishing: bool
     return f"{line}: {reason}" if reason else line
 
 
-def _render(spec: FeedSpec, env: jinja2.Environment, items: Iterator[dict[str, Any]],
+def _render(spec: FeedSpec, env: jinja2.Environment, items: Iterator[FeedItem],
             target: Any, cfg: Config) -> IdDigest:
     """Stream the template's output for `items` into `target`; return the id digest."""
     digest = IdDigest()
 
-    def counted() -> Iterator[dict[str, Any]]:
+    def counted() -> Iterator[Any]:
         for item in items:
-            digest.add(item["id"])
+            digest.add(item.id)
             yield item
 
     try:
         template = env.get_template(spec.channel.template)
         feed = _feed_meta(cfg, spec)
+        chunks = template.generate(feed=feed, items=counted())
         with open(target, "w", encoding="utf-8", newline="\n") as out:
-            out.writelines(template.generate(feed=feed, items=counted()))
+            # Thousands of small template chunks per write: one write call per small
+            # string would cost more than the rendering itself.
+            while batch := list(islice(chunks, 4096)):
+                out.write("".join(batch))
     except jinja2.TemplateError as exc:
         where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise BuildError(f"template {spec.channel.template}{where}: {exc.message}") from None
@@ -265,6 +270,16 @@ def _state(spec: FeedSpec, items: int, now: datetime) -> PublishedFeed:
 # ---------------------------------------------------------------- items
 
 
+class FeedItem:
+    """An item's fields as attributes: Jinja reads `item.title` by getattr first, and a
+    dict would make every field lookup fail that getattr (an exception) before `[]`."""
+
+    __slots__ = ("__dict__",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.__dict__ = fields
+
+
 def derive_context(cfg: Config, target: Target, categories: Mapping[int, Category],
                    now: datetime) -> DeriveContext:
     """How products are derived for one target (language, pricing, id policy)."""
@@ -279,7 +294,7 @@ def derive_context(cfg: Config, target: Target, categories: Mapping[int, Categor
 
 
 def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
-           report: ReportWriter, counts: Counts, step: Any) -> Iterator[dict[str, Any]]:
+           report: ReportWriter, counts: Counts, step: Any) -> Iterator[FeedItem]:
     """The checked, finished items of one feed, streamed from the store."""
     derive = derive_context(cfg, spec.target, inputs.categories, inputs.now)
     item_ctx = ItemContext(default_brand=cfg.shop.default_brand, labels=inputs.labels)
@@ -303,7 +318,7 @@ def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
         if has_error(violations):
             counts.dropped += 1
             continue
-        yield spec.channel.finish(item)
+        yield FeedItem(spec.channel.finish(item))
     step.advance(counts.products % 1000)
 
 

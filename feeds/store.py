@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from feeds.errors import StoreError
 
 __all__ = ["SnapshotWriter", "Store", "SyncRecord"]
@@ -254,7 +256,7 @@ class Store:
                 "SELECT c.raw, p.raw FROM products c LEFT JOIN products p ON p.id = c.parent "
                 "ORDER BY c.id")
             for raw, parent in cursor:
-                yield json.loads(raw), json.loads(parent) if parent else None
+                yield orjson.loads(raw), orjson.loads(parent) if parent else None
 
     def product(self, vendre_id: int) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """One product (and its parent) by Vendre id, or None."""

@@ -8,7 +8,7 @@ defensively: optional fields, several known aliases, the raw JSON kept.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -77,6 +77,8 @@ class DeriveContext:
     now: datetime
     default_brand: str = ""
     categories: Mapping[int, Category] = field(default_factory=dict)
+    # Category paths repeat across thousands of products: derived once per category list.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- small readers
@@ -93,18 +95,26 @@ def feed_id(raw: Mapping[str, Any], id_field: IdField) -> str:
     return "" if value is None else str(value)
 
 
-def ml(value: Any, language: str) -> str:
-    """The `language` text of a multilingual dict, else the first non-empty language."""
+def ml(value: Any, language: str, convert: Callable[[str], str] = str.strip) -> str:
+    """The `language` text of a multilingual dict, else the first non-empty language.
+
+    `convert` turns a raw value into the text wanted (e.g. `html_to_text`); a
+    value is empty when its converted text is, so `<p> </p>` falls back too.
+    """
     if isinstance(value, str):
-        return value
-    if not isinstance(value, Mapping):
+        return convert(value)
+    if not isinstance(value, dict):  # JSON objects are dicts (and dict checks are cheap)
         return ""
     preferred = value.get(language)
-    if isinstance(preferred, str) and preferred.strip() and html_to_text(preferred):
-        return preferred
-    for text in value.values():
-        if isinstance(text, str) and text.strip() and html_to_text(text):
+    if isinstance(preferred, str) and preferred:
+        text = convert(preferred)
+        if text:
             return text
+    for key, raw in value.items():
+        if key != language and isinstance(raw, str) and raw:
+            text = convert(raw)
+            if text:
+                return text
     return ""
 
 
@@ -149,8 +159,14 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~._-]*")
+
+
 def _absolute(base_url: str, path: str) -> str:
-    url = path if re.match(r"^https?://", path) else base_url.rstrip("/") + "/" + path.lstrip("/")
+    url = path if path.startswith(("https://", "http://")) else \
+        base_url.rstrip("/") + "/" + path.lstrip("/")
+    if _URL_SAFE.fullmatch(url):
+        return url
     # Feeds want ASCII URLs (RFC 3986); keep reserved characters and existing escapes.
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
@@ -183,6 +199,18 @@ def _ancestry(category_id: int, categories: Mapping[int, Category]) -> list[Cate
         seen.add(current.id)
         current = categories.get(current.parent_id) if current.parent_id else None
     return chain
+
+
+def _categories(raw: Mapping[str, Any], ctx: DeriveContext
+                ) -> tuple[tuple[str, ...], int | None]:
+    """(category path, Google product category) of a product, memoised per category list."""
+    ids = raw.get("category_ids") or []
+    paths = raw.get("category_paths") or []
+    key = (tuple(ids) if isinstance(ids, list) else (), paths[0] if paths else None)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = (_category_path(raw, ctx), _google_category(raw, ctx))
+    return found
 
 
 def _category_path(raw: Mapping[str, Any], ctx: DeriveContext) -> tuple[str, ...]:
@@ -220,12 +248,17 @@ class _Problems:
         self.found.append(Violation(severity, self.item_id, field_, message, rule))
 
 
+_GTIN_NOISE = re.compile(r"[\s-]")
+
+
 def _gtin(raw_ean: Any, problems: _Problems) -> str | None:
     """A valid EAN-8/UPC-A/EAN-13/GTIN-14, else None with a warning."""
-    text = re.sub(r"[\s-]", "", str(raw_ean or ""))
+    text = raw_ean if isinstance(raw_ean, str) and raw_ean.isdigit() else \
+        _GTIN_NOISE.sub("", str(raw_ean or ""))
     if not text:
         return None
-    if text.isdigit() and len(text) in (8, 12, 13, 14) and _ean.is_valid(text):
+    if text.isdigit() and len(text) in (8, 12, 13, 14) and \
+            _ean.calc_check_digit(text[:-1]) == text[-1]:
         return text
     problems.add(Severity.WARNING, "gtin", f"ean1 {text!r} is not a valid GTIN "
                  "(length or check digit); sent without a GTIN", "gtin_invalid")
@@ -302,10 +335,9 @@ def _vat(raw: Mapping[str, Any], ctx: DeriveContext, problems: _Problems) -> Dec
 def _images(raw: Mapping[str, Any], base_url: str) -> tuple[str, ...]:
     urls = []
     for image in raw.get("images") or []:
-        if not isinstance(image, Mapping):
+        if not isinstance(image, dict):
             continue
-        full = (image.get("url") or {}).get("full") if isinstance(image.get("url"), Mapping) \
-            else None
+        full = image["url"].get("full") if isinstance(image.get("url"), dict) else None
         path = full or image.get("path")
         if isinstance(path, str) and path.strip():
             urls.append(_absolute(base_url, path.strip()))
@@ -362,13 +394,15 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
     sale_price, sale_start, sale_end = _sale(raw, net, vat, ctx, problems) \
         if net is not None else (None, None, None)
     availability, available_date = _availability(raw, ctx.now)
-    title = clean_text(ml(source.get("name"), ctx.language))
-    parent_title = clean_text(ml(parent.get("name"), ctx.language)) if parent else ""
-    description = html_to_text(ml(source.get("description"), ctx.language)) or \
-        html_to_text(ml(source.get("description_short"), ctx.language))
+    title = ml(source.get("name"), ctx.language, clean_text)
+    parent_title = ml(parent.get("name"), ctx.language, clean_text) if parent else ""
+    description = ml(source.get("description"), ctx.language, html_to_text) or \
+        ml(source.get("description_short"), ctx.language, html_to_text)
     seo_paths = {k: v for k, v in (raw.get("seo_link") or {}).items()
                  if isinstance(v, str) and v.strip()}
     link_path = ml(seo_paths, ctx.language) or ml((parent or {}).get("seo_link"), ctx.language)
+    category_path, google_category = _categories(source, ctx)
+    why_not = _not_sellable_because(raw, net, is_parent)
     return Product(
         vendre_id=vendre_id,
         article_number=str(raw.get("article_number") or "").strip(),
@@ -376,8 +410,8 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
         group_id=_group_id(parent_vendre_id, parent, ctx),
         parent_id=parent_vendre_id,
         is_parent=is_parent,
-        sellable=not _not_sellable_because(raw, net, is_parent),
-        not_sellable_because=_not_sellable_because(raw, net, is_parent),
+        sellable=not why_not,
+        not_sellable_because=why_not,
         title=title,
         description=description,
         link=_absolute(ctx.base_url, link_path) if link_path and ctx.base_url else "",
@@ -394,8 +428,8 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
         gtin=_gtin(raw.get("ean1"), problems),
         mpn=clean_text(str(raw.get("manufacturer_model") or "")),
         category_ids=tuple(i for i in source.get("category_ids") or [] if isinstance(i, int)),
-        category_path=_category_path(source, ctx),
-        google_product_category=_google_category(source, ctx),
+        category_path=category_path,
+        google_product_category=google_category,
         weight_kg=_positive(_decimal(raw.get("weight"))),
         seo_paths=seo_paths,
         variant_label=_variant_label(title, parent_title) if parent else "",
@@ -427,7 +461,7 @@ def _with_parent(raw: Mapping[str, Any], parent: Mapping[str, Any] | None) -> Ma
 
 def _is_empty(value: Any) -> bool:
     if isinstance(value, Mapping):
-        return not any(isinstance(v, str) and html_to_text(v) for v in value.values())
+        return not ml(value, "", html_to_text)
     return not value
 
 
@@ -493,7 +527,7 @@ def _line(raw: Mapping[str, Any]) -> OrderLine:
     return OrderLine(
         product_id=_int(product, 0) or None,
         article_number=str(_first(raw, _LINE_MODEL) or "").strip(),
-        name=clean_text(str(ml(raw.get("name"), "") or "")),
+        name=ml(raw.get("name"), "", clean_text),
         quantity=max(0, _int(_first(raw, ("quantity", "qty", "products_quantity")), 1)),
         unit_price_net=_decimal(_first(raw, _LINE_PRICE)),
         tax_percent=_decimal(_first(raw, ("tax", "tax_rate", "products_tax"))),
