@@ -298,7 +298,7 @@ def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
     """The checked, finished items of one feed, streamed from the store."""
     derive = derive_context(cfg, spec.target, inputs.categories, inputs.now)
     item_ctx = ItemContext(default_brand=cfg.shop.default_brand, labels=inputs.labels)
-    excluded_categories = _with_descendants(spec.settings.exclude_categories, inputs.categories)
+    excluded_categories = with_descendants(spec.settings.exclude_categories, inputs.categories)
     rules = spec.channel.all_rules
     for raw, parent in store.iter_products():
         counts.products += 1
@@ -331,7 +331,7 @@ def _channel_violations(product: Product, item: dict[str, Any], rules: Sequence[
     return [v for v in found if v.field not in derived] if derived else found
 
 
-def _with_descendants(ids: Sequence[int], categories: Mapping[int, Category]) -> frozenset[int]:
+def with_descendants(ids: Sequence[int], categories: Mapping[int, Category]) -> frozenset[int]:
     """The excluded categories and every category below them."""
     wanted = set(ids)
     changed = True

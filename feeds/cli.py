@@ -228,6 +228,29 @@ def diff(app: _App, feed: str) -> None:
 
 
 @main.command()
+@click.argument("service", type=click.Choice(["loader", "all", "gtm", "ga4", "meta", "criteo"]))
+@click.option("--event", "event", default=None,
+              help="view_item, view_item_list, add_to_cart, view_cart, begin_checkout, "
+                   "purchase, view_home, page_view")
+@click.option("--product", default=None, help="Vendre product id or article number.")
+@click.option("--order", default=None, help="Order number (from the store).")
+@click.option("--category", default=None, type=int, help="Vendre category id.")
+@click.option("--placement", type=click.Choice(["head", "body"]), default="head",
+              show_default=True)
+@click.option("--nonce", default="", help="CSP nonce for every inline <script>.")
+@pass_app
+def snippet(app: _App, service: str, event: str | None, product: str | None,
+            order: str | None, category: int | None, placement: str, nonce: str) -> None:
+    """Print the loader tag, or a service's code (with one event) for previews."""
+    from feeds.snippets import preview
+
+    cfg = app.load()
+    click.echo(preview(cfg, service, event=event, placement=placement, product=product,
+                       order=order, category=category, nonce=nonce,
+                       now=datetime.now(UTC)))
+
+
+@main.command()
 @click.option("--data-dir", default="./vendre-feeds-demo", show_default=True,
               help="Where the demo keeps its store and feeds.")
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -608,11 +608,26 @@ def _check_cross(cfg: Config) -> None:
                           f"got {cfg.bestsellers.label!r}")
     if cfg.tracking.criteo_site_type not in {"d", "m", "t"}:
         raise ConfigError('tracking.criteo_site_type: "d", "m" or "t" expected')
+    _check_tracking_ids(cfg)
+    if cfg.tracking.site_key and not re.fullmatch(r"[A-Za-z0-9_-]{3,64}", cfg.tracking.site_key):
+        raise ConfigError("tracking.site_key: 3-64 letters, digits, - or _ expected")
     for name in ("cart_path", "confirmation_path"):
         try:
             re.compile(getattr(cfg.tracking, name))
         except re.error as exc:
             raise ConfigError(f"tracking.{name}: not a valid regular expression: {exc}") from None
+
+
+def _check_tracking_ids(cfg: Config) -> None:
+    """A set but malformed tracking id fails at start-up, naming the setting."""
+    from tracking.errors import TrackingConfigError
+    from tracking.options import TrackingOptions
+    from tracking.services import enabled_services
+
+    try:
+        enabled_services(TrackingOptions.from_settings(cfg.tracking))
+    except TrackingConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def require(value: str, dotted: str, why: str) -> str:

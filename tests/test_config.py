@@ -84,6 +84,11 @@ def test_environment_overrides_the_file(tmp_path):
      "channels.google.targets[0].rate"),
     ("[[channels.google.targets]]\nfile = \"google\"\n", "channels.google.targets"),
     ("[tracking]\ncart_path = \"(\"\n", "tracking.cart_path"),
+    ("[tracking]\nga4_id = \"UA-12345\"\n", "tracking.ga4_id"),
+    ("[tracking]\ngtm_id = \"GTM-x y\"\n", "tracking.gtm_id"),
+    ("[tracking]\nmeta_pixel_id = \"pixel\"\n", "tracking.meta_pixel_id"),
+    ("[tracking]\ncriteo_account = \"12a\"\n", "tracking.criteo_account"),
+    ("[tracking]\nsite_key = \"a b\"\n", "tracking.site_key"),
 ])
 def test_bad_settings_name_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError) as info:

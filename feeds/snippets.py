@@ -1,0 +1,86 @@
+"""`vendre-feeds snippet`: the one loader tag, and every service's code for previews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from markupsafe import Markup
+
+from feeds.config import Config, require
+from feeds.errors import ConfigError, NotFound
+from feeds.events import EventSource
+from feeds.rendering import make_env
+from feeds.store import Store
+from tracking.events import EVENT_TYPES, Event, ViewItem
+from tracking.options import TrackingOptions
+from tracking.render import render_all
+from tracking.services import Service, enabled_services, get_service
+
+__all__ = ["SERVICE_ALIASES", "loader_tag", "loader_url", "preview", "tracking_options"]
+
+SERVICE_ALIASES = {"meta": "meta_pixel", "pixel": "meta_pixel"}
+
+
+def tracking_options(cfg: Config) -> TrackingOptions:
+    """The tracking switches and ids (load_config has already checked the ids)."""
+    return TrackingOptions.from_settings(cfg.tracking)
+
+
+def loader_url(cfg: Config) -> str:
+    base = require(cfg.server.public_url, "server.public_url",
+                   "set it to where shoppers' browsers reach this server")
+    key = require(cfg.tracking.site_key, "tracking.site_key",
+                  "run `vendre-feeds init` to generate one")
+    return f"{base.rstrip('/')}/t/{key}/loader.js"
+
+
+def loader_tag(cfg: Config) -> str:
+    """The one static tag a shop pastes into its global <head>."""
+    return f'<script async src="{Markup.escape(loader_url(cfg))}"></script>'
+
+
+def _services(cfg: Config, code: str) -> list[Service]:
+    options = tracking_options(cfg)
+    if code == "all":
+        return enabled_services(options)
+    service = get_service(SERVICE_ALIASES.get(code, code))
+    if not service.configured_id(options):
+        raise ConfigError(f"tracking.{service.id_setting}: not set, so {service.title} is off")
+    return [service]
+
+
+def _event(cfg: Config, name: str, *, product: str | None, order: str | None,
+           category: int | None, now: datetime) -> Event:
+    if name not in EVENT_TYPES:
+        raise NotFound(f"unknown event {name!r} (events: {', '.join(EVENT_TYPES)})")
+    source = EventSource(cfg, Store.in_dir(cfg.data_dir), now)
+    cls = EVENT_TYPES[name]
+    if name == "purchase":
+        return source.purchase(_needed(order, "--order"))
+    if name == "view_item_list":
+        return source.category_list(int(_needed(category, "--category")))
+    if name in {"page_view", "view_home"}:
+        return cls()
+    from feeds.events import event_item
+
+    item = event_item(source.product(_needed(product, "--product")))
+    return ViewItem(item) if cls is ViewItem else cls((item,))
+
+
+def _needed(value: object, option: str) -> str:
+    if value in (None, ""):
+        raise NotFound(f"this event needs {option}")
+    return str(value)
+
+
+def preview(cfg: Config, service: str, *, event: str | None, placement: str,
+            product: str | None = None, order: str | None = None,
+            category: int | None = None, nonce: str = "", now: datetime) -> str:
+    """The HTML one service (or `all`) puts in `placement`, with one event when asked."""
+    if service == "loader":
+        return loader_tag(cfg)
+    services = _services(cfg, service)
+    events = [] if event is None else [_event(cfg, event, product=product, order=order,
+                                              category=category, now=now)]
+    return str(render_all(make_env(cfg.build.templates_dir or None), services,
+                          tracking_options(cfg), placement, events, nonce=nonce))

@@ -1,0 +1,126 @@
+"""One id policy: every id in every event is an id of the Google, Meta and Criteo feeds."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from feeds.build import build_feeds
+from feeds.errors import NotFound
+from feeds.events import EventSource, event_item
+from feeds.snippets import preview
+from feeds.store import Store
+from tests.conftest import NOW
+from tests.feedkit import NS, demo_cfg, fill
+
+_JSON_IN_SCRIPT = re.compile(r"(\{.*\}|\[.*\])")
+
+
+def feed_ids(cfg, stem):
+    tree = etree.parse(str(cfg.data_dir / "feeds" / f"{stem}.xml"))
+    return set(tree.xpath("//item/g:id/text()", namespaces=NS))
+
+
+def ids_in(html: str) -> set[str]:
+    """Every product id the rendered events name, read back from the JSON in the scripts:
+    GA4/GTM `items[].item_id`, Meta `content_ids` and `contents[].id`, Criteo `item`
+    (one id, a list of ids, or a list of `{id, ...}`). Order ids are not product ids."""
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, dict):
+            for key, v in value.items():
+                if key == "item_id" or (key == "item" and isinstance(v, str)):
+                    found.add(v)
+                elif key in {"content_ids", "item"} and isinstance(v, list):
+                    found.update(x for x in v if isinstance(x, str))
+                if key in {"items", "item", "contents"} and isinstance(v, list):
+                    found.update(x["id"] for x in v if isinstance(x, dict) and "id" in x)
+                walk(v)
+
+    for line in html.splitlines():
+        for match in _JSON_IN_SCRIPT.finditer(line):
+            try:
+                walk(json.loads(match.group(1)))
+            except json.JSONDecodeError:
+                continue
+    return found
+
+
+@pytest.fixture(params=["id", "article_number"])
+def shop(request, tmp_path):
+    cfg = demo_cfg(tmp_path, shop={"id_field": request.param})
+    fill(cfg, NOW)
+    build_feeds(cfg, now=NOW)
+    return cfg
+
+
+def test_every_event_id_is_a_feed_id(shop):
+    google, meta, criteo = (feed_ids(shop, s) for s in ("google", "meta", "criteo"))
+    assert google == meta == criteo
+    store = Store.in_dir(shop.data_dir)
+    source = EventSource(shop, store, NOW)
+    seen: set[str] = set()
+    events = [("view_item", {"product": str(raw["id"])}) for raw, _ in store.iter_products()]
+    events += [("add_to_cart", {"product": "1001"}), ("view_cart", {"product": "1022"}),
+               ("begin_checkout", {"product": "1031"})]
+    events += [("view_item_list", {"category": c}) for c in (110, 120, 130, 140)]
+    events += [("purchase", {"order": str(o)}) for o in range(50001, 50012)]
+    for name, ref in events:
+        try:
+            html = preview(shop, "all", event=name, placement="head", now=NOW, **ref)
+        except NotFound:
+            continue    # hidden, free, parent-less or unreadable: no event at all
+        ids = ids_in(html)
+        assert ids, (name, ref)
+        assert ids <= google, (name, ref, ids - google)
+        seen |= ids
+    assert len(seen) >= 20
+    del source
+
+
+def test_variant_parent_page_names_its_first_sellable_variant(shop):
+    source = EventSource(shop, Store.in_dir(shop.data_dir), NOW)
+    by_article = shop.shop.id_field.value == "article_number"
+    first = event_item(source.product("1030"))
+    assert first.id == ("DB-1030-S" if by_article else "1031")
+    assert first.group_id == ("DB-1030" if by_article else "1030")
+
+
+def test_product_by_article_number(shop):
+    source = EventSource(shop, Store.in_dir(shop.data_dir), NOW)
+    assert source.product("DB-1001").vendre_id == 1001
+    with pytest.raises(NotFound):
+        source.product("DB-9999")
+    with pytest.raises(NotFound, match="not a feed item"):
+        source.product("1012")    # no image: in no feed, so in no event
+
+
+def test_purchase_uses_the_orders_prices(tmp_path):
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    purchase = EventSource(cfg, Store.in_dir(cfg.data_dir), NOW).purchase("50004")
+    assert purchase.transaction_id == "50004"
+    assert purchase.value == sum(i.price * i.quantity for i in purchase.items)
+
+
+def test_snippet_command(tmp_path):
+    from feeds.cli import main
+
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text(f'data_dir = "{tmp_path / "data"}"\n[server]\n'
+                        'public_url = "https://feeds.shop.se"\n[tracking]\nsite_key = "abc123"\n'
+                        'ga4_id = "G-ABC1234"\n')
+    runner = CliRunner()
+    loader = runner.invoke(main, ["--config", str(cfg_file), "snippet", "loader"])
+    assert loader.output.strip() == \
+        '<script async src="https://feeds.shop.se/t/abc123/loader.js"></script>'
+    off = runner.invoke(main, ["--config", str(cfg_file), "snippet", "meta"])
+    assert off.exit_code == 2 and "tracking.meta_pixel_id" in off.output
