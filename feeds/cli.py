@@ -263,3 +263,12 @@ def demo(app: _App, data_dir: str, host: str, port: int, no_serve: bool) -> None
 
     run_demo(app, Path(data_dir), host=host, port=port, serve=not no_serve)
 
+
+def _register_commands() -> None:
+    """The server's commands (serve, worker, refresh, urls) live with the server."""
+    from feeds.server.commands import register
+
+    register(main, pass_app)
+
+
+_register_commands()

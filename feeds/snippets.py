@@ -16,7 +16,8 @@ from tracking.options import TrackingOptions
 from tracking.render import render_all
 from tracking.services import Service, enabled_services, get_service
 
-__all__ = ["SERVICE_ALIASES", "loader_tag", "loader_url", "preview", "tracking_options"]
+__all__ = ["SERVICE_ALIASES", "loader_tag", "loader_url", "preview", "status_snippets",
+           "tracking_options"]
 
 SERVICE_ALIASES = {"meta": "meta_pixel", "pixel": "meta_pixel"}
 
@@ -84,3 +85,50 @@ def preview(cfg: Config, service: str, *, event: str | None, placement: str,
                                               category=category, now=now)]
     return str(render_all(make_env(cfg.build.templates_dir or None), services,
                           tracking_options(cfg), placement, events, nonce=nonce))
+
+
+def status_snippets(cfg: Config, now: datetime | None = None) -> list[tuple[str, str]]:
+    """What the status page offers to copy: the one loader tag, then previews of what
+    it sends on a product page and for the latest order, for every configured service."""
+    from datetime import UTC
+
+    now = now or datetime.now(UTC)
+    found: list[tuple[str, str]] = []
+    try:
+        found.append(("The one tag to paste into the shop's global <head>", loader_tag(cfg)))
+    except ConfigError as exc:
+        found.append(("The loader tag is not available yet", str(exc)))
+    if not enabled_services(tracking_options(cfg)):
+        return found
+    source = EventSource(cfg, Store.in_dir(cfg.data_dir), now)
+    for title, event, ref in _previews(cfg, source):
+        try:
+            code = preview(cfg, "all", event=event, placement="head", now=now, **ref)
+        except (NotFound, ConfigError):
+            continue
+        found.append((title, code))
+    return found
+
+
+def _previews(cfg: Config, source: EventSource) -> list[tuple[str, str, dict[str, str]]]:
+    """Preview events for the first feed item and the newest stored order."""
+    previews = []
+    store = source.store
+    if not store.exists():
+        return previews
+    for raw, _parent in store.iter_products():
+        try:
+            product = source.product(str(raw["id"]))
+        except NotFound:
+            continue
+        previews.append((f"Preview: a product page ({product.title})", "view_item",
+                         {"product": str(product.vendre_id)}))
+        break
+    orders = store.raw_orders()
+    if orders:
+        from feeds.vendre.parse import order_key
+
+        newest = str(order_key(orders[-1]))
+        previews.append((f"Preview: an order confirmation (order {newest})", "purchase",
+                         {"order": newest}))
+    return previews

@@ -2,7 +2,8 @@
 
 The demo's Vendre API is an in-process transport serving the bundled catalogue
 (no network, no key); everything after the transport (client, paging, store,
-build, server) is the production code.
+build, server) is the production code. The demo writes its config file into
+its data dir, so every other command can be tried on it with `--config`.
 """
 
 from __future__ import annotations
@@ -20,23 +21,57 @@ DEMO_ACCESS_KEY = "demo-access-key"
 DEMO_API_KEY = "demo-api-key"
 DEMO_SHOP = "https://demo.vendre-feeds.test"
 
+_DEMO_TOML = """\
+# The demo shop's settings, written by `vendre-feeds demo`.
+data_dir = "{data_dir}"
+
+[vendre]
+api_url = "{shop}/API/1"
+page_size = 50
+
+[shop]
+name = "Demobutiken"
+base_url = "{shop}"
+default_brand = "Demobutiken"
+tax_classes = {{ 2 = 25, 3 = 6, 4 = 12, 5 = 0 }}
+
+[server]
+host = "{host}"
+port = {port}
+access_key = "{access_key}"
+public_url = "http://{host}:{port}"
+
+[schedule]
+every_minutes = 0   # the demo shop is bundled: nothing to refresh
+
+[tracking]
+site_key = "demo"
+gtm_id = "GTM-DEMO123"
+ga4_id = "G-DEMO12345"
+meta_pixel_id = "123456789012345"
+criteo_account = "12345"
+buy_button_selector = "[data-buy], .buy-button, button[name=buy]"
+
+[[channels.google.targets]]
+file = "google-no"
+country = "NO"
+language = "nb"
+currency = "NOK"
+rate = 0.98
+rounding = 1
+"""
+
+
+def demo_toml(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> str:
+    return _DEMO_TOML.format(data_dir=str(data_dir).replace("\\", "/"), shop=DEMO_SHOP,
+                             host=host, port=port, access_key=DEMO_ACCESS_KEY)
+
 
 def demo_overrides(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> dict[str, Any]:
     """The demo shop's settings, in the config file's shape."""
-    return {
-        "data_dir": str(data_dir),
-        "vendre": {"api_url": f"{DEMO_SHOP}/API/1", "page_size": 50, "concurrency": 4},
-        "shop": {"name": "Demobutiken", "base_url": DEMO_SHOP, "language": "sv",
-                 "currency": "SEK", "country": "SE", "default_brand": "Demobutiken",
-                 "tax_classes": {"2": 25, "3": 6, "4": 12, "5": 0}},
-        "server": {"host": host, "port": port, "access_key": DEMO_ACCESS_KEY,
-                   "public_url": f"http://{host}:{port}"},
-        "tracking": {"site_key": "demo", "gtm_id": "GTM-DEMO123", "ga4_id": "G-DEMO12345",
-                     "meta_pixel_id": "123456789012345", "criteo_account": "12345"},
-        "channels": {"google": {"targets": [
-            {"file": "google-no", "country": "NO", "language": "nb", "currency": "NOK",
-             "rate": "0.98", "rounding": "1"}]}},
-    }
+    import tomllib
+
+    return tomllib.loads(demo_toml(data_dir, host, port))
 
 
 def demo_config(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> Config:
@@ -51,7 +86,11 @@ def run_demo(app: Any, data_dir: Path, *, host: str, port: int, serve: bool,
     from feeds.refresh import build_all
 
     now = now or datetime.now(UTC)
-    cfg = demo_config(data_dir, host, port)
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config_file = data_dir / "vendre-feeds.toml"
+    config_file.write_text(demo_toml(data_dir, host, port), encoding="utf-8")
+    cfg = load_config(config_file, env={})
     # A small page cap makes the demo page through its shop like a real sync.
     record = sync_shop(app, cfg, transport=demo_transport(now, max_page_size=10),
                        api_key=DEMO_API_KEY, now=now)
@@ -60,4 +99,20 @@ def run_demo(app: Any, data_dir: Path, *, host: str, port: int, serve: bool,
     # --force: the demo's data dir may hold feeds of an older demo version.
     results = build_all(cfg, now=now, progress=app.progress(), force=True)
     app.echo(format_build(results))
+    app.echo(_where(cfg, config_file))
+    if serve:
+        from feeds.server.commands import run_server
+
+        run_server(cfg, host, port, schedule=False, echo=app.echo)
     return cfg
+
+
+def _where(cfg: Config, config_file: Path) -> str:
+    from feeds.server.commands import feed_urls
+    from feeds.snippets import loader_tag
+
+    lines = ["", "Paste these into Merchant Center, Meta Commerce Manager and Criteo:"]
+    lines += [f"  {url}" for url in feed_urls(cfg)]
+    lines += [f"  tracking tag: {loader_tag(cfg)}",
+              f"Try other commands on the demo: vendre-feeds --config {config_file} status"]
+    return "\n".join(lines)

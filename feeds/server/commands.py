@@ -1,0 +1,160 @@
+"""The `serve`, `worker`, `refresh` and `urls` commands.
+
+`feeds/cli.py` calls `register(main, pass_app)` at its end; the commands are
+defined inside it so that this module never imports `feeds.cli` (which would
+be circular). Each command receives the CLI's `_App` (config file, verbosity,
+`load()`, `echo()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import click
+
+from feeds.config import Config, require
+from feeds.errors import ConfigError
+from feeds.layout import Layout
+from feeds.server.schedule import RefreshJob, Scheduler, run_refresh_once
+
+__all__ = ["feed_urls", "register", "run_server", "run_worker"]
+
+log = logging.getLogger("feeds.server")
+
+
+def register(main: click.Group, pass_app: Callable[..., Any]) -> None:
+    """Add the server commands to the `vendre-feeds` group."""
+
+    @main.command()
+    @click.option("--host", default=None, help="Interface (default: [server] host).")
+    @click.option("--port", default=None, type=int, help="Port (default: [server] port).")
+    @pass_app
+    def serve(app: Any, host: str | None, port: int | None) -> None:
+        """Serve the feeds and the status page (and refresh them on the schedule)."""
+        cfg = app.load()
+        run_server(cfg, host or cfg.server.host, port or cfg.server.port, echo=app.echo)
+
+    @main.command()
+    @pass_app
+    def worker(app: Any) -> None:
+        """Only refresh on the schedule (for deployments with several web workers)."""
+        run_worker(app.load(), echo=app.echo)
+
+    @main.command()
+    @pass_app
+    def refresh(app: Any) -> None:
+        """Sync and build once, under the refresh lock (for cron)."""
+        # The failure is raised to the CLI, which prints it once; no log line as well.
+        outcome = run_refresh_once(app.load(), log_failure=False)
+        if not outcome.ok and outcome.exc is not None:
+            raise outcome.exc
+        app.echo("refresh done" + (f": {_summary_line(outcome.summary)}"
+                                   if outcome.summary else ""))
+
+    @main.command()
+    @pass_app
+    def urls(app: Any) -> None:
+        """Print the feed URLs and the status page URL (they contain the access key)."""
+        cfg = app.load()
+        # click.echo, not app.echo: app.echo masks the key, and here the user asked for it.
+        for line in feed_urls(cfg):
+            click.echo(line)
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in summary.items())
+
+
+def _base_url(cfg: Config, host: str | None = None, port: int | None = None) -> str:
+    if cfg.server.public_url:
+        return cfg.server.public_url.rstrip("/")
+    return f"http://{host or cfg.server.host}:{port or cfg.server.port}"
+
+
+def feed_urls(cfg: Config) -> list[str]:
+    """`status page: URL` and one `<file>: URL` line per published feed."""
+    key = require(cfg.server.access_key, "server.access_key",
+                  "run `vendre-feeds init` to generate one, or set VENDRE_FEEDS_ACCESS_KEY")
+    base, quoted = _base_url(cfg), quote(key, safe="")
+    lines = [f"status page: {base}/?key={quoted}"]
+    published = Layout(cfg.data_dir).published()
+    lines += [f"{f.file}: {base}/feeds/{quoted}/{quote(f.file)}" for f in published]
+    if not published:
+        lines.append("no feed is published yet (run `vendre-feeds refresh`)")
+    return lines
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM stop the process like Ctrl-C does (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _scheduler(cfg: Config, job: RefreshJob | None) -> Scheduler | None:
+    return Scheduler(cfg, job) if cfg.schedule.every_minutes > 0 else None
+
+
+def run_server(cfg: Config, host: str, port: int, *, schedule: bool = True,
+               job: RefreshJob | None = None, echo: Callable[[str], None] = click.echo) -> None:
+    """Serve `create_app(cfg)` with waitress until Ctrl-C / SIGTERM, with the schedule.
+
+    ConfigError (before listening) when `[server] access_key` is empty.
+    """
+    import waitress
+
+    from feeds.server.app import create_app
+
+    app = create_app(cfg)
+    server = waitress.create_server(app, host=host, port=port, threads=cfg.server.threads,
+                                    ident="vendre-feeds")
+    scheduler = _scheduler(cfg, job) if schedule else None
+    every = f"every {cfg.schedule.every_minutes} min" if scheduler else "no schedule"
+    echo(f"serving on http://{host}:{server.effective_port} ({every}); "
+         "`vendre-feeds urls` prints the feed URLs")
+    with _sigterm_interrupts():
+        if scheduler:
+            scheduler.start()
+        try:
+            server.run()  # returns after KeyboardInterrupt (waitress catches it)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()
+            if scheduler and not scheduler.stop(timeout=5):
+                log.warning("a refresh was still running at shutdown; it was abandoned "
+                            "(the last good feeds stay published)")
+    echo("stopped")
+
+
+def run_worker(cfg: Config, *, job: RefreshJob | None = None,
+               echo: Callable[[str], None] = click.echo) -> None:
+    """Run only the schedule, in the foreground, until Ctrl-C / SIGTERM."""
+    scheduler = _scheduler(cfg, job)
+    if scheduler is None:
+        raise ConfigError("schedule.every_minutes: is 0, so a worker has nothing to do")
+    echo(f"refreshing every {cfg.schedule.every_minutes} min on {cfg.data_dir}")
+    with _sigterm_interrupts():
+        try:
+            scheduler.run_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            scheduler.stop(timeout=0)
+    echo("stopped")

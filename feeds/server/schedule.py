@@ -1,0 +1,249 @@
+"""Background sync + build: one refresh at a time per data dir, on an interval.
+
+A refresh is an injected callable `job(cfg) -> summary` (the real one is
+`feeds.refresh.run_refresh`, imported lazily). Whoever runs it — the
+scheduler thread of `serve`, a `worker` process or `vendre-feeds refresh` from
+cron — first takes `Layout.lock("refresh")` with a non-blocking `flock`, so
+two processes on one data dir never overlap, and a crashed process never
+leaves the lock held (the kernel drops it with the descriptor).
+
+Every run writes `Layout.refresh_state`: when it starts (finished_at null) and
+when it ends, with ok / error / summary. The job publishes feeds atomically
+itself, so a failed run leaves the last good feeds in place; here a failure is
+only recorded (and shown by the status page and /health).
+
+When a run is due is decided from that shared state (the last run's start +
+interval), not from this process's memory: a restart does not re-run early,
+and two schedulers on one data dir do not run back to back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from feeds.config import Config
+from feeds.errors import FeedsError, LockBusy
+from feeds.layout import Layout, write_json_atomic
+from feeds.lock import hold
+from feeds.log import add_secret, mask
+
+__all__ = [
+    "Outcome",
+    "RefreshJob",
+    "Scheduler",
+    "default_job",
+    "read_refresh_state",
+    "refresh_lock",
+    "run_refresh_once",
+]
+
+log = logging.getLogger("feeds.server.schedule")
+
+RefreshJob = Callable[[Config], Mapping[str, Any]]
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_job(cfg: Config) -> Mapping[str, Any]:
+    """The real refresh (sync, then build); imported here so the server loads without it."""
+    from feeds.refresh import run_refresh
+
+    return run_refresh(cfg)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished refresh run. `exc` is the exception of a failed run (not stored)."""
+
+    ok: bool
+    started_at: datetime
+    finished_at: datetime
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    exc: BaseException | None = field(default=None, compare=False, repr=False)
+
+
+def refresh_lock(path: Path) -> AbstractContextManager[None]:
+    """The data dir's refresh lock (an flock that dies with its holder); LockBusy if taken."""
+    return hold(path, "refresh")
+
+
+def read_refresh_state(layout: Layout) -> dict[str, Any] | None:
+    """The last refresh as written by `run_refresh_once`, or None (never run or unreadable)."""
+    try:
+        data = json.loads(layout.refresh_state.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def state_time(state: Mapping[str, Any] | None, key: str) -> datetime | None:
+    """A timestamp of the refresh state (`started_at`, `finished_at`), None when absent or bad."""
+    value = (state or {}).get(key)
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def run_refresh_once(cfg: Config, job: RefreshJob | None = None, *,
+                     now: Clock = _utcnow, log_failure: bool = True) -> Outcome:
+    """Take the refresh lock, run `job` once and record it; LockBusy if a run is going on.
+
+    A failing job never raises here: its error is recorded and returned in the
+    Outcome (and logged unless `log_failure` is false, for a caller that reports it).
+    """
+    layout = Layout(cfg.data_dir)
+    with refresh_lock(layout.lock("refresh")):
+        return _run_locked(cfg, job or default_job, layout, now, log_failure)
+
+
+def _run_locked(cfg: Config, job: RefreshJob, layout: Layout, now: Clock,
+                log_failure: bool = True) -> Outcome:
+    add_secret(*cfg.secrets())
+    started = now()
+    previous = _last_finished(read_refresh_state(layout))
+    write_json_atomic(layout.refresh_state,
+                      {**_state(started, None, None, "", {}), "last_finished": previous})
+    try:
+        summary, error, exc = _jsonable(job(cfg)), "", None
+    except Exception as caught:  # any failure of the job is an outcome, not a crash
+        summary, error, exc = {}, _one_line(caught), caught
+        if log_failure:
+            _log_failure(caught, error)
+    finished = now()
+    write_json_atomic(layout.refresh_state, _state(started, finished, exc is None, error, summary))
+    if exc is None:
+        log.info("refresh done in %.1f s", (finished - started).total_seconds())
+    return Outcome(exc is None, started, finished, summary, error, exc)
+
+
+def _log_failure(exc: Exception, error: str) -> None:
+    """One line for an expected failure (FeedsError); the traceback for anything else."""
+    if isinstance(exc, FeedsError):
+        log.error("refresh failed: %s", error)
+    else:
+        log.error("refresh failed: %s\n%s", error,
+                  mask("".join(traceback.format_exception(exc))).rstrip())
+
+
+def _last_finished(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The outcome of the last run that finished, kept while the next one is running."""
+    if not state:
+        return None
+    if state.get("finished_at"):
+        return {k: state.get(k) for k in ("started_at", "finished_at", "ok", "error")}
+    last = state.get("last_finished")
+    return last if isinstance(last, dict) else None
+
+
+def _state(started: datetime, finished: datetime | None, ok: bool | None, error: str,
+           summary: Mapping[str, Any]) -> dict[str, Any]:
+    return {"started_at": started.isoformat(),
+            "finished_at": finished.isoformat() if finished else None,
+            "ok": ok, "error": error, "summary": dict(summary), "pid": os.getpid()}
+
+
+def _one_line(exc: BaseException) -> str:
+    """A user-facing one-line message with secrets masked."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not isinstance(exc, FeedsError):
+        text = f"unexpected {type(exc).__name__}" + (f": {text}" if text else "")
+    return mask(text)
+
+
+def _jsonable(summary: Any) -> dict[str, Any]:
+    """The job's summary as plain JSON (unknown values become strings)."""
+    if not isinstance(summary, Mapping):
+        return {"result": mask(str(summary))} if summary is not None else {}
+    return json.loads(mask(json.dumps(dict(summary), default=str)))
+
+
+class Scheduler:
+    """Runs the refresh job every `every` in a daemon thread until `stop()`.
+
+    :param every: the interval (default `[schedule] every_minutes`); must be positive.
+    :param poll_s: the longest single sleep, so a changed clock or state is noticed.
+    """
+
+    def __init__(self, cfg: Config, job: RefreshJob | None = None, *,
+                 every: timedelta | None = None, now: Clock = _utcnow,
+                 poll_s: float = 30.0) -> None:
+        self.cfg = cfg
+        self.job = job or default_job
+        self.every = every if every is not None else timedelta(minutes=cfg.schedule.every_minutes)
+        if self.every <= timedelta(0):
+            raise ValueError("the schedule interval must be positive")
+        self.layout = Layout(cfg.data_dir)
+        self._now = now
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (the first run is due at once unless a recent run is recorded)."""
+        if self._thread is not None:
+            raise RuntimeError("scheduler already started")
+        self._thread = threading.Thread(target=self.run_forever, name="vendre-feeds-schedule",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Ask the loop to end and wait up to `timeout` s; False if a run is still going on."""
+        self._stop.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def run_forever(self) -> None:
+        """The loop: sleep until due, run once, repeat; returns when `stop()` is called."""
+        while not self._stop.is_set():
+            wait = self.seconds_until_due()
+            if wait > 0:
+                self._stop.wait(min(wait, self._poll_s))
+                continue
+            try:
+                self.tick()
+            except Exception:  # the loop must survive anything (a full disk, a bug)
+                log.error("scheduler error\n%s", mask(traceback.format_exc()).rstrip())
+                self._stop.wait(min(self.every.total_seconds(), self._poll_s))
+
+    def seconds_until_due(self) -> float:
+        """Seconds until the next run: the last recorded start + interval, from shared state."""
+        started = state_time(read_refresh_state(self.layout), "started_at")
+        if started is None:
+            return 0.0
+        now = self._now()
+        if started > now + self.every:  # the clock went back: do not wait for ever
+            return 0.0
+        return max(0.0, (started + self.every - now).total_seconds())
+
+    def tick(self) -> Outcome | None:
+        """One run if it is still due once the lock is held; None if skipped."""
+        try:
+            with refresh_lock(self.layout.lock("refresh")):
+                # Another process may have run while we slept: check again under the lock.
+                if self.seconds_until_due() > 0:
+                    return None
+                return _run_locked(self.cfg, self.job, self.layout, self._now)
+        except LockBusy:
+            log.info("refresh skipped: another process is running one")
+            self._stop.wait(min(self.every.total_seconds(), self._poll_s))
+            return None

@@ -1,0 +1,311 @@
+"""The status page (`/?key=...`) and `/health`.
+
+`/` without the key shows a small form asking for it (200; 403 after a wrong
+key) and nothing about the shop. With the key: one row per feed (URL, items,
+last build, errors and warnings with a link to the report), the last sync and
+the last refresh with their outcomes, and the tracking snippets that
+`app.config["STATUS_SNIPPETS"]` returns. Pages that carry the key are
+`no-store` and load only their own nonce'd style and script.
+
+`/health` needs no key and shows only counts and ages. It answers 503 when no
+feed is published yet or any published feed is older than
+`[server] max_feed_age_minutes`. A failed last refresh or sync is reported in
+the JSON but does not by itself make it 503: the previous feeds are still
+served and only their age tells whether fetchers get stale data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, request
+
+from feeds.errors import StoreError
+from feeds.layout import Layout, PublishedFeed
+from feeds.log import mask
+from feeds.server.app import ServerContext, context, render
+from feeds.server.feeds_routes import key_matches
+from feeds.server.schedule import read_refresh_state, state_time
+from feeds.status import age
+from feeds.store import Store, SyncRecord
+
+__all__ = ["FeedRow", "bp", "feed_rows", "health_report"]
+
+log = logging.getLogger("feeds.server.status")
+bp = Blueprint("status", __name__)
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """One feed as the status page shows it (None where the data is missing)."""
+
+    stem: str
+    channel: str
+    file: str
+    url: str
+    items: int | None
+    published_at: str
+    published_ago: str
+    built_at: str
+    errors: int | None
+    warnings: int | None
+    excluded: int | None
+    report_url: str
+    note: str
+
+
+@dataclass(frozen=True)
+class SyncView:
+    """The last sync, formatted."""
+
+    ok: bool
+    finished_at: str
+    ago: str
+    error: str
+    products: int
+    categories: int
+    orders: int
+    warnings: int
+
+
+@dataclass(frozen=True)
+class RefreshView:
+    """The last scheduled refresh, formatted."""
+
+    running: bool
+    ok: bool | None
+    started_at: str
+    finished_at: str
+    ago: str
+    error: str
+    summary: str
+
+
+# ---------------------------------------------------------------- routes
+
+
+@bp.get("/")
+def status_page() -> Response:
+    """The status page with the right key; the key form otherwise."""
+    ctx = context()
+    given = request.args.get("key", "")
+    if not given:
+        return _key_form(200, wrong=False)
+    if not key_matches(given, ctx.key):
+        return _key_form(403, wrong=True)
+    now = datetime.now(UTC)
+    nonce = secrets.token_urlsafe(16)
+    body = render("server/status.html", nonce=nonce, shop=ctx.cfg.shop.name,
+                  feeds=feed_rows(ctx.layout, _base_url(ctx), ctx.key, now),
+                  sync=_sync_view(ctx, now), refresh=_refresh_view(ctx.layout, now),
+                  snippets=_snippets(ctx), now=_when(now))
+    return _page(body, 200, nonce, secret=True)
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Ages and counts as JSON; 503 when a feed is missing or too old."""
+    report = health_report(context(), datetime.now(UTC))
+    response = Response(json.dumps(report, indent=1) + "\n", mimetype="application/json",
+                        status=200 if report["status"] == "ok" else 503)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _key_form(status: int, *, wrong: bool) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    return _page(render("server/key.html", nonce=nonce, wrong=wrong), status, nonce,
+                 secret=False)
+
+
+def _page(body: str, status: int, nonce: str, *, secret: bool) -> Response:
+    """An HTML page allowed only its own nonce'd <style> and <script>."""
+    response = Response(body, status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+        "img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+    # The key is in the URL and (with it) in the page: never cache, never leak as a referrer.
+    response.headers["Cache-Control"] = "no-store" if secret else "no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _base_url(ctx: ServerContext) -> str:
+    return (ctx.cfg.server.public_url or request.host_url).rstrip("/")
+
+
+# ---------------------------------------------------------------- data
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else ""
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    return age(moment, now) if moment else ""
+
+
+def feed_rows(layout: Layout, base_url: str, key: str, now: datetime) -> list[FeedRow]:
+    """One row per published feed or built report, by stem."""
+    published = {f.stem: f for f in layout.published()}
+    reports = _reports(layout)
+    return [_row(stem, published.get(stem), reports.get(stem, {}), base_url, key, now)
+            for stem in sorted(published.keys() | reports.keys())]
+
+
+def _reports(layout: Layout) -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in sorted(layout.reports.glob("*.json")) if layout.reports.is_dir() else []:
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            data = {"unreadable": True}
+        found[path.stem] = data if isinstance(data, dict) else {"unreadable": True}
+    return found
+
+
+def _row(stem: str, feed: PublishedFeed | None, report: dict[str, Any], base_url: str,
+         key: str, now: datetime) -> FeedRow:
+    counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
+    file = feed.file if feed else f"{stem}.xml"
+    built = _parse_time(report.get("built_at"))
+    return FeedRow(
+        stem=stem, channel=(feed.channel if feed else str(report.get("channel", ""))),
+        file=file, url=f"{base_url}/feeds/{quote(key, safe='')}/{quote(file)}" if feed else "",
+        items=feed.items if feed else None,
+        published_at=_when(feed.published_at) if feed else "",
+        published_ago=_ago(feed.published_at, now) if feed else "",
+        built_at=_when(built), errors=_total(counts.get("errors")),
+        warnings=_total(counts.get("warnings")), excluded=_total(counts.get("excluded")),
+        report_url=(f"{base_url}/reports/{quote(key, safe='')}/{quote(stem)}.json"
+                    if report else ""),
+        note=_note(feed, report))
+
+
+def _note(feed: PublishedFeed | None, report: dict[str, Any]) -> str:
+    if report.get("unreadable"):
+        return "the report cannot be read"
+    if report and not report.get("published", True):
+        reason = str(report.get("reason") or "not published")
+        return f"last build not published: {reason}" + ("" if feed else "; nothing served yet")
+    return "" if feed else "not published yet"
+
+
+def _total(value: Any) -> int | None:
+    """The sum of a {rule: count} mapping (or a plain count)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict):
+        return sum(v for v in value.values() if isinstance(v, int) and not isinstance(v, bool))
+    return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    return state_time({"t": value}, "t")
+
+
+def _last_sync(ctx: ServerContext) -> SyncRecord | None:
+    try:
+        records = Store.in_dir(ctx.cfg.data_dir).syncs(limit=1)
+    except StoreError as exc:
+        log.warning("status: %s", mask(str(exc)))
+        return None
+    return records[0] if records else None
+
+
+def _sync_view(ctx: ServerContext, now: datetime) -> SyncView | None:
+    record = _last_sync(ctx)
+    if record is None:
+        return None
+    return SyncView(ok=record.ok, finished_at=_when(record.finished_at),
+                    ago=_ago(record.finished_at, now), error=mask(record.error),
+                    products=record.products, categories=record.categories,
+                    orders=record.orders, warnings=len(record.warnings))
+
+
+def _refresh_view(layout: Layout, now: datetime) -> RefreshView | None:
+    state = read_refresh_state(layout)
+    if state is None:
+        return None
+    running = state.get("finished_at") is None
+    shown = (state.get("last_finished") or {}) if running else state
+    finished = state_time(shown, "finished_at")
+    summary = state.get("summary") or {}
+    return RefreshView(
+        running=running, ok=shown.get("ok") if finished else None,
+        started_at=_when(state_time(state, "started_at")), finished_at=_when(finished),
+        ago=_ago(finished, now), error=mask(str(shown.get("error") or "")),
+        summary=_summary_text(summary) if not running else "")
+
+
+def _summary_text(summary: Any) -> str:
+    if isinstance(summary, dict):
+        return ", ".join(f"{k}: {v if not isinstance(v, (dict, list)) else json.dumps(v)}"
+                         for k, v in summary.items())[:500]
+    return str(summary)[:500]
+
+
+def _snippets(ctx: ServerContext) -> list[tuple[str, str]]:
+    """The STATUS_SNIPPETS hook's (title, code) pairs; a failing hook shows none."""
+    hook = current_app.config.get("STATUS_SNIPPETS")
+    try:
+        return [(str(title), str(code)) for title, code in (hook(ctx.cfg) if hook else [])]
+    except Exception:
+        log.error("status snippets failed\n%s", mask(traceback.format_exc()).rstrip())
+        return []
+
+
+# ---------------------------------------------------------------- health
+
+
+def health_report(ctx: ServerContext, now: datetime) -> dict[str, Any]:
+    """The /health JSON: status, the age of each feed, of the last sync and refresh."""
+    limit = timedelta(minutes=ctx.cfg.server.max_feed_age_minutes)
+    feeds = {f.stem: _feed_health(f, now, limit) for f in ctx.layout.published()}
+    stale = [stem for stem, f in feeds.items() if f["stale"]]
+    status = "no_feeds" if not feeds else "stale" if stale else "ok"
+    record = _last_sync(ctx)
+    return {
+        "status": status,
+        "checked_at": now.isoformat(timespec="seconds"),
+        "max_feed_age_minutes": ctx.cfg.server.max_feed_age_minutes,
+        "stale_feeds": stale,
+        "feeds": feeds,
+        "last_sync": None if record is None else {
+            "ok": record.ok, "age_seconds": _seconds(now - record.finished_at),
+            "products": record.products},
+        "last_refresh": _refresh_health(ctx.layout, now),
+    }
+
+
+def _feed_health(feed: PublishedFeed, now: datetime, limit: timedelta) -> dict[str, Any]:
+    published = feed.published_at
+    if published.tzinfo is None:
+        published = published.replace(tzinfo=UTC)
+    return {"items": feed.items, "age_seconds": _seconds(now - published),
+            "stale": now - published > limit}
+
+
+def _refresh_health(layout: Layout, now: datetime) -> dict[str, Any] | None:
+    """Outcome and age only: the error text may name the shop, and /health is public."""
+    state = read_refresh_state(layout)
+    if state is None:
+        return None
+    running = state.get("finished_at") is None
+    shown = (state.get("last_finished") or {}) if running else state
+    finished = state_time(shown, "finished_at")
+    return {"running": running, "ok": shown.get("ok") if finished else None,
+            "age_seconds": _seconds(now - finished) if finished else None}
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(0, int(delta.total_seconds()))

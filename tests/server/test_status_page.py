@@ -1,0 +1,247 @@
+"""The status page and /health: what they show, to whom, and what they never show."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from lxml import html
+
+from feeds.layout import write_json_atomic
+from feeds.server import create_app
+from tests.conftest import make_config
+from tests.server.conftest import ACCESS_KEY, BufferedClient, feed_xml
+
+SNIPPETS = [("GA4 (head)", '<script>gtag("config", "G-TEST123");</script>'),
+            ("Meta Pixel", "fbq('init', '1234');")]
+
+
+@pytest.fixture
+def shop(publisher):
+    """Three feeds, two reports with violations, a good sync."""
+    publisher.feed("google", feed_xml(3), items=120)
+    publisher.feed("google-no", feed_xml(3), items=118)
+    publisher.feed("meta", feed_xml(3), items=99)
+    publisher.report("google", items=120, errors={"missing_gtin": 3, "bad_price": 1},
+                     warnings={"no_brand": 7}, excluded={"out_of_stock": 5})
+    publisher.report("meta", items=99, warnings={"short_title": 2})
+    publisher.report("criteo", items=0, published=False, reason="drop guard: 100% fewer items",
+                     errors={"missing_image": 40})
+    publisher.sync_ok(products=42)
+    return publisher
+
+
+def page(client, key=ACCESS_KEY):
+    r = client.get(f"/?key={key}")
+    return r, html.fromstring(r.data)
+
+
+def rows(doc):
+    return {tr.get("data-stem"): tr for tr in doc.xpath("//tr[@class='feed']")}
+
+
+def text(el) -> str:
+    return " ".join(el.text_content().split())
+
+
+def without_nonce(body: bytes) -> bytes:
+    return re.sub(rb'nonce="[^"]+"', b'nonce=""', body)
+
+
+def test_without_the_key_a_form_and_nothing_about_the_shop(client, tmp_path, shop):
+    r = client.get("/")
+    assert r.status_code == 200
+    body = r.data.decode()
+    assert '<input type="password" id="key" name="key"' in body
+    for secret in ("Testshop", "google", "120", ACCESS_KEY, "/feeds/"):
+        assert secret not in body
+    # the same bytes as for an empty data dir of another shop
+    other = create_app(make_config(tmp_path / "other", server={"access_key": "other-key"},
+                                   shop={"name": "Other"}))
+    other.test_client_class = BufferedClient
+    assert without_nonce(other.test_client().get("/").data) == without_nonce(r.data)
+
+
+def test_a_wrong_key_is_403_with_the_form_only(client, shop):
+    r = client.get("/?key=guess")
+    assert r.status_code == 403
+    body = r.data.decode()
+    assert "not right" in body and 'name="key"' in body
+    for secret in ("Testshop", "google", "120", ACCESS_KEY):
+        assert secret not in body
+    assert client.get("/?key=").status_code == 200  # an empty key is no key
+
+
+def test_one_row_per_feed_with_url_counts_and_report_link(client, shop):
+    r, doc = page(client)
+    assert r.status_code == 200
+    found = rows(doc)
+    assert list(found) == ["criteo", "google", "google-no", "meta"]
+    google = found["google"]
+    url = f"http://localhost/feeds/{ACCESS_KEY}/google.xml"
+    assert google.xpath(".//a[@class='url']/@href") == [url]
+    assert text(google.xpath(".//td[contains(@class,'items')]")[0]) == "120"
+    assert text(google.xpath(".//td[contains(@class,'errors')]")[0]) == "4"
+    assert text(google.xpath(".//td[contains(@class,'warnings')]")[0]) == "7"
+    assert google.xpath(".//a[@class='report']/@href") == \
+        [f"http://localhost/reports/{ACCESS_KEY}/google.json"]
+    assert "5 excluded" in text(google)
+    assert "UTC" in text(google) and "ago" in text(google)
+    assert text(found["google-no"].xpath(".//td[contains(@class,'items')]")[0]) == "118"
+    assert text(found["meta"].xpath(".//td[contains(@class,'errors')]")[0]) == "0"
+    criteo = text(found["criteo"])
+    assert "not published: drop guard" in criteo and "none yet" in criteo
+
+
+def test_the_report_link_works(client, shop):
+    _, doc = page(client)
+    href = rows(doc)["google"].xpath(".//a[@class='report']/@href")[0]
+    data = client.get(href.removeprefix("http://localhost")).get_json()
+    assert data["counts"]["errors"] == {"missing_gtin": 3, "bad_price": 1}
+
+
+def test_public_url_is_used_for_the_links(tmp_path):
+    cfg = make_config(tmp_path, server={"access_key": ACCESS_KEY,
+                                        "public_url": "https://feeds.shop.example/"})
+    from tests.server.conftest import Publisher
+    Publisher(cfg).feed("google", feed_xml(1))
+    app = create_app(cfg)
+    app.test_client_class = BufferedClient
+    _, doc = page(app.test_client())
+    assert rows(doc)["google"].xpath(".//a[@class='url']/@href") == \
+        [f"https://feeds.shop.example/feeds/{ACCESS_KEY}/google.xml"]
+
+
+def test_sync_outcome_ok_then_failed(client, shop):
+    _, doc = page(client)
+    sync = text(doc.xpath("//div[@id='sync']")[0])
+    assert "ok" in sync and "42 products" in sync
+    shop.sync_failed("the shop answered 503")
+    _, doc = page(client)
+    sync = text(doc.xpath("//div[@id='sync']")[0])
+    assert "failed" in sync and "the shop answered 503" in sync
+
+
+def test_refresh_outcome_shows_failure(client, shop):
+    now = datetime.now(UTC)
+    write_json_atomic(shop.layout.refresh_state, {
+        "started_at": (now - timedelta(minutes=3)).isoformat(), "finished_at": now.isoformat(),
+        "ok": False, "error": "build failed: google.xml is not well-formed", "summary": {}})
+    _, doc = page(client)
+    refresh = text(doc.xpath("//div[@id='refresh']")[0])
+    assert "failed" in refresh and "last good feeds are still served" in refresh
+    assert "google.xml is not well-formed" in refresh
+
+
+def test_no_feeds_yet(client):
+    r, doc = page(client)
+    assert r.status_code == 200
+    assert "No feed has been built yet" in text(doc)
+    assert "Never synced" in text(doc) and "No scheduled refresh" in text(doc)
+
+
+def test_snippets_block_renders_the_hook_with_copy_buttons(client, app, shop):
+    _, doc = page(client)
+    # The default hook says why there is no loader tag yet (no public_url in this config).
+    assert "server.public_url: missing" in text(doc.xpath("//section[@id='snippets']")[0])
+    app.config["STATUS_SNIPPETS"] = lambda cfg: []
+    _, doc = page(client)
+    assert "No tracking snippets yet" in text(doc.xpath("//section[@id='snippets']")[0])
+    app.config["STATUS_SNIPPETS"] = lambda cfg: SNIPPETS
+    r, doc = page(client)
+    section = doc.xpath("//section[@id='snippets']")[0]
+    assert [text(h) for h in section.xpath(".//h3")] == ["GA4 (head)", "Meta Pixel"]
+    codes = section.xpath(".//pre")
+    assert [c.text_content() for c in codes] == [code for _, code in SNIPPETS]
+    for pre in codes:
+        assert section.xpath(f".//button[@data-copy='{pre.get('id')}']")
+    # the snippet's <script> is text on the page, never markup
+    assert '&lt;script&gt;gtag(' in r.data.decode()
+    assert len(doc.xpath("//script")) == 1
+
+
+def test_a_failing_snippet_hook_does_not_break_the_page(client, app, shop):
+    def broken(cfg):
+        raise ValueError("no")
+
+    app.config["STATUS_SNIPPETS"] = broken
+    r, _ = page(client)
+    assert r.status_code == 200
+
+
+def test_headers_of_the_keyed_page(client, shop):
+    r, doc = page(client)
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    csp = r.headers["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp
+    assert doc.xpath("//script/@nonce") == [nonce] == doc.xpath("//style/@nonce")
+    assert page(client)[0].headers["Content-Security-Policy"] != csp  # a fresh nonce each time
+    assert doc.xpath("//meta[@name='viewport']/@content") == \
+        ["width=device-width, initial-scale=1"]
+
+
+def test_the_key_never_reaches_the_logs(client, shop, caplog):
+    with caplog.at_level(logging.DEBUG):
+        page(client)
+        client.get("/?key=wrong-" + ACCESS_KEY)
+        client.get(f"/feeds/{ACCESS_KEY}/google.xml")
+        client.get(f"/reports/{ACCESS_KEY}/google.json")
+        client.get("/health")
+    assert caplog.records and ACCESS_KEY not in caplog.text
+
+
+# ---------------------------------------------------------------- /health
+
+
+def test_health_without_feeds_is_503(client):
+    r = client.get("/health")
+    assert r.status_code == 503
+    data = r.get_json()
+    assert data["status"] == "no_feeds" and data["feeds"] == {}
+    assert data["last_sync"] is None and data["last_refresh"] is None
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_health_with_fresh_feeds_is_200(client, shop):
+    r = client.get("/health")
+    assert r.status_code == 200
+    data = r.get_json()
+    assert data["status"] == "ok"
+    assert set(data["feeds"]) == {"google", "google-no", "meta"}
+    assert data["feeds"]["google"]["items"] == 120
+    assert 0 <= data["feeds"]["google"]["age_seconds"] < 60
+    assert data["last_sync"]["ok"] is True and data["last_sync"]["age_seconds"] < 60
+
+
+def test_health_with_an_old_feed_is_503(client, shop):
+    shop.feed("meta", feed_xml(3), published_at=datetime.now(UTC) - timedelta(minutes=181))
+    r = client.get("/health")
+    assert r.status_code == 503
+    assert r.get_json()["status"] == "stale" and r.get_json()["stale_feeds"] == ["meta"]
+
+
+def test_a_failed_refresh_shows_in_health_but_age_decides(client, shop):
+    now = datetime.now(UTC)
+    write_json_atomic(shop.layout.refresh_state, {
+        "started_at": now.isoformat(), "finished_at": now.isoformat(), "ok": False,
+        "error": "Vendre at https://secret-shop.example answered 500", "summary": {}})
+    shop.sync_failed("https://secret-shop.example timed out")
+    r = client.get("/health")
+    assert r.status_code == 200
+    data = r.get_json()
+    assert data["last_refresh"] == {"running": False, "ok": False, "age_seconds": 0}
+    assert data["last_sync"]["ok"] is False
+    assert b"secret-shop" not in r.data and b"Testshop" not in r.data
+
+
+def test_health_while_a_refresh_runs_keeps_the_last_outcome(client, shop):
+    now = datetime.now(UTC).isoformat()
+    write_json_atomic(shop.layout.refresh_state, {
+        "started_at": now, "finished_at": None, "ok": None, "error": "", "summary": {},
+        "last_finished": {"started_at": now, "finished_at": now, "ok": True, "error": ""}})
+    assert client.get("/health").get_json()["last_refresh"] == \
+        {"running": True, "ok": True, "age_seconds": 0}
