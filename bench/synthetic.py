@@ -6,14 +6,15 @@
     orders(n, now=..., product_count=...) -> n orders of the 45 days before `now`
 
 Every product has the 68 keys of a real `/API/1/products` object, with the
-same types, and about 2 KB of compact JSON. Ids, names, prices, stock, EANs
-(mostly valid, some missing, a few with a wrong check digit), images,
-categories, specifications and dates vary by position, from an integer hash
-of `i`: the same `i` always gives the same object, in any process, so a
-benchmark's shop can generate each page on request instead of holding the
-catalogue. Every 50th product is a variant parent followed by its three
-children (the filled `variants`/`variant_products` shape is the one
-feeds/demo/catalog.py invented; no real payload with variants is known).
+same types, and about 3 KB of compact JSON (2.5-4 KB; the real sample's
+objects average 5.4 KB). Ids, names, prices, stock, EANs (mostly valid, some
+missing, a few with a wrong check digit), images, categories, specifications
+and dates vary by position, from an integer hash of `i`: the same `i` always
+gives the same object, in any process, so a benchmark's shop can generate each
+page on request instead of holding the catalogue. Every 50th product is a
+variant parent followed by its three children (the filled `variants` /
+`variant_products` shape is the one feeds/demo/catalog.py invented; no real
+payload with variants is known).
 
 Product dates are fixed (around 2026), not relative to today; only `orders`
 takes a `now`, so that the sync's "last 60 days" window keeps them.

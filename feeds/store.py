@@ -63,7 +63,27 @@ class SyncRecord:
 
 
 def _dumps(raw: Mapping[str, Any]) -> str:
-    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON text of one raw object.
+
+    orjson is several times faster and every product passes here; the stdlib is the
+    fallback for what orjson refuses (integers beyond 64 bits), so nothing is lost.
+    """
+    try:
+        return orjson.dumps(raw).decode("utf-8")
+    except TypeError:
+        return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    """The raw object back (orjson, or the stdlib for numbers orjson cannot hold).
+
+    orjson reads integers beyond 64 bits as floats; no field the feeds derive from
+    holds one, and the stored text itself stays exact.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _iso(moment: datetime) -> str:
@@ -256,7 +276,7 @@ class Store:
                 "SELECT c.raw, p.raw FROM products c LEFT JOIN products p ON p.id = c.parent "
                 "ORDER BY c.id")
             for raw, parent in cursor:
-                yield orjson.loads(raw), orjson.loads(parent) if parent else None
+                yield _loads(raw), _loads(parent) if parent else None
 
     def product(self, vendre_id: int) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """One product (and its parent) by Vendre id, or None."""

@@ -87,3 +87,11 @@ def test_orders_disabled(tmp_path):
     record = run_sync(cfg, Pages({"products": products(1), "orders": [order(1, 1)]}),
                       Store.in_dir(cfg.data_dir), progress=quiet(), now=NOW)
     assert record.orders == 0
+
+
+def test_raw_json_is_kept_exactly(config):
+    odd = {"id": 1, "article_number": "A-1", "parent": 0, "huge": 2**70, "text": "å\u2028"}
+    store = Store.in_dir(config.data_dir)
+    run_sync(config, Pages({"products": [odd]}), store, progress=quiet(), now=NOW)
+    raw, parent = store.product(1)
+    assert raw == odd and parent is None

@@ -145,8 +145,11 @@ def to_datetime(value: Any) -> datetime | None:
 def _decimal(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool) or value == "":
         return None
+    if isinstance(value, int):
+        return Decimal(value)
     try:
-        result = Decimal(str(value).strip().replace(",", "."))
+        result = Decimal(repr(value) if isinstance(value, float) else
+                         str(value).strip().replace(",", "."))
     except InvalidOperation:
         return None
     return result if result.is_finite() else None
@@ -398,8 +401,8 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
     parent_title = ml(parent.get("name"), ctx.language, clean_text) if parent else ""
     description = ml(source.get("description"), ctx.language, html_to_text) or \
         ml(source.get("description_short"), ctx.language, html_to_text)
-    seo_paths = {k: v for k, v in (raw.get("seo_link") or {}).items()
-                 if isinstance(v, str) and v.strip()}
+    seo_paths = raw.get("seo_link")
+    seo_paths = seo_paths if isinstance(seo_paths, dict) else {}
     link_path = ml(seo_paths, ctx.language) or ml((parent or {}).get("seo_link"), ctx.language)
     category_path, google_category = _categories(source, ctx)
     why_not = _not_sellable_because(raw, net, is_parent)
@@ -433,10 +436,17 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
         weight_kg=_positive(_decimal(raw.get("weight"))),
         seo_paths=seo_paths,
         variant_label=_variant_label(title, parent_title) if parent else "",
-        raw_variant={k: raw.get(k) for k in ("parent", "is_parent", "child_product_ids",
-                                             "variants", "variant_products") if k in raw},
+        raw_variant=_raw_variant(raw) if parent_vendre_id or is_parent else {},
         violations=tuple(problems.found),
     )
+
+
+_VARIANT_KEYS = ("parent", "is_parent", "child_product_ids", "variants", "variant_products")
+
+
+def _raw_variant(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw variant fields, kept so the inferred variant mapping can be corrected."""
+    return {k: raw[k] for k in _VARIANT_KEYS if k in raw}
 
 
 def _positive(value: Decimal | None) -> Decimal | None:
