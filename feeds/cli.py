@@ -136,7 +136,8 @@ def sync_with(cfg: Config, progress: Any, *, transport: Any = None, api_key: str
     feeds_log.add_secret(key)
     v = cfg.vendre
     with VendreClient(api_url, key, page_size=v.page_size, concurrency=v.concurrency,
-                      timeout_s=v.timeout_s, retries=v.retries, transport=transport) as client:
+                      timeout_s=v.timeout_s, retries=v.retries, transport=transport,
+                      on_page=lambda page: progress.total_known(page.total)) as client:
         return run_sync(cfg, client, Store.in_dir(cfg.data_dir), progress=progress,
                         now=now or datetime.now(UTC))
 

@@ -18,6 +18,7 @@ class Step(Protocol):
 
 class Progress(Protocol):
     def step(self, name: str, total: int | None = None, unit: str = "items") -> Step: ...
+    def total_known(self, total: int) -> None: ...
 
 
 class _LineStep:
@@ -79,13 +80,20 @@ class _Quiet:
 class _Progress:
     def __init__(self, mode: str, echo: Callable[[str], None], stream: TextIO) -> None:
         self._mode, self._echo, self._stream = mode, echo, stream
+        self._current: Step = _Quiet()
 
     def step(self, name: str, total: int | None = None, unit: str = "items") -> Step:
         if self._mode == "quiet":
-            return _Quiet()
-        if self._mode == "bar":
-            return _BarStep(name, self._echo, total, unit, self._stream)
-        return _LineStep(name, self._echo)
+            self._current = _Quiet()
+        elif self._mode == "bar":
+            self._current = _BarStep(name, self._echo, total, unit, self._stream)
+        else:
+            self._current = _LineStep(name, self._echo)
+        return self._current
+
+    def total_known(self, total: int) -> None:
+        """The current step's total, once known (a sync learns it from the first page)."""
+        self._current.set_total(total)
 
 
 def make_progress(*, quiet: bool = False, echo: Callable[[str], None] = print,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from feeds.config import Config
+from feeds.layout import Layout
 from feeds.store import Store, SyncRecord
 
 __all__ = ["age", "format_status"]
@@ -33,6 +35,26 @@ def _sync_lines(record: SyncRecord, now: datetime) -> list[str]:
     return lines
 
 
+def _feed_lines(layout: Layout, now: datetime) -> list[str]:
+    """One line per published feed, plus the last build's refusal when it was not published."""
+    lines = []
+    for feed in layout.published():
+        line = (f"feed {feed.file}: {feed.items} items, published "
+                f"{feed.published_at:%Y-%m-%d %H:%M} UTC ({age(feed.published_at, now)})")
+        try:
+            report = json.loads(layout.report(feed.stem).read_text("utf-8"))
+        except (OSError, ValueError):
+            report = {}
+        counts = report.get("counts", {})
+        errors, warnings = sum(counts.get("errors", {}).values()), \
+            sum(counts.get("warnings", {}).values())
+        line += f"; last build: {errors} errors, {warnings} warnings"
+        if report and not report.get("published", True):
+            line += f"; NOT PUBLISHED: {report.get('reason', '')}"
+        lines.append(line)
+    return lines or ["feeds: none published yet (run `vendre-feeds build`)"]
+
+
 def format_status(cfg: Config, *, now: datetime) -> str:
     """A few lines: store contents, last sync and its outcome, last good sync if different."""
     store = Store.in_dir(cfg.data_dir)
@@ -52,4 +74,4 @@ def format_status(cfg: Config, *, now: datetime) -> str:
             lines += ["  the store holds the last good snapshot:"] + \
                 [f"  {line}" for line in _sync_lines(good, now)] if good else \
                 ["  no sync has succeeded yet"]
-    return "\n".join(lines)
+    return "\n".join(lines + _feed_lines(Layout(cfg.data_dir), now))
