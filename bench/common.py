@@ -1,5 +1,13 @@
 """What every benchmark shares: the machine, measured child processes, BENCHMARKS.md.
 
+- `machine_info()` / `machine_line()`: CPU model, cores, Python, OS, UTC date
+  and load average, as a dict or as one line.
+- `run_measured(module, args, work=..., env=...)`: run `python -m module args`
+  to completion; its wall time, own peak RSS, CPU time and stdout (`Measured`).
+- `child_env(extra)`: the environment such a child gets.
+- `write_section(name, section)`: replace `<!-- name -->...<!-- /name -->` in
+  BENCHMARKS.md, creating the file with the shared intro when absent.
+
 Peak memory is a child's own VmHWM (/proc/self/status), written by a small
 wrapper at exit: `ru_maxrss` would charge each child with the high-water mark
 of the address space exec replaced (Python spawns children by vfork).
@@ -10,6 +18,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -18,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["ROOT", "Measured", "child_env", "machine_info", "machine_line", "run_measured",
-           "write_section"]
+__all__ = ["BENCHMARKS_FILE", "ROOT", "Measured", "child_env", "machine_info", "machine_line",
+           "run_measured", "write_section"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_FILE = ROOT / "BENCHMARKS.md"
@@ -51,9 +60,16 @@ runpy.run_module(module, run_name='__main__', alter_sys=True)
 
 @dataclass(frozen=True)
 class Measured:
-    seconds: float
-    peak_mb: float
+    """One finished child process."""
+
+    seconds: float  # wall time, interpreter start to exit
+    peak_kb: int  # its own peak RSS (VmHWM)
+    cpu_s: float  # its user + system CPU time
     stdout: str
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_kb / 1024
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -66,20 +82,37 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def run_measured(module: str, args: Sequence[str], *, work: Path,
                  env: Mapping[str, str] | None = None) -> Measured:
-    """Run `python -m module args` to completion; its wall time and own peak RSS."""
+    """Run `python -m module args` in ROOT to completion, `env` added to `child_env()`.
+
+    The CPU time is what this process's reaped children grew by meanwhile: right
+    as long as no other child of this process ends during the run.
+
+    :raises RuntimeError: the child exited non-zero (the message has the tail of its output).
+    """
     peak_file = work / f".peak-{module}-{time.monotonic_ns()}"
+    cpu_before = _children_cpu_s()
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _WRAPPER, str(peak_file), module, *args],
-                          env=child_env(env), cwd=ROOT, capture_output=True, text=True)
+                          env=child_env(env), cwd=ROOT, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    cpu_s = _children_cpu_s() - cpu_before
     if done.returncode != 0:
-        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+        output = (done.stdout + done.stderr)[-2000:]
+        raise RuntimeError(f"python -m {module} {' '.join(args)} exited {done.returncode}:\n"
+                           f"{output}")
     peak_kb = int(peak_file.read_text().strip())
     peak_file.unlink()
-    return Measured(seconds, peak_kb / 1024, done.stdout)
+    return Measured(seconds, peak_kb, cpu_s, done.stdout)
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine_info() -> dict[str, str]:
+    """cpu, cores, python, os, date (UTC, to the minute) and load (1-minute load average)."""
     cpu = platform.processor() or platform.machine()
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
@@ -91,10 +124,12 @@ def machine_info() -> dict[str, str]:
     return {"cpu": cpu, "cores": str(os.cpu_count() or "?"),
             "python": platform.python_version(),
             "os": f"{platform.system()} {platform.release()}",
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "load": f"{os.getloadavg()[0]:.2f}"}
 
 
 def machine_line() -> str:
+    """The machine and date as one line of text."""
     m = machine_info()
     return f"{m['date']}; {m['cpu']}, {m['cores']} cores; Python {m['python']}; {m['os']}"
 

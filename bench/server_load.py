@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import platform
 import random
 import re
 import shutil
@@ -37,9 +36,9 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- server-bench -->", "<!-- /server-bench -->"
+from bench.common import BENCHMARKS_FILE, ROOT, child_env, machine_info, write_section
+
+SECTION = "server-bench"  # its markers in BENCHMARKS.md
 KEY = "bench-access-key-0123456789"
 WORDS = ("soft warm wool cotton linen blue red green black white large small classic modern "
          "shirt dress jacket sweater scarf boots shoes bag cap socks organic recycled nordic "
@@ -145,8 +144,7 @@ def feed_server(config: Path, port: int) -> Iterator[str]:
               "from feeds.server.commands import run_server\n"
               f"run_server(load_config({str(config)!r}, env={{}}), '127.0.0.1', {port}, "
               "schedule=False, echo=lambda line: None)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return process([sys.executable, "-c", script], port, env=env, cwd=str(ROOT))
+    return process([sys.executable, "-c", script], port, env=child_env(), cwd=str(ROOT))
 
 
 def static_server(folder: Path, port: int) -> Iterator[str]:
@@ -274,16 +272,6 @@ def _cell(scenario: Scenario, result: Result) -> str:
     return f"{result.bytes_s / 1e6:,.0f} MB/s ({result.requests_s:.1f} downloads/s){errors}"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def tool_name() -> str:
     wrk = shutil.which("wrk")
     if not wrk:
@@ -295,10 +283,9 @@ def tool_name() -> str:
 
 def report(ours: dict, base: dict, facts: dict[str, str]) -> str:
     lines = [
-        BEGIN,
         "## Feed server (`python -m bench.server_load`)",
         "",
-        f"- Machine: {facts['cpu']}, {facts['cores']} cores; Python {platform.python_version()}, "
+        f"- Machine: {facts['cpu']}, {facts['cores']} cores; Python {facts['python']}, "
         f"waitress {version('waitress')}, Werkzeug {version('werkzeug')}, Flask "
         f"{version('flask')}.",
         f"- Date: {facts['date']}. Command: `{facts['command']}`.",
@@ -317,18 +304,7 @@ def report(ours: dict, base: dict, facts: dict[str, str]) -> str:
             key = (scenario.name, connections)
             lines.append(f"| {scenario.name} | {connections} | {_cell(scenario, ours[key])} | "
                          f"{_cell(scenario, base[key])} |")
-    return "\n".join(lines + ["", END])
-
-
-def write_section(section: str, path: Path = BENCHMARKS) -> None:
-    """Replace the marked section of BENCHMARKS.md, or append it; nothing else changes."""
-    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, "utf-8")
+    return "\n".join(lines)
 
 
 def _size(n: int) -> str:
@@ -359,16 +335,15 @@ def main(argv: list[str] | None = None) -> int:
     from feeds.config import ServerSettings
 
     command = "python -m bench.server_load" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
-    facts = {"cpu": cpu_model(), "cores": str(os.cpu_count()), "tool": tool_name(),
-             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
+    facts = {**machine_info(), "tool": tool_name(), "command": command,
              "seconds": f"{args.duration:g}", "big": _size(len(big)),
              "big_gz": _size(big_gz), "small": _size(len(small)),
              "threads": str(ServerSettings().threads)}
     section = report(ours, base, facts)
     print(section)
     if args.write:
-        write_section(section)
-        print(f"wrote {BENCHMARKS}", file=sys.stderr)
+        write_section(SECTION, section)
+        print(f"wrote {BENCHMARKS_FILE}", file=sys.stderr)
     return 0
 
 

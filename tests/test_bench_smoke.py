@@ -1,0 +1,115 @@
+"""Smoke test of the benchmarks in bench/: they run and count right (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from stdnum import ean
+
+from bench import server_load, synthetic
+from bench.common import machine_info, machine_line, write_section
+from bench.sync_bench import run_benchmark
+from feeds.vendre.parse import parse_order
+
+
+def test_synthetic_products_are_deterministic_and_shaped_like_real_ones(real_products):
+    page = synthetic.products(0, 120)
+    assert page == synthetic.products(0, 120)
+    assert page[7] == synthetic.product(7)
+    for item in page:
+        assert list(item) == list(real_products[0])  # the 68 keys, in Vendre's order
+        for key, value in item.items():
+            if value is not None and real_products[0][key] is not None:
+                assert isinstance(value, type(real_products[0][key])), key
+    ids = [p["id"] for p in page]
+    assert ids == sorted(set(ids))
+    valid = [p["ean1"] for p in page if p["ean1"] and ean.is_valid(p["ean1"])]
+    assert len(valid) > len(page) // 2
+    assert all(2_000 < len(json.dumps(p, ensure_ascii=False, separators=(",", ":"))) < 5_000
+               for p in page)
+
+
+def test_synthetic_variants_and_categories_are_consistent():
+    parent, first_child = synthetic.product(0), synthetic.product(1)
+    assert parent["is_parent"] is True
+    assert parent["child_product_ids"] == [synthetic.product(n)["id"] for n in (1, 2, 3)]
+    assert first_child["parent"] == parent["id"]
+    assert first_child["category_ids"] == parent["category_ids"]
+    assert synthetic.product(4)["parent"] == 0
+    categories = {c["id"]: c for c in synthetic.categories(synthetic.CATEGORY_COUNT)}
+    assert len(categories) == synthetic.CATEGORY_COUNT
+    for item in synthetic.products(0, 200):
+        (cid,) = item["category_ids"]
+        assert cid in categories
+        leaf = categories[cid]
+        root = categories[categories[leaf["parent_id"]]["parent_id"]]
+        assert item["category_paths"][0].split("|") == [
+            root["name"]["sv"], categories[leaf["parent_id"]]["name"]["sv"], leaf["name"]["sv"]]
+
+
+def test_synthetic_orders_are_recent_and_name_generated_products():
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    orders = synthetic.orders(50, now=int(now.timestamp()), product_count=1000)
+    assert orders == synthetic.orders(50, now=int(now.timestamp()), product_count=1000)
+    known = {synthetic.product(i)["id"] for i in range(1000)}
+    for raw in orders:
+        order = parse_order(raw)
+        assert order is not None and order.date is not None
+        assert now - timedelta(days=60) < order.date <= now
+        assert order.lines and all(line.product_id in known for line in order.lines)
+
+
+def test_sync_benchmark_runs_and_stores_every_item(tmp_path):
+    result = run_benchmark(products=600, latency=0.0, categories=120, orders=30,
+                           concurrencies=(1, 4), work_dir=tmp_path)
+    assert [run.concurrency for run in result.runs] == [1, 4]
+    expected = {"products": 600, "categories": 120, "orders": 30}
+    for run in result.runs:
+        assert run.stored == expected
+        assert run.items == 750
+        assert run.pages == 3 + 1 + 1  # 600 products in pages of 250, categories, orders
+        assert run.peak_rss_kb > 0 and run.sync_cpu_s > 0
+        assert "synced 600 products, 120 categories, 30 orders" in run.output
+    assert result.runs[0].max_in_flight == 1
+    assert list(tmp_path.iterdir()) == []  # the temporary data dirs are gone
+    text = result.markdown()
+    assert "| baseline | 1 |" in text and "| concurrent | 4 |" in text
+    assert "0 ms" in text
+
+
+def test_only_the_marked_section_is_replaced(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    start, end = "<!-- sync-bench -->", "<!-- /sync-bench -->"
+    other = "<!-- feed-bench -->\nfeed numbers\n<!-- /feed-bench -->"
+    write_section("sync-bench", "## sync\nold", path)
+    first = path.read_text(encoding="utf-8")
+    assert first.startswith("# Benchmarks") and first.count(start) == 1
+    path.write_text(first + "\n" + other + "\n", encoding="utf-8")
+    write_section("sync-bench", "## sync\nnew", path)
+    both = path.read_text(encoding="utf-8")
+    assert "new" in both and "old" not in both and other in both
+    assert both.count(start) == 1 and both.count(end) == 1
+    write_section("sync-bench", "## sync\nnew", path)
+    assert path.read_text(encoding="utf-8") == both
+
+
+def test_machine_description():
+    info = machine_info()
+    assert set(info) == {"cpu", "cores", "python", "os", "date", "load"}
+    assert info["cpu"] in machine_line() and info["python"] in machine_line()
+
+
+def test_server_report_leaves_the_markers_to_write_section(tmp_path):
+    result = server_load.Result(requests_s=100.0, bytes_s=5e6)
+    cells = {(s.name, c): result for s in server_load.SCENARIOS for c in s.concurrency}
+    facts = {**machine_info(), "tool": "wrk", "command": "python -m bench.server_load",
+             "seconds": "1", "big": "1.0 MB", "big_gz": "200 kB", "small": "40 kB",
+             "threads": "8"}
+    section = server_load.report(cells, cells, facts)
+    assert section.startswith("## Feed server") and "<!--" not in section
+    assert "| conditional GET of the small feed, 304 | 32 | 100 req/s | 100 req/s |" in section
+    path = tmp_path / "BENCHMARKS.md"
+    write_section(server_load.SECTION, section, path)
+    write_section(server_load.SECTION, section, path)
+    assert path.read_text(encoding="utf-8").count("<!-- server-bench -->") == 1
