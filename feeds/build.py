@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -34,6 +35,7 @@ from feeds.progress import Progress, make_progress
 from feeds.publish import HistoryPolicy, drop_percent, publish, temp_file
 from feeds.rendering import make_env
 from feeds.report import Counts, ReportWriter
+from feeds.sink import FeedSink, Written
 from feeds.store import Store
 from feeds.validation import Severity, Violation, check, has_error
 from feeds.vendre.parse import DeriveContext, Pricing, parse_category, parse_order, parse_product
@@ -172,14 +174,16 @@ def _build_one(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
     step = progress.step(spec.stem, total=total, unit="products")
     reason = ""
     try:
-        with temp_file(layout.feeds, spec.file) as rendered:
-            digest = _render(spec, env, _items(cfg, spec, store, inputs, report, counts, step),
-                             rendered, cfg)
+        with temp_file(layout.feeds, spec.file) as rendered, \
+                temp_file(layout.feeds, f"{spec.file}.gz") as rendered_gz:
+            items = _items(cfg, spec, store, inputs, report, counts, step)
+            digest, written = _render(spec, env, items, rendered, rendered_gz, cfg)
             _check(spec, rendered, digest)
             counts.items = digest.count
             reason = _drop_guard(cfg, spec, previous, counts.items, force)
             if publish_feeds and not reason:
-                publish(rendered, layout, _state(spec, counts.items, inputs.now),
+                state = _state(spec, counts.items, inputs.now, written)
+                publish(rendered, rendered_gz, layout, state,
                         HistoryPolicy(cfg.build.history_versions,
                                       cfg.build.history_max_mb * 1024 * 1024))
     except FeedsError as exc:
@@ -205,8 +209,9 @@ def _summary_line(counts: Counts, published: bool, reason: str, publishing: bool
 
 
 def _render(spec: FeedSpec, env: jinja2.Environment, items: Iterator[FeedItem],
-            target: Any, cfg: Config) -> IdDigest:
-    """Stream the template's output for `items` into `target`; return the id digest."""
+            target: Path, target_gz: Path, cfg: Config) -> tuple[IdDigest, Written]:
+    """Stream the template's output for `items` into `target` (and its gzip twin);
+    return the id digest of the rendered items and what was written."""
     digest = IdDigest()
 
     def counted() -> Iterator[Any]:
@@ -216,17 +221,16 @@ def _render(spec: FeedSpec, env: jinja2.Environment, items: Iterator[FeedItem],
 
     try:
         template = env.get_template(spec.channel.template)
-        feed = _feed_meta(cfg, spec)
-        chunks = template.generate(feed=feed, items=counted())
-        with open(target, "w", encoding="utf-8", newline="\n") as out:
-            # Thousands of small template chunks per write: one write call per small
-            # string would cost more than the rendering itself.
+        chunks = template.generate(feed=_feed_meta(cfg, spec), items=counted())
+        with FeedSink(target, target_gz) as sink:
+            # Thousands of small template chunks: joined into one write per batch.
             while batch := list(islice(chunks, 4096)):
-                out.write("".join(batch))
+                sink.write("".join(batch))
     except jinja2.TemplateError as exc:
         where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise BuildError(f"template {spec.channel.template}{where}: {exc.message}") from None
-    return digest
+    assert sink.written is not None
+    return digest, sink.written
 
 
 def _feed_meta(cfg: Config, spec: FeedSpec) -> dict[str, str]:
@@ -238,7 +242,9 @@ def _feed_meta(cfg: Config, spec: FeedSpec) -> dict[str, str]:
             "currency": spec.target.currency}
 
 
-def _check(spec: FeedSpec, rendered: Any, digest: IdDigest) -> None:
+def _check(spec: FeedSpec, rendered: Path, digest: IdDigest) -> None:
+    # In the main thread on purpose: lxml trees must not cross threads (a tree built in
+    # the writer thread and collected in this one aborts the interpreter).
     parsed = check_feed(rendered, item_tag=spec.channel.item_tag, id_tag=spec.channel.id_tag,
                         namespaces=spec.channel.namespaces)
     if parsed.items != digest.count or parsed.digest != digest.hexdigest():
@@ -259,10 +265,10 @@ def _drop_guard(cfg: Config, spec: FeedSpec, previous: PublishedFeed | None, ite
             "use --force if this is intended")
 
 
-def _state(spec: FeedSpec, items: int, now: datetime) -> PublishedFeed:
+def _state(spec: FeedSpec, items: int, now: datetime, written: Written) -> PublishedFeed:
     return PublishedFeed(stem=spec.stem, channel=spec.channel.code, file=spec.file,
                          content_type=spec.channel.content_type, items=items,
-                         published_at=now, bytes=0, sha256="",
+                         published_at=now, bytes=written.bytes, sha256=written.sha256,
                          country=spec.target.country, language=spec.target.language,
                          currency=spec.target.currency)
 

@@ -164,11 +164,13 @@ def status(app: _App) -> None:
 @click.option("--force", is_flag=True, help="Publish even if the drop guard objects.")
 @pass_app
 def build(app: _App, channels: tuple[str, ...], force: bool) -> None:
-    """Build and publish the feeds of CHANNELS (default: every enabled channel)."""
-    from feeds.build import build_feeds
+    """Build and publish the feeds of CHANNELS (default: every enabled channel), then the
+    tracking loader's product index."""
+    from feeds.refresh import build_all
 
     cfg = app.load()
-    results = build_feeds(cfg, codes=channels, force=force, progress=app.progress())
+    results = build_all(cfg, codes=channels, force=force, now=datetime.now(UTC),
+                        progress=app.progress())
     app.echo(format_build(results))
     failed = [r for r in results if not r.ok]
     if failed:

@@ -9,8 +9,6 @@ count fell too far. Every published version is kept, gzipped, in history/.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
 import shutil
 import tempfile
@@ -22,8 +20,6 @@ from pathlib import Path
 from feeds.layout import Layout, PublishedFeed, write_json_atomic
 
 __all__ = ["HistoryPolicy", "drop_percent", "history_versions", "publish", "temp_file"]
-
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -52,37 +48,23 @@ def drop_percent(previous: int, now: int) -> float:
     return (previous - now) * 100.0 / previous
 
 
-def _gzip_and_digest(source: Path, target: Path) -> tuple[str, int]:
-    """Write `source` gzipped to `target`; return the SHA-256 and size of `source`."""
-    digest = hashlib.sha256()
-    size = 0
-    with source.open("rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
-        while chunk := src.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            dst.write(chunk)
-    return digest.hexdigest(), size
-
-
-def publish(rendered: Path, layout: Layout, state: PublishedFeed, policy: HistoryPolicy
-            ) -> PublishedFeed:
-    """Make `rendered` the live `state.file`, with its .gz twin, state and history entry.
+def publish(rendered: Path, rendered_gz: Path, layout: Layout, state: PublishedFeed,
+            policy: HistoryPolicy) -> PublishedFeed:
+    """Make `rendered` the live `state.file` and `rendered_gz` its .gz twin; write the
+    state and keep a history entry.
 
     A reader that opened the old file keeps reading the old bytes (rename replaces
     the directory entry, not the file's contents).
     """
     target = layout.feeds / state.file
-    with temp_file(layout.feeds, f"{state.file}.gz") as gz_tmp:
-        sha256, size = _gzip_and_digest(rendered, gz_tmp)
-        os.chmod(rendered, 0o644)
-        os.chmod(gz_tmp, 0o644)
-        os.replace(rendered, target)
-        os.replace(gz_tmp, target.with_name(target.name + ".gz"))
-    live = PublishedFeed(**{**state.as_json(), "bytes": size, "sha256": sha256,
-                            "published_at": state.published_at})
-    write_json_atomic(layout.feed_state(state.stem), live.as_json())
-    _keep_in_history(layout, live, target.with_name(target.name + ".gz"), policy)
-    return live
+    gz_target = target.with_name(target.name + ".gz")
+    os.chmod(rendered, 0o644)
+    os.chmod(rendered_gz, 0o644)
+    os.replace(rendered, target)
+    os.replace(rendered_gz, gz_target)
+    write_json_atomic(layout.feed_state(state.stem), state.as_json())
+    _keep_in_history(layout, state, gz_target, policy)
+    return state
 
 
 def _keep_in_history(layout: Layout, feed: PublishedFeed, gz: Path,

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from feeds.build import FeedResult, build_feeds
 from feeds.config import Config
-from feeds.errors import BuildError
+from feeds.errors import BuildError, FeedsError
 from feeds.progress import Progress, make_progress
+from feeds.store import Store
 
 __all__ = ["build_all", "run_refresh"]
 
+log = logging.getLogger("feeds.refresh")
 
-def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = False
-              ) -> list[FeedResult]:
-    """Build every enabled feed (and, once tracking lands, its product index)."""
-    return build_feeds(cfg, force=force, now=now, progress=progress)
+
+def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = False,
+              codes: Sequence[str] = ()) -> list[FeedResult]:
+    """Build the feeds (`codes`, or every enabled channel), then the loader's product index."""
+    results = build_feeds(cfg, codes=codes, force=force, now=now, progress=progress)
+    _build_tracking_index(cfg, now)
+    return results
+
+
+def _build_tracking_index(cfg: Config, now: datetime) -> None:
+    """The product index, when a site key lets a loader ask for it. The feeds are
+    published by now, so a failure here is logged and the previous index stays."""
+    if not cfg.tracking.site_key:
+        return
+    from feeds.tracking_index import build_index
+
+    try:
+        info = build_index(cfg, Store.in_dir(cfg.data_dir), now)
+    except (FeedsError, OSError, sqlite3.Error) as exc:
+        log.error("tracking index not rebuilt (the previous one stays): %s", exc)
+        return
+    log.info("tracking index %s: %d keys in %d shards (%d products, %d categories)",
+             info.version, info.count, info.shards, info.products, info.categories)
 
 
 def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = None,

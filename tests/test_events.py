@@ -14,6 +14,7 @@ from feeds.errors import NotFound
 from feeds.events import EventSource, event_item
 from feeds.snippets import preview
 from feeds.store import Store
+from feeds.tracking_index import build_index
 from tests.conftest import NOW
 from tests.feedkit import NS, demo_cfg, fill
 
@@ -25,10 +26,10 @@ def feed_ids(cfg, stem):
     return set(tree.xpath("//item/g:id/text()", namespaces=NS))
 
 
-def ids_in(html: str) -> set[str]:
-    """Every product id the rendered events name, read back from the JSON in the scripts:
-    GA4/GTM `items[].item_id`, Meta `content_ids` and `contents[].id`, Criteo `item`
-    (one id, a list of ids, or a list of `{id, ...}`). Order ids are not product ids."""
+def product_ids(value) -> set[str]:
+    """Every product id an event payload names: GA4/GTM `items[].item_id`, Meta
+    `content_ids` and `contents[].id`, Criteo `item` (one id, a list of ids, or a
+    list of `{id, ...}`). Order ids are not product ids."""
     found: set[str] = set()
 
     def walk(value):
@@ -45,10 +46,17 @@ def ids_in(html: str) -> set[str]:
                     found.update(x["id"] for x in v if isinstance(x, dict) and "id" in x)
                 walk(v)
 
+    walk(value)
+    return found
+
+
+def ids_in(html: str) -> set[str]:
+    """Every product id the rendered events name, read back from the JSON in the scripts."""
+    found: set[str] = set()
     for line in html.splitlines():
         for match in _JSON_IN_SCRIPT.finditer(line):
             try:
-                walk(json.loads(match.group(1)))
+                found |= product_ids(json.loads(match.group(1)))
             except json.JSONDecodeError:
                 continue
     return found
@@ -84,6 +92,17 @@ def test_every_event_id_is_a_feed_id(shop):
         seen |= ids
     assert len(seen) >= 20
     del source
+
+
+def test_every_index_id_is_a_feed_id(shop):
+    """The loader's index names feed ids only, and every feed item has an entry."""
+    google, meta, criteo = (feed_ids(shop, s) for s in ("google", "meta", "criteo"))
+    info = build_index(shop, Store.in_dir(shop.data_dir), NOW)
+    ids: set[str] = set()
+    for path in info.folder.glob("*.json"):
+        for entry in json.loads(path.read_text("utf-8")).values():
+            ids.update(item["id"] for item in entry.get("items", [entry]))
+    assert ids == google == meta == criteo
 
 
 def test_variant_parent_page_names_its_first_sellable_variant(shop):

@@ -106,9 +106,11 @@ class _FeedsFlask(Flask):
 def _register_routes(app: Flask) -> None:
     from feeds.server.feeds_routes import bp as feeds_bp
     from feeds.server.status import bp as status_bp
+    from feeds.server.tracking_routes import bp as tracking_bp
 
     app.register_blueprint(feeds_bp)
     app.register_blueprint(status_bp)
+    app.register_blueprint(tracking_bp)
 
 
 # ---------------------------------------------------------------- errors

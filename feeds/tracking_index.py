@@ -1,0 +1,487 @@
+"""The product index the tracking loader reads: small JSON shards, rebuilt at every build.
+
+A page finds its product or category by one lookup in one shard. Layout under
+`<data_dir>/tracking/`::
+
+    index.json                   {version, previous, shards, count, built_at, languages}
+    index/<version>/<n>.json     shard n (0 <= n < shards): {key: entry, ...}, keys sorted
+
+`version` is a short hash of the shards' content, so an unchanged catalogue keeps
+its version and a changed one gets a new folder; the loader learns the current
+version (it is rendered into loader.js) and asks for `<n>.json?v=<version>`,
+which can then be cached for good. The previous version's folder is kept (a
+cached loader may still ask for it), older ones are deleted.
+
+Keys (the same in Python and in templates/tracking/loader.js):
+
+    p:<path>     a product or category page: `seo_link` in every language, normalised
+    i:<id>       a Vendre product id
+    a:<article>  an article number (left out where several products share it)
+
+Path normalisation (`normalise_path`): drop query and fragment, percent-decode,
+lower-case, strip leading and trailing slashes, so `/en/rpgs/x/?visitorid=1`
+and `en/rpgs/x` are one key. A key's shard is FNV-1a (32 bit) of its UTF-8
+bytes modulo the shard count (`shard_of`).
+
+Entries hold only what the shop's own pages already show, exactly the fields
+an `EventItem` needs plus availability:
+
+    product   {id, name, price, net_price, currency, brand, categories, variant,
+               group_id, availability}
+    category  {list_id, list_name, items: [product entry, ...]}   (view_item_list)
+
+`id` is `Product.feed_id` through `feeds.events.event_item`, the id the feeds
+publish; only `is_feed_item` products get an entry. A variant parent's keys
+give its first sellable variant's entry (whose `group_id` is the parent), the
+product its page shows. A category's items are the first `LIST_LENGTH` feed
+items of the category and its subcategories, in store order, as
+`EventSource.category_list` picks them. Never purchase prices, stock counts,
+customers or orders.
+
+Shard count: `[tracking] index_shards` is a maximum. A small catalogue gets
+fewer shards, one per `KEYS_PER_SHARD` keys (at least one), so that a page
+still fetches one small file instead of many near-empty ones; a large
+catalogue gets the maximum, and a warning is logged when its shards grow past
+`WARN_KEYS_PER_SHARD` keys (raise `index_shards` then).
+
+Memory stays flat: the store is streamed once and every row is staged in a
+temporary SQLite file; the shards are written from one ORDER BY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from feeds.build import derive_context
+from feeds.config import Config, IdField
+from feeds.events import LIST_LENGTH, event_item, is_feed_item
+from feeds.layout import Layout, write_json_atomic
+from feeds.lock import hold
+from feeds.model import Category, Product
+from feeds.store import Store
+from feeds.vendre.parse import DeriveContext, parse_category, parse_product
+from tracking.serialize import js_dumps
+
+__all__ = [
+    "CATEGORY_FIELDS",
+    "KEYS_PER_SHARD",
+    "PRODUCT_FIELDS",
+    "IndexInfo",
+    "IndexState",
+    "base_path",
+    "build_index",
+    "choose_shards",
+    "fnv1a_32",
+    "link_key",
+    "normalise_path",
+    "product_entry",
+    "read_index",
+    "shard_file",
+    "shard_of",
+]
+
+log = logging.getLogger("feeds.tracking_index")
+
+KEYS_PER_SHARD = 64  # ~64 entries: some 25 kB, a few kB gzipped
+WARN_KEYS_PER_SHARD = 2000
+PRODUCT_FIELDS = ("id", "name", "price", "net_price", "currency", "brand", "categories",
+                  "variant", "group_id", "availability")
+CATEGORY_FIELDS = ("list_id", "list_name", "items")
+_FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
+_VERSION_LENGTH = 16  # hex digits of the content hash that names a version
+
+
+# ---------------------------------------------------------------- keys, shared with loader.js
+
+
+def normalise_path(path: str) -> str:
+    """A URL path as an index key: no query or fragment, percent-decoded, lower-case,
+    no leading or trailing slash. loader.js `normalisePath` does the same."""
+    text = path.strip().split("#", 1)[0].split("?", 1)[0]
+    return unquote(text).lower().strip("/")
+
+
+def base_path(base_url: str) -> str:
+    """The normalised path of the shop's base URL ('' for a shop at the host's root);
+    the loader strips it from `location.pathname` before the lookup."""
+    return normalise_path(urlsplit(base_url.strip()).path) if base_url else ""
+
+
+def link_key(seo_link: str, shop_path: str = "") -> str:
+    """The `p:` key text of one `seo_link`. Links are relative to the shop's base URL;
+    an absolute link is cut to its path, less the base URL's path."""
+    if not seo_link.lstrip().lower().startswith(("http://", "https://")):
+        return normalise_path(seo_link)
+    path = normalise_path(urlsplit(seo_link.strip()).path)
+    if shop_path and (path == shop_path or path.startswith(shop_path + "/")):
+        path = path[len(shop_path):].strip("/")
+    return path
+
+
+def fnv1a_32(data: bytes) -> int:
+    """FNV-1a, 32 bit."""
+    value = _FNV_OFFSET
+    for byte in data:
+        value = ((value ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return value
+
+
+def _utf8(key: str) -> bytes:
+    """UTF-8 bytes; a lone surrogate becomes U+FFFD, as the browser's encoder does."""
+    try:
+        return key.encode("utf-8")
+    except UnicodeEncodeError:
+        fixed = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in key)
+        return fixed.encode("utf-8")
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard holding `key`: FNV-1a of its UTF-8 bytes modulo `shards`."""
+    return fnv1a_32(_utf8(key)) % shards
+
+
+def choose_shards(keys: int, maximum: int) -> int:
+    """One shard per KEYS_PER_SHARD keys, at least 1, at most `maximum`."""
+    return max(1, min(max(1, maximum), math.ceil(keys / KEYS_PER_SHARD)))
+
+
+# ---------------------------------------------------------------- what the server reads
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """`tracking/index.json`: the current version and what the loader needs to know."""
+
+    version: str
+    previous: str
+    shards: int
+    count: int
+    built_at: str
+    languages: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"version": self.version, "previous": self.previous, "shards": self.shards,
+                "count": self.count, "built_at": self.built_at,
+                "languages": list(self.languages)}
+
+
+def read_index(layout: Layout) -> IndexState | None:
+    """The current index, or None when none was built or index.json is unreadable."""
+    try:
+        data = _json_load(layout.tracking / "index.json")
+        state = IndexState(str(data["version"]), str(data.get("previous") or ""),
+                           int(data["shards"]), int(data["count"]), str(data["built_at"]),
+                           tuple(str(x) for x in data.get("languages") or ()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if not (_is_version(state.version) and state.shards > 0):
+        return None
+    return state
+
+
+def shard_file(layout: Layout, version: str, shard: int) -> Path | None:
+    """The file of one shard of one version, or None for a malformed version name."""
+    if not _is_version(version) or shard < 0:
+        return None
+    return layout.tracking / "index" / version / f"{shard}.json"
+
+
+def _json_load(path: Path) -> Any:
+    return json.loads(path.read_text("utf-8"))
+
+
+def _is_version(text: str) -> bool:
+    return len(text) == _VERSION_LENGTH and all(c in "0123456789abcdef" for c in text)
+
+
+# ---------------------------------------------------------------- the build
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What `build_index` wrote."""
+
+    version: str
+    previous: str
+    shards: int
+    count: int
+    products: int
+    categories: int
+    built_at: datetime
+    folder: Path
+
+
+_SCHEMA = """
+CREATE TABLE rows (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, hash INTEGER NOT NULL,
+                   entry TEXT NOT NULL);
+CREATE TABLE parent_keys (seq INTEGER PRIMARY KEY, parent INTEGER NOT NULL, key TEXT NOT NULL,
+                          hash INTEGER NOT NULL);
+CREATE TABLE first_variant (parent INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE members (category INTEGER NOT NULL, pos INTEGER NOT NULL, entry TEXT NOT NULL,
+                      PRIMARY KEY (category, pos));
+"""
+
+
+def build_index(cfg: Config, store: Store, now: datetime) -> IndexInfo:
+    """Build the index from the store with the home target's derive context (the
+    first Google target, as `EventSource`), install it as the current version and
+    prune versions older than the previous one.
+
+    :raises StoreError: the store cannot be read.
+    :raises LockBusy: another index build runs on the same data dir.
+    """
+    layout = Layout(cfg.data_dir)
+    versions = layout.tracking / "index"
+    with hold(layout.lock("tracking-index"), "tracking index build"):
+        versions.mkdir(parents=True, exist_ok=True)
+        _remove_unfinished(versions)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=versions))
+        try:
+            with closing(_Stage(work / "stage.sqlite3")) as stage:
+                found = _Collector(cfg, store, now, stage).run()
+                shards = choose_shards(stage.key_count(), cfg.tracking.index_shards)
+                version = _write_shards(stage, work, shards)
+            (work / "stage.sqlite3").unlink()
+            folder = _install(work, versions / version)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        old = read_index(layout)
+        previous = "" if old is None else old.previous if old.version == version else old.version
+        state = IndexState(version, previous, shards, found.keys, now.isoformat(),
+                           tuple(sorted(found.languages)))
+        write_json_atomic(layout.tracking / "index.json", state.as_json())
+        _prune(versions, keep={version, previous})
+    if found.keys > shards * WARN_KEYS_PER_SHARD:
+        log.warning("tracking index: %d keys in %d shards; raise [tracking] index_shards so "
+                    "that a page fetches a small file", found.keys, shards)
+    return IndexInfo(version, previous, shards, found.keys, found.products, found.categories,
+                     now, folder)
+
+
+# ---------------------------------------------------------------- staging
+
+
+class _Stage:
+    """The temporary SQLite file every index row passes through."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                                "PRAGMA temp_store=FILE;" + _SCHEMA)
+        self.conn.execute("BEGIN")
+
+    def rows(self, keys: Iterable[str], entry: str) -> None:
+        self.conn.executemany("INSERT INTO rows (key, hash, entry) VALUES (?, ?, ?)",
+                              [(k, fnv1a_32(_utf8(k)), entry) for k in keys])
+
+    def parent_keys(self, parent: int, keys: Iterable[str]) -> None:
+        self.conn.executemany("INSERT INTO parent_keys (parent, key, hash) VALUES (?, ?, ?)",
+                              [(parent, k, fnv1a_32(_utf8(k))) for k in keys])
+
+    def first_variant(self, parent: int, entry: str) -> None:
+        # Products stream by id, so the first one kept is the lowest-id sellable variant,
+        # the one EventSource._first_variant picks.
+        self.conn.execute("INSERT OR IGNORE INTO first_variant VALUES (?, ?)", (parent, entry))
+
+    def member(self, category: int, pos: int, entry: str) -> None:
+        self.conn.execute("INSERT INTO members VALUES (?, ?, ?)", (category, pos, entry))
+
+    def members(self, category: int) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT entry FROM members WHERE category = ? ORDER BY pos", (category,))]
+
+    def add_parent_rows(self) -> None:
+        """A variant parent's keys -> its first sellable variant's entry (none: no rows)."""
+        self.conn.execute(
+            "INSERT INTO rows (key, hash, entry) SELECT k.key, k.hash, v.entry "
+            "FROM parent_keys k JOIN first_variant v ON v.parent = k.parent ORDER BY k.seq")
+
+    def key_count(self) -> int:
+        return self.conn.execute("SELECT count(DISTINCT key) FROM rows").fetchone()[0]
+
+    def sorted_rows(self, shards: int) -> Iterator[tuple[int, str, str]]:
+        """(shard, key, entry) by shard and key; of rows with one key, the first staged."""
+        last = None
+        for shard, key, entry in self.conn.execute(
+                "SELECT hash % ?, key, entry FROM rows ORDER BY hash % ?, key, seq",
+                (shards, shards)):
+            if key != last:
+                last = key
+                yield shard, key, entry
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class _Found:
+    keys: int = 0
+    products: int = 0
+    categories: int = 0
+    languages: frozenset[str] = frozenset()
+
+
+class _Collector:
+    """One pass over the store: product rows, variant parents, category members."""
+
+    def __init__(self, cfg: Config, store: Store, now: datetime, stage: _Stage) -> None:
+        self.cfg, self.store, self.stage = cfg, store, stage
+        self.categories: dict[int, Category] = {
+            c.id: c for c in map(parse_category, store.raw_categories())}
+        home = cfg.channel("google").targets[0]
+        self.derive: DeriveContext = derive_context(cfg, home, self.categories, now)
+        self.shop_path = base_path(cfg.shop.base_url)
+        self.shared_articles = store.duplicate_article_numbers()
+        self.listed: dict[int, int] = {}  # category -> items staged for its list
+        self.languages: set[str] = set()
+        self.found = _Found()
+
+    def run(self) -> _Found:
+        for raw, parent in self.store.iter_products():
+            self._product(raw, parent)
+        self.stage.add_parent_rows()
+        for category in self.categories.values():
+            self._category(category)
+        self.found.keys = self.stage.key_count()
+        self.found.languages = frozenset(self.languages)
+        return self.found
+
+    def _product(self, raw: Mapping[str, Any], parent: Mapping[str, Any] | None) -> None:
+        product = parse_product(raw, self.derive, parent)
+        keys = self._keys(product)
+        if product.is_parent:
+            self.stage.parent_keys(product.vendre_id, keys)
+            return
+        if not self._listable(product):
+            return
+        entry = js_dumps(product_entry(product))
+        self.stage.rows(keys, entry)
+        self.found.products += 1
+        if product.parent_id:
+            self.stage.first_variant(product.parent_id, entry)
+        self._add_to_lists(raw, entry)
+
+    def _listable(self, product: Product) -> bool:
+        """A feed item; under the article-number policy a shared article number is no
+        feed id (the build drops those items), so it is no entry either."""
+        if not is_feed_item(product):
+            return False
+        return not (self.cfg.shop.id_field is IdField.ARTICLE_NUMBER
+                    and product.feed_id in self.shared_articles)
+
+    def _keys(self, product: Product) -> list[str]:
+        keys = [f"p:{path}" for path in self._paths(product.seo_paths) if path]
+        keys.append(f"i:{product.vendre_id}")
+        if product.article_number and product.article_number not in self.shared_articles:
+            keys.append(f"a:{product.article_number}")
+        return list(dict.fromkeys(keys))
+
+    def _paths(self, links: Mapping[str, str]) -> list[str]:
+        paths = []
+        for language, link in links.items():
+            path = link_key(link, self.shop_path)
+            paths.append(path)
+            if path.split("/", 1)[0] == language.lower():
+                self.languages.add(language.lower())  # a language root such as /en/
+        return paths
+
+    def _add_to_lists(self, raw: Mapping[str, Any], entry: str) -> None:
+        """Add the item to the list of each category it is in and of their parents
+        (EventSource.category_list reads the raw `category_ids` the same way)."""
+        direct = [c for c in raw.get("category_ids") or [] if isinstance(c, int)]
+        for category in _with_ancestors(direct, self.categories):
+            count = self.listed.get(category, 0)
+            if count < LIST_LENGTH:
+                self.stage.member(category, count, entry)
+                self.listed[category] = count + 1
+
+    def _category(self, category: Category) -> None:
+        items = self.stage.members(category.id) if self.listed.get(category.id) else []
+        paths = [p for p in self._paths(category.seo_links) if p]
+        if not items or not paths:
+            return
+        name = category.names.get(self.derive.language, "")
+        entry = (f'{{"list_id":{js_dumps(str(category.id))},"list_name":{js_dumps(name)},'
+                 f'"items":[{",".join(items)}]}}')
+        self.stage.rows(dict.fromkeys(f"p:{p}" for p in paths), entry)
+        self.found.categories += 1
+
+
+def product_entry(product: Product) -> dict[str, Any]:
+    """A feed item's index entry: its event item (feed id, prices) and availability."""
+    item = event_item(product)
+    return {"id": item.id, "name": item.name, "price": item.price,
+            "net_price": item.net_price, "currency": item.currency, "brand": item.brand,
+            "categories": list(item.categories), "variant": item.variant,
+            "group_id": item.group_id, "availability": product.availability.value}
+
+
+def _with_ancestors(ids: Iterable[int], categories: Mapping[int, Category]) -> list[int]:
+    """The categories and every category above them, each once, cycles cut."""
+    found: dict[int, None] = {}
+    for start in ids:
+        current: int | None = start
+        while current is not None and current not in found:
+            found[current] = None
+            known = categories.get(current)
+            current = known.parent_id if known else None
+    return list(found)
+
+
+# ---------------------------------------------------------------- files
+
+
+def _write_shards(stage: _Stage, folder: Path, shards: int) -> str:
+    """Write `<n>.json` for every shard (empty ones as `{}`), streaming the sorted rows;
+    return the content hash that names the version."""
+    digest = hashlib.sha256(f"{shards}\n".encode())
+    rows = stage.sorted_rows(shards)
+    row = next(rows, None)
+    for shard in range(shards):
+        digest.update(f"shard {shard}\n".encode())
+        with open(folder / f"{shard}.json", "wb") as out:
+            separator = b"{"
+            while row is not None and row[0] == shard:
+                chunk = separator + f"{js_dumps(row[1])}:{row[2]}".encode()
+                out.write(chunk)
+                digest.update(chunk)
+                separator = b",\n"
+                row = next(rows, None)
+            tail = b"}\n" if separator != b"{" else b"{}\n"
+            out.write(tail)
+            digest.update(tail)
+    return digest.hexdigest()[:_VERSION_LENGTH]
+
+
+def _install(work: Path, target: Path) -> Path:
+    """Rename the finished folder to its version; an existing one has the same content."""
+    if target.is_dir():
+        return target
+    os.rename(work, target)
+    return target
+
+
+def _remove_unfinished(versions: Path) -> None:
+    """Work folders of an index build that stopped half-way (we hold the lock)."""
+    for path in versions.glob(".build-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _prune(versions: Path, keep: set[str]) -> None:
+    for path in versions.iterdir():
+        if path.is_dir() and _is_version(path.name) and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
