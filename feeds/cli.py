@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from feeds import log as feeds_log
-from feeds.config import Config, api_key_from_env, load_config, require, starter_toml
+from feeds.config import Config, load_config, starter_toml
 from feeds.errors import FeedsError, NotFound
 from feeds.progress import make_progress
 from feeds.status import format_status
@@ -120,26 +120,10 @@ def sync(app: _App) -> None:
 
 def sync_shop(app: _App, cfg: Config, *, transport: Any = None, api_key: str | None = None,
               now: datetime | None = None):  # noqa: ANN201 - a SyncRecord
-    """Run one sync with the configured (or an injected) transport."""
-    return sync_with(cfg, app.progress(), transport=transport, api_key=api_key, now=now)
+    """Run one sync with this command's progress display."""
+    from feeds.sync import sync_shop as run
 
-
-def sync_with(cfg: Config, progress: Any, *, transport: Any = None, api_key: str | None = None,
-              now: datetime | None = None):  # noqa: ANN201 - a SyncRecord
-    """One sync: the reader, the store and the sync, wired together."""
-    from feeds.store import Store
-    from feeds.sync import run_sync
-    from feeds.vendre.client import VendreClient
-
-    api_url = require(cfg.vendre.api_url, "vendre.api_url", "set it to https://<shop>/API/1")
-    key = api_key if api_key is not None else api_key_from_env(cfg)
-    feeds_log.add_secret(key)
-    v = cfg.vendre
-    with VendreClient(api_url, key, page_size=v.page_size, concurrency=v.concurrency,
-                      timeout_s=v.timeout_s, retries=v.retries, transport=transport,
-                      on_page=lambda page: progress.total_known(page.total)) as client:
-        return run_sync(cfg, client, Store.in_dir(cfg.data_dir), progress=progress,
-                        now=now or datetime.now(UTC))
+    return run(cfg, app.progress(), transport=transport, api_key=api_key, now=now)
 
 
 def _sync_line(record: Any) -> str:

@@ -294,7 +294,7 @@ def load_config(
         raise ConfigError(f"config file {file} not found (run `vendre-feeds init` to write one)")
     if overrides:
         raw = _merge(raw, overrides)
-    return _build_config(raw, env, file if use_file and file.is_file() else None)
+    return _build_config(raw, env, file.resolve() if use_file and file.is_file() else None)
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -326,11 +326,28 @@ def _build_config(raw: dict[str, Any], env: Mapping[str, str], source: Path | No
     if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError("data_dir: must be a non-empty path")
     sections = {name: _section(name, cls, raw.get(name, {}), env) for name, cls in SECTIONS.items()}
+    # Paths in the file are relative to the file, so that cron, `serve` and a shell in
+    # another directory all use the same data (paths from the environment: to the cwd).
+    if source is not None and not env.get(DATA_DIR_ENV):
+        data_dir = str(source.parent / data_dir)
+    sections["build"] = _templates_dir(sections["build"], source)
     cfg = Config(data_dir=Path(data_dir), channels={}, source=source, **sections)
     channels = _channels(raw.get("channels", {}), cfg)
     cfg = dataclasses.replace(cfg, channels=channels)
     _check_cross(cfg)
     return cfg
+
+
+def _templates_dir(build: BuildSettings, source: Path | None) -> BuildSettings:
+    """`[build] templates_dir`, resolved against the config file, and checked to exist."""
+    if not build.templates_dir:
+        return build
+    folder = Path(build.templates_dir).expanduser()
+    if source is not None and not folder.is_absolute():
+        folder = source.parent / folder
+    if not folder.is_dir():
+        raise ConfigError(f"build.templates_dir: {folder} is not a folder")
+    return dataclasses.replace(build, templates_dir=str(folder))
 
 
 def _section(name: str, cls: type, table: Any, env: Mapping[str, str]) -> Any:
@@ -608,6 +625,10 @@ def _check_cross(cfg: Config) -> None:
                           f"got {cfg.bestsellers.label!r}")
     if cfg.tracking.criteo_site_type not in {"d", "m", "t"}:
         raise ConfigError('tracking.criteo_site_type: "d", "m" or "t" expected')
+    key = cfg.server.access_key
+    if key and not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", key):
+        raise ConfigError("server.access_key: at least 16 letters, digits, - or _ expected "
+                          "(it is the only secret in every feed URL; `init` makes one)")
     _check_tracking_ids(cfg)
     if cfg.tracking.site_key and not re.fullmatch(r"[A-Za-z0-9_-]{3,64}", cfg.tracking.site_key):
         raise ConfigError("tracking.site_key: 3-64 letters, digits, - or _ expected")
@@ -730,7 +751,9 @@ def starter_toml(*, access_key: str | None = None, site_key: str | None = None) 
             if value is not None:
                 lines.append(f"{f.name} = {_toml_value(value)}")
             elif f.metadata.get("example"):
-                lines.append(f'{f.name} = "{f.metadata["example"]}"')
+                # Left empty on purpose: a placeholder URL would send the API key (or
+                # shoppers) to somebody else's host until the user edits it.
+                lines.append(f'{f.name} = ""   # fill in, e.g. "{f.metadata["example"]}"')
             else:
                 lines.append(f"{f.name} = {_toml_value(_default_of(f))}")
     lines += ["", _CHANNELS_DOC]

@@ -11,8 +11,11 @@ from typing import Any
 from feeds.build import FeedResult, build_feeds
 from feeds.config import Config
 from feeds.errors import BuildError, FeedsError
+from feeds.layout import Layout
+from feeds.lock import hold
 from feeds.progress import Progress, make_progress
 from feeds.store import Store
+from feeds.sync import sync_shop
 
 __all__ = ["build_all", "run_refresh"]
 
@@ -21,9 +24,19 @@ log = logging.getLogger("feeds.refresh")
 
 def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = False,
               codes: Sequence[str] = ()) -> list[FeedResult]:
-    """Build the feeds (`codes`, or every enabled channel), then the loader's product index."""
-    results = build_feeds(cfg, codes=codes, force=force, now=now, progress=progress)
-    _build_tracking_index(cfg, now)
+    """Build the feeds (`codes`, or every enabled channel), then the loader's product index.
+
+    Holds the data dir's "snapshot" lock throughout, so no sync replaces the snapshot
+    between two feeds or before the index: all of them describe one catalogue. The
+    index is rebuilt only when every feed was published, so the loader never names
+    an item the live feeds do not have yet (or no longer have).
+    """
+    with hold(Layout(cfg.data_dir).lock("snapshot"), "sync or build"):
+        results = build_feeds(cfg, codes=codes, force=force, now=now, progress=progress)
+        if all(r.published for r in results):
+            _build_tracking_index(cfg, now)
+        else:
+            log.warning("tracking index not rebuilt: not every feed was published")
     return results
 
 
@@ -51,11 +64,9 @@ def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = Non
     :raises FeedsError: when the sync fails (nothing is built: the last good feeds
         stay) or when a feed could not be published (the others were).
     """
-    from feeds.cli import sync_with
-
     now = now or datetime.now(UTC)
     progress = progress or make_progress(quiet=True)
-    record = sync_with(cfg, progress, transport=transport, api_key=api_key, now=now)
+    record = sync_shop(cfg, progress, transport=transport, api_key=api_key, now=now)
     results = build_all(cfg, now=now, progress=progress)
     summary = {
         "sync": {"products": record.products, "categories": record.categories,

@@ -11,6 +11,7 @@ from feeds.errors import ConfigError, NotFound
 from feeds.events import EventSource
 from feeds.rendering import make_env
 from feeds.store import Store
+from tracking.errors import InvalidNonce
 from tracking.events import EVENT_TYPES, Event, ViewItem
 from tracking.options import TrackingOptions
 from tracking.render import render_all
@@ -83,8 +84,11 @@ def preview(cfg: Config, service: str, *, event: str | None, placement: str,
     services = _services(cfg, service)
     events = [] if event is None else [_event(cfg, event, product=product, order=order,
                                               category=category, now=now)]
-    return str(render_all(make_env(cfg.build.templates_dir or None), services,
-                          tracking_options(cfg), placement, events, nonce=nonce))
+    try:
+        return str(render_all(make_env(cfg.build.templates_dir or None), services,
+                              tracking_options(cfg), placement, events, nonce=nonce))
+    except InvalidNonce as exc:
+        raise ConfigError(f"--nonce: {exc}") from None
 
 
 def status_snippets(cfg: Config, now: datetime | None = None) -> list[tuple[str, str]]:

@@ -102,6 +102,7 @@ class SnapshotWriter:
         self.counts = {"products": 0, "categories": 0, "orders": 0}
         self.warnings: list[str] = []
         self.orders_replaced = False
+        self.orders_since: datetime | None = None  # the window kept when orders carry over
 
     def add_products(self, items: Iterable[Mapping[str, Any]]) -> int:
         rows = [(p["id"], _int_or_none(p.get("parent")) or None,
@@ -130,7 +131,10 @@ class SnapshotWriter:
         return len(rows)
 
     def carry_stored_orders(self) -> None:
-        self._conn.execute("INSERT INTO new_orders SELECT * FROM orders")
+        """Keep the stored orders (the orders endpoint failed), still within the window."""
+        since = int(self.orders_since.timestamp()) if self.orders_since else None
+        self._conn.execute("INSERT INTO new_orders SELECT * FROM orders WHERE ? IS NULL "
+                           "OR order_date IS NULL OR order_date >= ?", (since, since))
         self.counts["orders"] = self._conn.execute("SELECT count(*) FROM new_orders").fetchone()[0]
 
     def diff(self) -> tuple[int, int, int]:
@@ -197,12 +201,19 @@ class Store:
             writer = SnapshotWriter(conn)
             yield writer
             self._commit(conn, writer, started_at)
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise StoreError(f"the store {self.path} could not be written: {exc}") from None
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._rollback(conn)
             raise
         finally:
             conn.close()
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
     def _commit(self, conn: sqlite3.Connection, writer: SnapshotWriter,
                 started_at: datetime) -> None:
@@ -240,27 +251,23 @@ class Store:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def syncs(self, limit: int = 10) -> list[SyncRecord]:
-        """The most recent sync runs, newest first."""
+    def syncs(self, limit: int = 10, *, ok_only: bool = False) -> list[SyncRecord]:
+        """The most recent sync runs (only successful ones if `ok_only`), newest first."""
         if not self.exists():
             return []
+        where = "WHERE ok = 1" if ok_only else ""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT started_at, finished_at, ok, products, categories, orders, added, "
-                "removed, changed, error, warnings FROM syncs ORDER BY id DESC LIMIT ?",
+                f"removed, changed, error, warnings FROM syncs {where} ORDER BY id DESC LIMIT ?",
                 (limit,)).fetchall()
         return [SyncRecord(datetime.fromisoformat(r[0]), datetime.fromisoformat(r[1]),
                            bool(r[2]), *(v or 0 for v in r[3:9]), r[9] or "",
                            tuple(json.loads(r[10]))) for r in rows]
 
     def last_good_sync(self) -> SyncRecord | None:
-        if not self.exists():
-            return None
-        with self._read() as conn:
-            row = conn.execute("SELECT max(id) FROM syncs WHERE ok = 1").fetchone()
-        if row[0] is None:
-            return None
-        return next((s for s in self.syncs(limit=1_000) if s.ok), None)
+        """The newest successful sync: the snapshot the store holds."""
+        return next(iter(self.syncs(limit=1, ok_only=True)), None)
 
     def counts(self) -> dict[str, int]:
         if not self.exists():

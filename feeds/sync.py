@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from feeds.config import Config
+from feeds.config import Config, api_key_from_env, require
 from feeds.errors import FeedsError, VendreError
+from feeds.layout import Layout
+from feeds.lock import hold
+from feeds.log import add_secret
 from feeds.progress import Progress
 from feeds.store import SnapshotWriter, Store, SyncRecord
 from feeds.vendre.parse import order_key, parse_order
 
-__all__ = ["PageSource", "run_sync"]
+__all__ = ["PageSource", "run_sync", "sync_shop"]
 
 log = logging.getLogger("feeds.sync")
 
@@ -28,6 +31,30 @@ class PageSource(Protocol):
 
     def iter_pages(self, resource: str, *,
                    key: Callable[[dict[str, Any]], object] = ...) -> Iterable[list[dict]]: ...
+
+
+def sync_shop(cfg: Config, progress: Progress, *, transport: Any = None,
+              api_key: str | None = None, now: datetime | None = None) -> SyncRecord:
+    """One sync of the configured shop: the reader, the store and the sync, wired together.
+
+    Holds the data dir's "snapshot" lock, so a sync never overlaps another sync or a
+    build (a build must read one snapshot from start to end).
+
+    :param transport: an httpx transport to use instead of the network (the demo).
+    :param api_key: the key; by default read from the environment variable.
+    """
+    from feeds.vendre.client import VendreClient
+
+    api_url = require(cfg.vendre.api_url, "vendre.api_url", "set it to https://<shop>/API/1")
+    key = api_key if api_key is not None else api_key_from_env(cfg)
+    add_secret(key)
+    v = cfg.vendre
+    with hold(Layout(cfg.data_dir).lock("snapshot"), "sync or build"), \
+            VendreClient(api_url, key, page_size=v.page_size, concurrency=v.concurrency,
+                         timeout_s=v.timeout_s, retries=v.retries, transport=transport,
+                         on_page=lambda page: progress.total_known(page.total)) as client:
+        return run_sync(cfg, client, Store.in_dir(cfg.data_dir), progress=progress,
+                        now=now or datetime.now(UTC))
 
 
 def run_sync(cfg: Config, client: PageSource, store: Store, *, progress: Progress,
@@ -75,6 +102,7 @@ def _sync_orders(cfg: Config, client: PageSource, writer: SnapshotWriter, progre
     """Stage the orders of the last `orders_days` days; any failure becomes a warning."""
     step = progress.step("orders")
     since = now - timedelta(days=cfg.vendre.orders_days)
+    writer.orders_since = since
     kept: list[tuple[str, datetime | None, Mapping[str, Any]]] = []
     stats = {"read": 0, "no_id": 0, "undated": 0}
     try:

@@ -9,7 +9,8 @@ __all__ = ["clean_text", "html_to_text", "strip_xml_illegal", "truncate"]
 
 # Script and style bodies are code, not text; comments are not text either.
 _DROP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
-_TAG = re.compile(r"<[^>]*>")
+# A tag starts with a letter (or /letter): "<20 mm>" in a product name is text, not a tag.
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 # Where a block ends, the text gets a line break; list items become "- " lines.
 _BREAK = re.compile(r"<br\s*/?>|</(p|div|h[1-6]|ul|ol|tr|table|blockquote)\s*>", re.I)
 _LIST_ITEM = re.compile(r"<li\b[^>]*>", re.I)
@@ -24,9 +25,12 @@ def strip_xml_illegal(text: str) -> str:
 
 
 def clean_text(text: str | None) -> str:
-    """One line: entities decoded, XML-illegal characters and whitespace runs -> one space."""
+    """One line of plain text: tags removed, entities decoded, XML-illegal characters and
+    whitespace runs -> one space (for titles, brands and category names)."""
     if not text:
         return ""
+    if "<" in text:
+        text = _TAG.sub(" ", _DROP.sub(" ", text))
     text = html.unescape(text) if "&" in text else text
     # str.split() knows Unicode whitespace (U+00A0 included) and is much faster than \s+.
     return " ".join(_XML_ILLEGAL.sub(" ", text).split())

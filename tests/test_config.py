@@ -46,6 +46,12 @@ def test_readme_documents_every_setting():
     assert not missing, f"README lacks: {missing}"
 
 
+def test_starter_file_has_no_placeholder_urls():
+    """An untouched starter file must not send the API key to an example host."""
+    cfg = load_config(env={}, overrides=tomllib.loads(starter_toml()), use_file=False)
+    assert cfg.vendre.api_url == "" and cfg.shop.base_url == "" and cfg.server.public_url == ""
+
+
 def test_starter_keys_are_random():
     assert starter_toml() != starter_toml()
 
@@ -54,9 +60,22 @@ def test_lookup_order_explicit_then_env(tmp_path):
     a = write(tmp_path, 'data_dir = "from-file"\n')
     other = tmp_path / "other.toml"
     other.write_text('data_dir = "from-env-file"\n')
-    assert load_config(a, env={}).data_dir == Path("from-file")
+    assert load_config(a, env={}).data_dir == tmp_path.resolve() / "from-file"
     assert load_config(None, env={"VENDRE_FEEDS_CONFIG": str(other)}).data_dir == \
-        Path("from-env-file")
+        tmp_path.resolve() / "from-env-file"
+
+
+def test_paths_in_the_file_are_relative_to_the_file(tmp_path, monkeypatch):
+    (tmp_path / "mine").mkdir()
+    path = write(tmp_path, 'data_dir = "data"\n[build]\ntemplates_dir = "mine"\n')
+    monkeypatch.chdir("/")
+    cfg = load_config(path, env={})
+    assert cfg.data_dir == tmp_path.resolve() / "data"
+    assert cfg.build.templates_dir == str(tmp_path.resolve() / "mine")
+    assert load_config(path, env={"VENDRE_FEEDS_DATA_DIR": "rel"}).data_dir == Path("rel")
+    broken = write(tmp_path, '[build]\ntemplates_dir = "nope"\n')
+    with pytest.raises(ConfigError, match="build.templates_dir"):
+        load_config(broken, env={})
 
 
 def test_environment_overrides_the_file(tmp_path):
@@ -89,6 +108,7 @@ def test_environment_overrides_the_file(tmp_path):
     ("[tracking]\nmeta_pixel_id = \"pixel\"\n", "tracking.meta_pixel_id"),
     ("[tracking]\ncriteo_account = \"12a\"\n", "tracking.criteo_account"),
     ("[tracking]\nsite_key = \"a b\"\n", "tracking.site_key"),
+    ("[server]\naccess_key = \"abc\"\n", "server.access_key"),
 ])
 def test_bad_settings_name_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError) as info:

@@ -185,6 +185,18 @@ def test_conversion_to_another_currency():
     assert p.price == Money(Decimal("538.00"), "NOK")   # 549 x 0.98 = 538.02 -> 538
 
 
+def test_unreadable_dates_never_crash():
+    assert to_datetime(1_700_000_000_000) is None          # milliseconds: year 55840
+    assert to_datetime("not a date") is None
+    p = parse_product(product(quantity=0, date_available=1_700_000_000_000), ctx())
+    assert p.availability is Availability.OUT_OF_STOCK
+
+
+def test_an_id_xml_cannot_carry_is_an_error():
+    p = parse_product(product(article_number="A\x01B"), ctx(id_field=IdField.ARTICLE_NUMBER))
+    assert [v.rule for v in p.violations] == ["id_unusable"]
+
+
 def test_categories_and_zero_dates():
     cat = parse_category({"id": 3, "parent_id": False, "name": {"sv": "A &amp; B"},
                           "google_product_category": 1239, "date_added": -62169988332})

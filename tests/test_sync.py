@@ -77,6 +77,9 @@ def test_orders_window_and_failure_is_a_warning(config):
                     fail={"orders": IncompleteSync("orders: read 2 of 4")})
     record = run_sync(config, failing, store, progress=quiet(), now=NOW)
     assert record.ok and record.orders == 2          # the previous orders are kept
+    later = NOW + timedelta(days=2)                   # ... but only within the window
+    record = run_sync(config, failing, store, progress=quiet(), now=later)
+    assert record.orders == 1
     assert "orders: read 2 of 4" in record.warnings[0]
 
 

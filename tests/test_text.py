@@ -40,3 +40,13 @@ def test_truncate_at_word_boundary():
     assert cut.endswith("…")
     assert not cut[:-1].endswith(" ")
     assert truncate("short", 150) == "short"
+
+
+@pytest.mark.parametrize(("raw", "text"), [
+    ("<b>Sale</b> Shoe", "Sale Shoe"),
+    ('Tärning "Deluxe" <20 mm> & co', 'Tärning "Deluxe" <20 mm> & co'),
+    ("Fish &amp; chips", "Fish & chips"),
+    ("a\u00a0 b\x0b", "a b"),
+])
+def test_clean_text_for_titles(raw, text):
+    assert clean_text(raw) == text

@@ -4,6 +4,7 @@ that Python and loader.js must compute alike (the JavaScript side runs in Node).
 from __future__ import annotations
 
 import copy
+import html
 import json
 import shutil
 import subprocess
@@ -180,12 +181,15 @@ def test_a_shared_article_number_is_no_key(tmp_path):
 def _hostile_catalogue() -> tuple[list[dict], list[dict]]:
     # Deep copies: the demo shares some dicts (category names) between calls.
     products, categories = copy.deepcopy(demo_products(NOW)), copy.deepcopy(demo_categories(NOW))
+    # Vendre names are HTML-escaped text: a name that *shows* "</script>..." is stored
+    # escaped (raw tags would be removed as markup before anything reaches an event).
+    shown = html.escape(HOSTILE)
     by_id = {p["id"]: p for p in products}
-    by_id[1001]["name"] = {"sv": HOSTILE, "en": HOSTILE, "nb": HOSTILE}
+    by_id[1001]["name"] = {"sv": shown, "en": shown, "nb": shown}
     by_id[1002]["name"] = {"sv": SEPARATORS, "en": SEPARATORS, "nb": SEPARATORS}
-    by_id[1002]["manufacturer_name"] = "<!--" + HOSTILE
+    by_id[1002]["manufacturer_name"] = html.escape("<!--" + HOSTILE)
     by_id[1002]["article_number"] = "DB\u20281002"
-    next(c for c in categories if c["id"] == 110)["name"]["sv"] = HOSTILE
+    next(c for c in categories if c["id"] == 110)["name"]["sv"] = shown
     return products, categories
 
 

@@ -17,7 +17,7 @@ from feeds.demo.transport import demo_transport
 
 __all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "demo_config", "demo_overrides", "run_demo"]
 
-DEMO_ACCESS_KEY = "demo-access-key"
+DEMO_ACCESS_KEY = "demo-feeds-access-key"
 DEMO_API_KEY = "demo-api-key"
 DEMO_SHOP = "https://demo.vendre-feeds.test"
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import click
 
 from feeds.config import Config, require
-from feeds.errors import ConfigError
+from feeds.errors import ConfigError, FeedsError
 from feeds.layout import Layout
 from feeds.server.schedule import RefreshJob, Scheduler, run_refresh_once
 
@@ -122,8 +122,11 @@ def run_server(cfg: Config, host: str, port: int, *, schedule: bool = True,
     from feeds.server.app import create_app
 
     app = create_app(cfg)
-    server = waitress.create_server(app, host=host, port=port, threads=cfg.server.threads,
-                                    ident="vendre-feeds")
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=cfg.server.threads,
+                                        ident="vendre-feeds")
+    except OSError as exc:
+        raise FeedsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     scheduler = _scheduler(cfg, job) if schedule else None
     every = f"every {cfg.schedule.every_minutes} min" if scheduler else "no schedule"
     echo(f"serving on http://{host}:{server.effective_port} ({every}); "

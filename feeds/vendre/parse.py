@@ -27,7 +27,7 @@ from feeds.model import (
     Product,
     round_money,
 )
-from feeds.text import clean_text, html_to_text
+from feeds.text import clean_text, html_to_text, strip_xml_illegal
 from feeds.validation import Severity, Violation
 
 __all__ = [
@@ -127,7 +127,10 @@ def to_datetime(value: Any) -> datetime | None:
     if isinstance(value, bool) or value in (None, "", 0):
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, UTC) if value > 0 else None
+        try:
+            return datetime.fromtimestamp(value, UTC) if value > 0 else None
+        except (OverflowError, OSError, ValueError):  # e.g. milliseconds, year 55840
+            return None
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit():
@@ -383,6 +386,9 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
     if not item_id:
         problems.add(Severity.ERROR, "id", f"product {vendre_id} has no {ctx.id_field.value}",
                      "id_missing")
+    elif strip_xml_illegal(item_id) != item_id:
+        problems.add(Severity.ERROR, "id", f"product {vendre_id}: its {ctx.id_field.value} "
+                     "holds characters XML cannot carry", "id_unusable")
     parent_vendre_id = _int(raw.get("parent")) or None
     is_parent = raw.get("is_parent") is True or bool(raw.get("child_product_ids"))
     source = _with_parent(raw, parent)
