@@ -105,6 +105,11 @@ class Layout:
                 continue
         return found
 
+    def withdraw(self, stem: str) -> None:
+        """Stop publishing feed `stem`: its state goes, so the server no longer serves it
+        and /health no longer checks it; the file and its history stay on disk."""
+        self.feed_state(stem).unlink(missing_ok=True)
+
     def published_feed(self, stem: str) -> PublishedFeed | None:
         return next((f for f in self.published() if f.stem == stem), None)
 

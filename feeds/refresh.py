@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from feeds.build import FeedResult, build_feeds
+from feeds.build import FeedResult, build_feeds, feed_specs
 from feeds.config import Config
 from feeds.errors import BuildError, FeedsError
 from feeds.layout import Layout
@@ -31,13 +31,25 @@ def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = F
     index is rebuilt only when every feed was published, so the loader never names
     an item the live feeds do not have yet (or no longer have).
     """
-    with hold(Layout(cfg.data_dir).lock("snapshot"), "sync or build"):
+    layout = Layout(cfg.data_dir)
+    with hold(layout.lock("snapshot"), "sync or build"):
         results = build_feeds(cfg, codes=codes, force=force, now=now, progress=progress)
+        _withdraw_disabled(cfg, layout)
         if all(r.published for r in results):
             _build_tracking_index(cfg, now)
         else:
             log.warning("tracking index not rebuilt: not every feed was published")
     return results
+
+
+def _withdraw_disabled(cfg: Config, layout: Layout) -> None:
+    """Feeds of channels (or targets) the config no longer builds stop being served."""
+    enabled = {spec.stem for spec in feed_specs(cfg)}
+    for feed in layout.published():
+        if feed.stem not in enabled:
+            layout.withdraw(feed.stem)
+            log.warning("%s is no longer published: its channel or target is not enabled",
+                        feed.file)
 
 
 def _build_tracking_index(cfg: Config, now: datetime) -> None:

@@ -59,6 +59,10 @@ def feed(key: str, name: str) -> Response:
     match = _FEED_NAME.match(name)
     if not key_matches(key, ctx.key) or match is None:
         abort(404)
+    # Only what the state says is published: a withdrawn feed (its channel disabled)
+    # stays on disk but is no longer served.
+    if name not in {f.file for f in ctx.layout.published()}:
+        abort(404)
     opened = _open_feed(ctx.layout.feeds / name, gzip_ok=_accepts_gzip())
     if opened is None:
         abort(404)

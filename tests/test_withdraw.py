@@ -1,0 +1,31 @@
+"""A channel switched off stops being served; its files stay on disk."""
+
+from __future__ import annotations
+
+from feeds.progress import make_progress
+from feeds.refresh import build_all
+from feeds.server.app import create_app
+from tests.conftest import NOW
+from tests.feedkit import demo_cfg, fill
+
+
+def status(client, url: str) -> int:
+    response = client.get(url)
+    response.close()    # the feed is streamed from an open file
+    return response.status_code
+
+
+def test_disabled_channel_is_withdrawn(tmp_path):
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    build_all(cfg, now=NOW, progress=make_progress(quiet=True))
+    key = cfg.server.access_key
+    assert status(create_app(cfg).test_client(), f"/feeds/{key}/meta.xml") == 200
+
+    off = demo_cfg(tmp_path, channels={"meta": {"enabled": False}})
+    build_all(off, now=NOW, progress=make_progress(quiet=True))
+    client = create_app(off).test_client()
+    assert status(client, f"/feeds/{key}/meta.xml") == 404
+    assert status(client, f"/feeds/{key}/google.xml") == 200
+    assert "meta" not in client.get("/health").get_json()["feeds"]
+    assert (off.data_dir / "feeds" / "meta.xml").is_file()      # nothing deleted
