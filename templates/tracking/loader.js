@@ -359,11 +359,16 @@
   }
 
   // Keys for an id read from the page: a number may be a Vendre id or an article number.
-  function refKeys(ref) {
+  // The index keys an id read from the page may stand for. A number is ambiguous (a
+  // Vendre id or a numeric article number): an id from a page object or dataLayer is
+  // tried as a Vendre id first, a JSON-LD sku/mpn as an article number first, so a sku
+  // that happens to equal another product's Vendre id does not name that product.
+  function refKeys(ref, articleFirst) {
     if (ref === null || ref === undefined || typeof ref === 'object') { return []; }
     var text = String(ref).replace(/^\s+|\s+$/g, '');
     if (!text) { return []; }
-    return /^\d+$/.test(text) ? ['i:' + text, 'a:' + text] : ['a:' + text];
+    if (!/^\d+$/.test(text)) { return ['a:' + text]; }
+    return articleFirst ? ['a:' + text, 'i:' + text] : ['i:' + text, 'a:' + text];
   }
 
   function toItem(entry, quantity, index) {
@@ -425,14 +430,15 @@
   }
 
   function productKeys() {
-    var refs = [], keys = [], seen = {}, i, j, found;
+    var refs = [], keys = [], seen = {}, i, j, found, ld;
     if (window.vendreProduct && typeof window.vendreProduct === 'object') {
-      refs.push(window.vendreProduct.id);
+      refs.push([window.vendreProduct.id, false]);
     }
-    refs.push(dataLayerProductId());
-    refs = refs.concat(jsonLdProductIds());
+    refs.push([dataLayerProductId(), false]);
+    ld = jsonLdProductIds();
+    for (i = 0; i < ld.length; i++) { refs.push([ld[i], true]); }
     for (i = 0; i < refs.length; i++) {
-      found = refKeys(refs[i]);
+      found = refKeys(refs[i][0], refs[i][1]);
       for (j = 0; j < found.length; j++) {
         if (!seen[found[j]]) { seen[found[j]] = true; keys.push(found[j]); }
       }
