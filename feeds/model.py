@@ -50,10 +50,6 @@ class Money:
         """`123.45 SEK`: the form Google, Meta and Criteo expect."""
         return f"{self.amount.quantize(CENT)} {self.currency}"
 
-    def plain(self) -> str:
-        """`123.45`: the amount alone, as tracking events carry it."""
-        return str(self.amount.quantize(CENT))
-
 
 class Availability(StrEnum):
     """Stock state in the project's own words; each channel maps it to its vocabulary."""

@@ -333,13 +333,9 @@ class Store:
         with self._read() as conn:
             return [json.loads(r[0]) for r in conn.execute("SELECT raw FROM categories")]
 
-    def raw_orders(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        """Stored orders dated at or after `since` (undated ones only when since is None)."""
+    def raw_orders(self) -> list[dict[str, Any]]:
+        """Every stored order, oldest first (the sync keeps those of the last `orders_days`)."""
         with self._read() as conn:
-            if since is None:
-                rows = conn.execute("SELECT raw FROM orders ORDER BY id")
-            else:
-                rows = conn.execute("SELECT raw FROM orders WHERE order_date >= ? ORDER BY id",
-                                    (int(since.timestamp()),))
+            rows = conn.execute("SELECT raw FROM orders ORDER BY order_date, id")
             return [json.loads(r[0]) for r in rows]
 

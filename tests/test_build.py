@@ -274,7 +274,7 @@ def test_interrupted_build_leaves_the_old_feed(tmp_path, monkeypatch):
 def test_override_template(tmp_path):
     override = tmp_path / "mine" / "feeds"
     override.mkdir(parents=True)
-    shipped = (templates_root() / "feeds" / "google.xml").read_text()
+    shipped = (templates_root() / "feeds" / "_rss.xml").read_text()
     (override / "google.xml").write_text(
         shipped.replace("<g:condition>{{ item.condition }}</g:condition>",
                         "<g:condition>{{ item.condition }}</g:condition>\n"
@@ -299,7 +299,7 @@ def test_broken_override_is_never_published(tmp_path, old, new, why):
     before = (cfg.data_dir / "feeds" / "google.xml").read_bytes()
     override = tmp_path / "mine" / "feeds"
     override.mkdir(parents=True)
-    shipped = (templates_root() / "feeds" / "google.xml").read_text()
+    shipped = (templates_root() / "feeds" / "_rss.xml").read_text()
     assert old in shipped
     (override / "google.xml").write_text(shipped.replace(old, new, 1))
     broken = demo_cfg(tmp_path, build={"templates_dir": str(tmp_path / "mine")})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
@@ -123,11 +124,17 @@ def test_product_by_article_number(shop):
 
 
 def test_purchase_uses_the_orders_prices(tmp_path):
+    """Order 50004 of the demo shop, worked out by hand: 279.20 x 1.25 = 349.00 (x1) and
+    103.20 x 1.25 = 129.00 (x2) give 607.00, the order's own subtotal; tax and shipping
+    are the order's totals."""
     cfg = demo_cfg(tmp_path)
     fill(cfg, NOW)
     purchase = EventSource(cfg, Store.in_dir(cfg.data_dir), NOW).purchase("50004")
     assert purchase.transaction_id == "50004"
-    assert purchase.value == sum(i.price * i.quantity for i in purchase.items)
+    assert [(i.id, i.price, i.quantity) for i in purchase.items] == [
+        ("1001", Decimal("349.00"), 1), ("1022", Decimal("129.00"), 2)]
+    assert purchase.value == Decimal("607.00")
+    assert (purchase.tax, purchase.shipping) == (Decimal("131.20"), Decimal("49.00"))
 
 
 def test_snippet_command(tmp_path):

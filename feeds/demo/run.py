@@ -15,7 +15,7 @@ from typing import Any
 from feeds.config import Config, load_config
 from feeds.demo.transport import demo_transport
 
-__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "demo_config", "demo_overrides", "run_demo"]
+__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "demo_overrides", "run_demo"]
 
 DEMO_ACCESS_KEY = "demo-feeds-access-key"
 DEMO_API_KEY = "demo-api-key"
@@ -72,11 +72,6 @@ def demo_overrides(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) ->
     import tomllib
 
     return tomllib.loads(demo_toml(data_dir, host, port))
-
-
-def demo_config(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> Config:
-    """The demo's Config: no file, no environment, only the demo settings."""
-    return load_config(env={}, overrides=demo_overrides(data_dir, host, port), use_file=False)
 
 
 def run_demo(app: Any, data_dir: Path, *, host: str, port: int, serve: bool,

@@ -60,11 +60,6 @@ def default_snippets(cfg: Config) -> list[tuple[str, str]]:
     return status_snippets(cfg)
 
 
-def no_snippets(cfg: Config) -> list[tuple[str, str]]:
-    """The default STATUS_SNIPPETS hook: nothing yet (the tracking work fills it)."""
-    return []
-
-
 def create_app(config: Config, *, snippets: SnippetHook | None = None) -> Flask:
     """The feed server for `config`; ConfigError when `[server] access_key` is empty.
 
@@ -120,11 +115,6 @@ def _register_errors(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(errors.FeedsError, _feeds_error)
     app.register_error_handler(Exception, _unexpected)
-
-
-def plain(status: int, text: str) -> Response:
-    """A short text/plain page."""
-    return Response(f"{text}\n", status=status, mimetype="text/plain")
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -58,7 +58,8 @@ def test_without_the_key_a_form_and_nothing_about_the_shop(client, tmp_path, sho
     for secret in ("Testshop", "google", "120", ACCESS_KEY, "/feeds/"):
         assert secret not in body
     # the same bytes as for an empty data dir of another shop
-    other = create_app(make_config(tmp_path / "other", server={"access_key": "other-access-key-0000"},
+    other = create_app(make_config(tmp_path / "other",
+                                   server={"access_key": "other-access-key-0000"},
                                    shop={"name": "Other"}))
     other.test_client_class = BufferedClient
     assert without_nonce(other.test_client().get("/").data) == without_nonce(r.data)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from jinja2 import Environment
 
 from feeds.rendering import make_env
-
-GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden" / "tracking"
+from tests.goldens import assert_golden
 
 
 @pytest.fixture(scope="session")
@@ -22,16 +19,5 @@ def env() -> Environment:
 
 @pytest.fixture
 def golden() -> Callable[[str, str], None]:
-    """Compare text with tests/golden/tracking/<name> byte for byte; with
-    UPDATE_GOLDEN=1 in the environment, write it instead (then review the diff)."""
-
-    def check(name: str, text: str) -> None:
-        path = GOLDEN_DIR / name
-        if os.environ.get("UPDATE_GOLDEN") == "1":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(text.encode("utf-8"))
-            return
-        assert path.is_file(), f"{path} is missing: run with UPDATE_GOLDEN=1 and review it"
-        assert text == path.read_bytes().decode("utf-8"), f"output differs from {path}"
-
-    return check
+    """Compare text with tests/golden/tracking/<name> (see tests/goldens.py)."""
+    return lambda name, text: assert_golden(f"tracking/{name}", text)

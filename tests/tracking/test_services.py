@@ -10,8 +10,8 @@ import pytest
 from jinja2 import Environment
 
 from feeds.config import TrackingSettings
+from tests.goldens import GOLDEN
 from tests.tracking import support as s
-from tests.tracking.conftest import GOLDEN_DIR
 from tracking.errors import TrackingConfigError, UnknownService
 from tracking.options import TrackingOptions
 from tracking.services import EVENT_NAMES, Service, all_services, enabled_services, get_service
@@ -53,7 +53,7 @@ def test_every_service_is_complete(env: Environment, service: Service) -> None:
     for name in (*service.templates.values(), service.event_template):
         env.get_template(name)
     for name in service.events:
-        assert (GOLDEN_DIR / f"{service.code}_{name}.html").is_file()
+        assert (GOLDEN / "tracking" / f"{service.code}_{name}.html").is_file()
     assert (Path(__file__).parent / f"test_{service.code}.py").is_file()
 
 
