@@ -10,12 +10,19 @@ For every feed file (a channel x target), streaming from the store:
 Memory stays flat: one product at a time, violations streamed to the report.
 A failure of one feed leaves its last published file in place and does not
 stop the others.
+
+From `CHILD_MIN_PRODUCTS` products on, the first line (store to finished
+items) runs in a child process, streamed here in batches, while this process
+renders, writes, parses back and publishes: two cores instead of one
+(`feeds.producer` says what crosses and how failures travel). The output is
+the same byte for byte.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -31,6 +38,7 @@ from feeds.errors import BuildError, ConfigError, FeedInvalid, FeedsError, Store
 from feeds.layout import Layout, PublishedFeed
 from feeds.lock import hold
 from feeds.model import Availability, Category, OrderLine, Product
+from feeds.producer import Send, produced
 from feeds.progress import Progress, make_progress
 from feeds.publish import HistoryPolicy, drop_percent, publish, temp_file
 from feeds.rendering import make_env
@@ -174,9 +182,10 @@ def _build_one(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
     step = progress.step(spec.stem, total=total, unit="products")
     reason = ""
     try:
+        produce = _items if total < CHILD_MIN_PRODUCTS else _items_from_child
         with temp_file(layout.feeds, spec.file) as rendered, \
-                temp_file(layout.feeds, f"{spec.file}.gz") as rendered_gz:
-            items = _items(cfg, spec, store, inputs, report, counts, step)
+                temp_file(layout.feeds, f"{spec.file}.gz") as rendered_gz, \
+                closing(produce(cfg, spec, store, inputs, report, counts, step)) as items:
             digest, written = _render(spec, env, items, rendered, rendered_gz, cfg)
             _check(spec, rendered, digest)
             counts.items = digest.count
@@ -302,14 +311,28 @@ def derive_context(cfg: Config, target: Target, categories: Mapping[int, Categor
 def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
            report: ReportWriter, counts: Counts, step: Any) -> Iterator[FeedItem]:
     """The checked, finished items of one feed, streamed from the store."""
+    done = 0
+    for violations, item in _checked(cfg, spec, store, inputs, counts):
+        if violations:
+            report.add(violations, counts)
+        if counts.products - done >= 1000:
+            step.advance(counts.products - done)
+            done = counts.products
+        if item is not None:
+            yield FeedItem(item)
+    step.advance(counts.products - done)
+
+
+def _checked(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs, counts: Counts
+             ) -> Iterator[tuple[list[Violation], dict[str, Any] | None]]:
+    """For each product that is not excluded: its violations and its finished item (None
+    when an error drops it). Counts products, exclusions and drops, not violations."""
     derive = derive_context(cfg, spec.target, inputs.categories, inputs.now)
     item_ctx = ItemContext(default_brand=cfg.shop.default_brand, labels=inputs.labels)
     excluded_categories = with_descendants(spec.settings.exclude_categories, inputs.categories)
     rules = spec.channel.all_rules
     for raw, parent in store.iter_products():
         counts.products += 1
-        if counts.products % 1000 == 0:
-            step.advance(1000)
         product = parse_product(raw, derive, parent)
         why = _excluded(product, spec.settings, excluded_categories)
         if why:
@@ -320,12 +343,64 @@ def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
         if product.feed_id in inputs.duplicate_ids:
             violations.append(Violation(Severity.ERROR, product.feed_id, "id",
                                         "article number used by several products", "id_duplicate"))
-        report.add(violations, counts)
         if has_error(violations):
             counts.dropped += 1
-            continue
-        yield FeedItem(spec.channel.finish(item))
-    step.advance(counts.products % 1000)
+            yield violations, None
+        else:
+            yield violations, spec.channel.finish(item)
+
+
+# ---------------------------------------------------------------- items from a child process
+
+# From this many products on, a feed's products are read and checked in a child process
+# while this one renders (see feeds.producer). The child's start-up (a fresh interpreter
+# importing the build) costs about 0.3 s and the second core saves about a third of
+# 150 us a product: measured even at 5,000 products, 20 % faster at 10,000.
+CHILD_MIN_PRODUCTS = 10_000
+_BATCH = 500  # items and violations per message to the parent
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What the child needs to check one feed's products (all of it pickles)."""
+
+    cfg: Config
+    channel: str
+    settings: ChannelSettings
+    target: Target
+    store: Path
+    inputs: SharedInputs
+
+
+def _produce(job: _Job, send: Send) -> None:
+    """In the child: send (finished items, violations, counts so far) in batches."""
+    spec = FeedSpec(get_channel(job.channel), job.settings, job.target)
+    counts = Counts()
+    items: list[dict[str, Any]] = []
+    violations: list[Violation] = []
+    for found, item in _checked(job.cfg, spec, Store(job.store), job.inputs, counts):
+        violations += found
+        if item is not None:
+            items.append(item)
+        if len(items) + len(violations) >= _BATCH:
+            send((items, violations, counts))
+            items, violations = [], []
+    send((items, violations, counts))
+
+
+def _items_from_child(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
+                      report: ReportWriter, counts: Counts, step: Any) -> Iterator[FeedItem]:
+    """`_items` with the products checked by `_produce` in a child process. The report
+    and its violation counts stay in this process; the child counts the products."""
+    job = _Job(cfg, spec.channel.code, spec.settings, spec.target, store.path, inputs)
+    with closing(produced(_produce, job)) as batches:
+        for items, violations, theirs in batches:
+            report.add(violations, counts)
+            step.advance(theirs.products - counts.products)
+            counts.products, counts.dropped = theirs.products, theirs.dropped
+            counts.excluded = theirs.excluded
+            for item in items:
+                yield FeedItem(item)
 
 
 def _channel_violations(product: Product, item: dict[str, Any], rules: Sequence[Any]

@@ -1,0 +1,233 @@
+"""The build's two-process path (feeds.producer): same output, and failures that travel.
+
+The demo shop is far below `CHILD_MIN_PRODUCTS`, so these tests lower it to 0. The
+child is a fresh interpreter (spawn): it sees none of this process's monkeypatches,
+only the work function it is given, which it imports by name from this module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+import os
+import signal
+
+import pytest
+
+import feeds.build as build_module
+from feeds.build import build_feeds
+from feeds.errors import BuildError
+from feeds.producer import produced
+from tests.conftest import NOW
+from tests.feedkit import demo_cfg, fill
+from tests.goldens import assert_golden
+
+STEMS = ("google", "google-no", "meta", "criteo")
+
+
+@pytest.fixture
+def in_child(monkeypatch):
+    """Every feed's products are checked in a child process."""
+    monkeypatch.setattr(build_module, "CHILD_MIN_PRODUCTS", 0)
+
+
+def build(cfg, *codes, **kw):
+    return {r.stem: r for r in build_feeds(cfg, codes=codes, now=NOW, **kw)}
+
+
+def outputs(cfg):
+    """Every feed (the .gz unpacked: its header holds a time) and every report."""
+    data = cfg.data_dir
+    found = {}
+    for stem in STEMS:
+        found[f"{stem}.xml"] = (data / "feeds" / f"{stem}.xml").read_bytes()
+        found[f"{stem}.xml.gz"] = gzip.decompress((data / "feeds" / f"{stem}.xml.gz").read_bytes())
+        found[f"{stem}.json"] = (data / "reports" / f"{stem}.json").read_bytes()
+    return found
+
+
+def leftovers(cfg):
+    return sorted(p.name for folder in ("feeds", "reports") if (cfg.data_dir / folder).is_dir()
+                  for p in (cfg.data_dir / folder).iterdir() if p.name.startswith("."))
+
+
+# ---------------------------------------------------------------- same output
+
+
+def test_child_builds_the_same_feeds_reports_and_counts(tmp_path, monkeypatch):
+    here = demo_cfg(tmp_path / "here")
+    fill(here, NOW)
+    alone = build(here, keep_first=3)
+    monkeypatch.setattr(build_module, "CHILD_MIN_PRODUCTS", 0)
+    started, real = [], build_module.produced
+    monkeypatch.setattr(build_module, "produced",
+                        lambda work, job: started.append(job.channel) or real(work, job))
+    there = demo_cfg(tmp_path / "there")
+    fill(there, NOW)
+    split = build(there, keep_first=3)
+    assert sorted(started) == ["criteo", "google", "google", "meta"]
+    assert outputs(there) == outputs(here)
+    for stem in STEMS:
+        assert split[stem].published and split[stem].reason == ""
+        assert split[stem].counts == alone[stem].counts
+        assert split[stem].first_violations == alone[stem].first_violations
+        assert_golden(f"feeds/{stem}.xml",
+                      (there.data_dir / "feeds" / f"{stem}.xml").read_text())
+    assert split["google"].counts.dropped == 2 and split["google"].counts.errors
+    assert leftovers(there) == [] and multiprocessing.active_children() == []
+
+
+def test_many_batches_keep_the_order(tmp_path, in_child, monkeypatch):
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    build(cfg, "google")
+    whole = (cfg.data_dir / "feeds" / "google.xml").read_bytes()
+    report = (cfg.data_dir / "reports" / "google.json").read_bytes()
+    monkeypatch.setattr(build_module, "_produce", in_small_batches)
+    assert build(cfg, "google")["google"].published
+    assert (cfg.data_dir / "feeds" / "google.xml").read_bytes() == whole
+    assert (cfg.data_dir / "reports" / "google.json").read_bytes() == report
+
+
+# ---------------------------------------------------------------- failures
+
+
+@pytest.fixture
+def published(tmp_path, in_child):
+    """A demo config whose google feed is published; its bytes before the next build."""
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    build(cfg, "google")
+    return cfg, (cfg.data_dir / "feeds" / "google.xml").read_bytes()
+
+
+def still_the_old_feed(cfg, before):
+    assert (cfg.data_dir / "feeds" / "google.xml").read_bytes() == before
+    assert leftovers(cfg) == []
+    assert multiprocessing.active_children() == []
+    return True
+
+
+def test_killed_child_leaves_the_old_feed(published, monkeypatch):
+    cfg, before = published
+    monkeypatch.setattr(build_module, "_produce", killed_midway)
+    result = build(cfg, "google")["google"]
+    assert not result.published
+    assert "producer process ended without a result" in result.reason
+    assert f"exit code {-signal.SIGKILL}" in result.reason
+    assert still_the_old_feed(cfg, before)
+
+
+def test_interrupted_child_leaves_the_old_feed(published, monkeypatch):
+    cfg, before = published
+    monkeypatch.setattr(build_module, "_produce", interrupted_midway)
+    with pytest.raises(KeyboardInterrupt):
+        build(cfg, "google")
+    assert still_the_old_feed(cfg, before)
+
+
+def test_interrupted_parent_ends_the_child(published, monkeypatch):
+    cfg, before = published
+    made = {"n": 0}
+    real = build_module.FeedItem
+
+    def dies_midway(fields):
+        made["n"] += 1
+        if made["n"] == 10:
+            raise KeyboardInterrupt
+        return real(fields)
+
+    monkeypatch.setattr(build_module, "FeedItem", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        build(cfg, "google")
+    assert still_the_old_feed(cfg, before)
+
+
+def test_feeds_error_in_the_child_is_the_reason(published, monkeypatch):
+    cfg, before = published
+    monkeypatch.setattr(build_module, "_produce", fails_with_build_error)
+    result = build(cfg, "google")["google"]
+    assert not result.published and result.reason == "the shop is closed"
+    assert still_the_old_feed(cfg, before)
+
+
+def test_a_bug_in_the_child_is_raised_here_with_its_traceback(published, monkeypatch):
+    cfg, before = published
+    monkeypatch.setattr(build_module, "_produce", has_a_bug)
+    with pytest.raises(ZeroDivisionError) as raised:
+        build(cfg, "google")
+    assert "raised in the producer process" in raised.value.__notes__[0]
+    assert "has_a_bug" in raised.value.__notes__[0]
+    assert still_the_old_feed(cfg, before)
+
+
+def test_an_exception_that_cannot_travel_becomes_a_build_error():
+    with pytest.raises(BuildError) as raised:
+        list(produced(raises_odd, None))
+    assert str(raised.value) == "odd 1 2"
+    assert "OddError" in raised.value.__notes__[0]
+
+
+def test_produced_yields_in_order_and_ends_the_child_when_closed():
+    assert list(produced(counts_to, 5)) == [0, 1, 2, 3, 4]
+    endless = produced(counts_to, 10**9)
+    assert next(endless) == 0
+    endless.close()
+    assert multiprocessing.active_children() == []
+
+
+# ---------------------------------------------------------------- work run in the child
+
+
+def in_small_batches(job, send):
+    build_module._BATCH = 2
+    build_module._produce(job, send)
+
+
+def _after_one_batch(job, send, then):
+    build_module._BATCH = 2
+    sent = {"n": 0}
+
+    def send_then(batch):
+        send(batch)
+        sent["n"] += 1
+        if sent["n"] == 2:
+            then()
+
+    build_module._produce(job, send_then)
+
+
+def killed_midway(job, send):
+    _after_one_batch(job, send, lambda: os.kill(os.getpid(), signal.SIGKILL))
+
+
+def interrupted_midway(job, send):
+    def interrupt():
+        raise KeyboardInterrupt
+
+    _after_one_batch(job, send, interrupt)
+
+
+def fails_with_build_error(job, send):
+    def fail():
+        raise BuildError("the shop is closed")
+
+    _after_one_batch(job, send, fail)
+
+
+def has_a_bug(job, send):
+    _after_one_batch(job, send, lambda: 1 / 0)
+
+
+class OddError(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"odd {a} {b}")
+
+
+def raises_odd(_job, send):
+    raise OddError(1, 2)
+
+
+def counts_to(n, send):
+    for i in range(n):
+        send(i)
