@@ -44,14 +44,32 @@ only by re-running its benchmark with `--write`.
 # Runs `python -m MODULE ARGS...` as -m would, then writes its peak RSS (VmHWM, kB)
 # to the file named by the first argument.
 _WRAPPER = """\
-import atexit, runpy, sys
+import atexit, os, runpy, sys, threading
 out = sys.argv.pop(1)
 module = sys.argv.pop(1)
+helpers = [0]  # the largest peak RSS seen among this process's own child processes
+def vmhwm(pid):
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            return int(next(l.split()[1] for l in f if l.startswith('VmHWM:')))
+    except (OSError, StopIteration, ValueError):
+        return 0
+def watch():
+    me = str(os.getpid())
+    while True:
+        for pid in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open(f'/proc/{pid}/stat') as f:
+                    parent = f.read().rsplit(')', 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+            if parent == me:
+                helpers[0] = max(helpers[0], vmhwm(pid))
+        threading.Event().wait(0.2)
+threading.Thread(target=watch, daemon=True).start()
 def peak():
-    with open('/proc/self/status') as f:
-        kb = next(line.split()[1] for line in f if line.startswith('VmHWM:'))
     with open(out, 'w') as f:
-        f.write(kb)
+        f.write(f'{vmhwm("self")} {helpers[0]}')
 atexit.register(peak)
 sys.argv[0] = module
 runpy.run_module(module, run_name='__main__', alter_sys=True)
@@ -64,12 +82,17 @@ class Measured:
 
     seconds: float  # wall time, interpreter start to exit
     peak_kb: int  # its own peak RSS (VmHWM)
+    helpers_peak_kb: int  # the largest peak RSS of its own child processes (sampled, 0.2 s)
     cpu_s: float  # its user + system CPU time
     stdout: str
 
     @property
     def peak_mb(self) -> float:
         return self.peak_kb / 1024
+
+    @property
+    def helpers_peak_mb(self) -> float:
+        return self.helpers_peak_kb / 1024
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -101,9 +124,9 @@ def run_measured(module: str, args: Sequence[str], *, work: Path,
         output = (done.stdout + done.stderr)[-2000:]
         raise RuntimeError(f"python -m {module} {' '.join(args)} exited {done.returncode}:\n"
                            f"{output}")
-    peak_kb = int(peak_file.read_text().strip())
+    own, helpers = (int(v) for v in peak_file.read_text().split())
     peak_file.unlink()
-    return Measured(seconds, peak_kb, cpu_s, done.stdout)
+    return Measured(seconds, own, helpers, cpu_s, done.stdout)
 
 
 def _children_cpu_s() -> float:
