@@ -21,7 +21,7 @@ the same byte for byte.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ from feeds.bestsellers import bestseller_labels
 from feeds.channels import Channel, ItemContext, all_channels, apply_extra, get_channel
 from feeds.config import ChannelSettings, Config, IdField, Target
 from feeds.errors import BuildError, ConfigError, FeedInvalid, FeedsError, StoreError
+from feeds.feed_ids import FeedIds
 from feeds.layout import Layout, PublishedFeed
 from feeds.lock import hold
 from feeds.model import Availability, Category, OrderLine, Product
@@ -185,8 +186,10 @@ def _build_one(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
         produce = _items if total < CHILD_MIN_PRODUCTS else _items_from_child
         with temp_file(layout.feeds, spec.file) as rendered, \
                 temp_file(layout.feeds, f"{spec.file}.gz") as rendered_gz, \
+                closing(FeedIds(layout).recorder(spec.stem)) as recorder, \
                 closing(produce(cfg, spec, store, inputs, report, counts, step)) as items:
-            digest, written = _render(spec, env, items, rendered, rendered_gz, cfg)
+            digest, written = _render(spec, env, items, rendered, rendered_gz, cfg,
+                                      recorder.add)
             _check(spec, rendered, digest)
             counts.items = digest.count
             reason = _drop_guard(cfg, spec, previous, counts.items, force)
@@ -195,6 +198,7 @@ def _build_one(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
                 publish(rendered, rendered_gz, layout, state,
                         HistoryPolicy(cfg.build.history_versions,
                                       cfg.build.history_max_mb * 1024 * 1024))
+                recorder.commit()  # the ids events may name are now the live feed's
     except FeedsError as exc:
         reason = str(exc)
     except BaseException:
@@ -218,14 +222,17 @@ def _summary_line(counts: Counts, published: bool, reason: str, publishing: bool
 
 
 def _render(spec: FeedSpec, env: jinja2.Environment, items: Iterator[FeedItem],
-            target: Path, target_gz: Path, cfg: Config) -> tuple[IdDigest, Written]:
-    """Stream the template's output for `items` into `target` (and its gzip twin);
-    return the id digest of the rendered items and what was written."""
+            target: Path, target_gz: Path, cfg: Config, on_id: Callable[[str], None]
+            ) -> tuple[IdDigest, Written]:
+    """Stream the template's output for `items` into `target` (and its gzip twin), passing
+    each item's id to `on_id`; return the id digest of the rendered items and what was
+    written."""
     digest = IdDigest()
 
     def counted() -> Iterator[Any]:
         for item in items:
             digest.add(item.id)
+            on_id(item.id)
             yield item
 
     try:

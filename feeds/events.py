@@ -14,9 +14,10 @@ from decimal import Decimal
 from feeds.build import derive_context, with_descendants
 from feeds.config import Config
 from feeds.errors import NotFound
+from feeds.feed_ids import FeedIds, home_stems
+from feeds.layout import Layout
 from feeds.model import CENT, Order, Product
 from feeds.store import Store
-from feeds.validation import has_error
 from feeds.vendre.parse import (
     DeriveContext,
     order_key,
@@ -26,18 +27,9 @@ from feeds.vendre.parse import (
 )
 from tracking.events import EventItem, Purchase, ViewItemList
 
-__all__ = ["EventSource", "event_item", "is_feed_item"]
+__all__ = ["EventSource", "event_item"]
 
 LIST_LENGTH = 12  # items in a category's view_item_list (a first screen of products)
-
-
-def is_feed_item(product: Product) -> bool:
-    """Whether every channel would list the product: sellable, with an id, a price,
-    a title, a link and an image, and no data error. Events name only such products,
-    so remarketing never asks for an id the feeds do not have."""
-    return (product.sellable and product.price is not None and bool(product.feed_id)
-            and bool(product.title and product.link and product.images)
-            and not has_error(product.violations))
 
 
 def event_item(product: Product, *, quantity: int = 1, index: int = 0) -> EventItem:
@@ -63,6 +55,8 @@ class EventSource:
         categories = {c.id: c for c in map(parse_category, store.raw_categories())}
         home = cfg.channel("google").targets[0]
         self.derive: DeriveContext = derive_context(cfg, home, categories, now)
+        # Events name only ids every live home feed holds (see feeds.feed_ids).
+        self.is_feed_item = FeedIds(Layout(cfg.data_dir)).in_all(home_stems(cfg))
 
     def product(self, ref: str) -> Product:
         """A product by Vendre id or article number; a variant parent gives its first
@@ -75,8 +69,8 @@ class EventSource:
         product = parse_product(raw, self.derive, parent)
         if product.is_parent:
             return self._first_variant(product)
-        if not is_feed_item(product):
-            why = product.not_sellable_because or "not in the feeds (see reports/)"
+        if not self.is_feed_item(product.feed_id):
+            why = product.not_sellable_because or "not in every published feed (see reports/)"
             raise NotFound(f"product {ref} is not a feed item: {why}")
         return product
 
@@ -84,7 +78,7 @@ class EventSource:
         raw_parent = self.store.product(parent.vendre_id)
         for raw in self.store.children(parent.vendre_id):
             child = parse_product(raw, self.derive, raw_parent[0] if raw_parent else None)
-            if is_feed_item(child):
+            if self.is_feed_item(child.feed_id):
                 return child
         raise NotFound(f"variant parent {parent.vendre_id} has no sellable variant")
 
@@ -96,7 +90,7 @@ class EventSource:
             if not wanted.intersection(raw.get("category_ids") or []):
                 continue
             product = parse_product(raw, self.derive, parent)
-            if is_feed_item(product):
+            if self.is_feed_item(product.feed_id):
                 items.append(event_item(product, index=len(items)))
             if len(items) == LIST_LENGTH:
                 break

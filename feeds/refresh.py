@@ -11,6 +11,7 @@ from typing import Any
 from feeds.build import FeedResult, build_feeds, feed_specs
 from feeds.config import Config
 from feeds.errors import BuildError, FeedsError
+from feeds.feed_ids import FeedIds
 from feeds.layout import Layout
 from feeds.lock import hold
 from feeds.progress import Progress, make_progress
@@ -48,6 +49,7 @@ def _withdraw_disabled(cfg: Config, layout: Layout) -> None:
     for feed in layout.published():
         if feed.stem not in enabled:
             layout.withdraw(feed.stem)
+            FeedIds(layout).withdraw(feed.stem)
             log.warning("%s is no longer published: its channel or target is not enabled",
                         feed.file)
 

@@ -31,10 +31,11 @@ an `EventItem` needs plus availability:
     category  {list_id, list_name, items: [product entry, ...]}   (view_item_list)
 
 `id` is `Product.feed_id` through `feeds.events.event_item`, the id the feeds
-publish; only `is_feed_item` products get an entry. A variant parent's keys
-give its first sellable variant's entry (whose `group_id` is the parent), the
-product its page shows. A category's items are the first `LIST_LENGTH` feed
-items of the category and its subcategories, in store order, as
+publish; only items of every published home feed get an entry (`feeds.feed_ids`).
+A variant parent's keys give its first sellable variant's entry (whose
+`group_id` is the parent), the product its page shows. A category's items are
+the first `LIST_LENGTH` feed items of the category and its subcategories, in
+store order, as
 `EventSource.category_list` picks them. Never purchase prices, stock counts,
 customers or orders.
 
@@ -67,8 +68,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from feeds.build import derive_context
-from feeds.config import Config, IdField
-from feeds.events import LIST_LENGTH, event_item, is_feed_item
+from feeds.config import Config
+from feeds.events import LIST_LENGTH, event_item
+from feeds.feed_ids import FeedIds, home_stems
 from feeds.layout import Layout, write_json_atomic
 from feeds.lock import hold
 from feeds.model import Category, Product
@@ -345,6 +347,7 @@ class _Collector:
         home = cfg.channel("google").targets[0]
         self.derive: DeriveContext = derive_context(cfg, home, self.categories, now)
         self.shop_path = base_path(cfg.shop.base_url)
+        self.is_feed_item = FeedIds(Layout(cfg.data_dir)).in_all(home_stems(cfg))
         self.shared_articles = store.duplicate_article_numbers()
         self.listed: dict[int, int] = {}  # category -> items staged for its list
         self.languages: set[str] = set()
@@ -376,12 +379,8 @@ class _Collector:
         self._add_to_lists(raw, entry)
 
     def _listable(self, product: Product) -> bool:
-        """A feed item; under the article-number policy a shared article number is no
-        feed id (the build drops those items), so it is no entry either."""
-        if not is_feed_item(product):
-            return False
-        return not (self.cfg.shop.id_field is IdField.ARTICLE_NUMBER
-                    and product.feed_id in self.shared_articles)
+        """An item of every live home feed (so its id is one the feeds carry)."""
+        return self.is_feed_item(product.feed_id)
 
     def _keys(self, product: Product) -> list[str]:
         keys = [f"p:{path}" for path in self._paths(product.seo_paths) if path]

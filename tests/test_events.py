@@ -63,19 +63,34 @@ def ids_in(html: str) -> set[str]:
     return found
 
 
-@pytest.fixture(params=["id", "article_number"])
+# "filtered": the channels disagree about which products are items (Meta leaves out
+# what is out of stock and, without a default brand, what has no brand; Criteo what is
+# cheaper than 100), so events may only name what all three feeds hold.
+SHOPS = {
+    "id": {"shop": {"id_field": "id"}},
+    "article_number": {"shop": {"id_field": "article_number"}},
+    "filtered": {"shop": {"default_brand": ""},
+                 "channels": {"meta": {"exclude_out_of_stock": True},
+                              "criteo": {"min_price": 100}}},
+}
+
+
+@pytest.fixture(params=sorted(SHOPS))
 def shop(request, tmp_path):
-    cfg = demo_cfg(tmp_path, shop={"id_field": request.param})
+    cfg = demo_cfg(tmp_path, **SHOPS[request.param])
     fill(cfg, NOW)
     build_feeds(cfg, now=NOW)
     return cfg
 
 
+def in_all_feeds(cfg) -> set[str]:
+    google, meta, criteo = (feed_ids(cfg, s) for s in ("google", "meta", "criteo"))
+    return google & meta & criteo
+
+
 def test_every_event_id_is_a_feed_id(shop):
-    google, meta, criteo = (feed_ids(shop, s) for s in ("google", "meta", "criteo"))
-    assert google == meta == criteo
+    common = in_all_feeds(shop)
     store = Store.in_dir(shop.data_dir)
-    source = EventSource(shop, store, NOW)
     seen: set[str] = set()
     events = [("view_item", {"product": str(raw["id"])}) for raw, _ in store.iter_products()]
     events += [("add_to_cart", {"product": "1001"}), ("view_cart", {"product": "1022"}),
@@ -89,25 +104,28 @@ def test_every_event_id_is_a_feed_id(shop):
             continue    # hidden, free, parent-less or unreadable: no event at all
         ids = ids_in(html)
         assert ids, (name, ref)
-        assert ids <= google, (name, ref, ids - google)
+        assert ids <= common, (name, ref, ids - common)
         seen |= ids
-    assert len(seen) >= 20
-    del source
+    assert len(seen) >= 10
 
 
 def test_every_index_id_is_a_feed_id(shop):
-    """The loader's index names feed ids only, and every feed item has an entry."""
-    google, meta, criteo = (feed_ids(shop, s) for s in ("google", "meta", "criteo"))
+    """The loader's index names only ids all three feeds hold, and each such id has an
+    entry."""
     info = build_index(shop, Store.in_dir(shop.data_dir), NOW)
     ids: set[str] = set()
     for path in info.folder.glob("*.json"):
         for entry in json.loads(path.read_text("utf-8")).values():
             ids.update(item["id"] for item in entry.get("items", [entry]))
-    assert ids == google == meta == criteo
+    assert ids == in_all_feeds(shop)
 
 
 def test_variant_parent_page_names_its_first_sellable_variant(shop):
     source = EventSource(shop, Store.in_dir(shop.data_dir), NOW)
+    if not shop.shop.default_brand:   # the "filtered" shop: Meta drops the brandless shirts
+        with pytest.raises(NotFound, match="no sellable variant"):
+            source.product("1030")
+        return
     by_article = shop.shop.id_field.value == "article_number"
     first = event_item(source.product("1030"))
     assert first.id == ("DB-1030-S" if by_article else "1031")
@@ -129,6 +147,7 @@ def test_purchase_uses_the_orders_prices(tmp_path):
     are the order's totals."""
     cfg = demo_cfg(tmp_path)
     fill(cfg, NOW)
+    build_feeds(cfg, now=NOW)
     purchase = EventSource(cfg, Store.in_dir(cfg.data_dir), NOW).purchase("50004")
     assert purchase.transaction_id == "50004"
     assert [(i.id, i.price, i.quantity) for i in purchase.items] == [

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from feeds.build import build_feeds
 from feeds.config import Config
 from feeds.demo.catalog import demo_categories, demo_products
 from feeds.events import LIST_LENGTH, EventSource
@@ -58,6 +59,7 @@ def entries(info: IndexInfo) -> dict[str, dict[str, Any]]:
 def built(cfg: Config, products: list[dict] | None = None,
           categories: list[dict] | None = None) -> IndexInfo:
     store = fill(cfg, NOW, products=products, categories=categories)
+    build_feeds(cfg, now=NOW)    # the index names only ids the published feeds hold
     return build_index(cfg, store, NOW)
 
 

@@ -29,3 +29,27 @@ def test_disabled_channel_is_withdrawn(tmp_path):
     assert status(client, f"/feeds/{key}/google.xml") == 200
     assert "meta" not in client.get("/health").get_json()["feeds"]
     assert (off.data_dir / "feeds" / "meta.xml").is_file()      # nothing deleted
+
+
+def test_recorded_ids_follow_the_published_feed(tmp_path):
+    """The ids events may name change only when a feed is published."""
+    from feeds.build import build_feeds
+    from feeds.demo.catalog import demo_products
+    from feeds.feed_ids import FeedIds
+    from feeds.layout import Layout
+
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    build_feeds(cfg, codes=["google"], now=NOW)
+    ids = FeedIds(Layout(cfg.data_dir)).in_all(["google"])
+    before = set(ids.ids())
+    assert "1001" in before and len(before) == 30
+
+    fill(cfg, NOW, products=demo_products(NOW)[:12])      # the drop guard refuses this
+    results = {r.stem: r for r in build_feeds(cfg, codes=["google"], now=NOW)}
+    assert not results["google"].published
+    assert set(FeedIds(Layout(cfg.data_dir)).in_all(["google"]).ids()) == before
+
+    build_feeds(cfg, codes=["google"], now=NOW, force=True)
+    after = set(FeedIds(Layout(cfg.data_dir)).in_all(["google"]).ids())
+    assert after < before and "1030" not in after

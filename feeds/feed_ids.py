@@ -1,0 +1,127 @@
+"""Which item ids each published feed holds: the one answer to "may an event name this id?".
+
+Tracking events and the loader's index must only name ids the live feeds carry
+(remarketing matches events to feed items by id). Rather than re-deciding which
+products are feed items (filters, rules, drop guard and all), the build records
+the ids it renders for each feed and makes them current in the same step that
+publishes the file: `<data_dir>/state/feed-ids.sqlite3`, table (stem, id).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from itertools import groupby
+from pathlib import Path
+
+from feeds.config import Config
+from feeds.errors import StoreError
+from feeds.layout import Layout
+
+__all__ = ["FeedIds", "Recorder", "home_stems"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feed_ids (stem TEXT NOT NULL, id TEXT NOT NULL,
+                                     PRIMARY KEY (id, stem)) WITHOUT ROWID;
+"""
+_BATCH = 2000
+
+
+def home_stems(cfg: Config) -> list[str]:
+    """The feed of each enabled channel made for the shop's own country, language and
+    currency (else its first target): the feeds the shop's own pages' events must match."""
+    from feeds.build import feed_specs
+
+    shop = (cfg.shop.country, cfg.shop.language, cfg.shop.currency)
+    stems = []
+    for _code, group in groupby(feed_specs(cfg), key=lambda spec: spec.channel.code):
+        specs = list(group)
+        home = [s for s in specs
+                if (s.target.country, s.target.language, s.target.currency) == shop]
+        stems.append((home or specs)[0].stem)
+    return sorted(stems)
+
+
+class Recorder:
+    """Collects one feed's ids while it renders; `commit()` makes them the feed's ids."""
+
+    def __init__(self, path: Path, stem: str) -> None:
+        self._stem = stem
+        self._buffer: list[tuple[str]] = []
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute("CREATE TEMP TABLE staged (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path} cannot be written: {exc}") from None
+
+    def add(self, item_id: str) -> None:
+        self._buffer.append((item_id,))
+        if len(self._buffer) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._conn.executemany("INSERT OR IGNORE INTO staged VALUES (?)", self._buffer)
+        self._buffer.clear()
+
+    def commit(self) -> None:
+        """Replace the feed's recorded ids by the staged ones, in one transaction."""
+        self._flush()
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("DELETE FROM feed_ids WHERE stem = ?", (self._stem,))
+            self._conn.execute("INSERT INTO feed_ids SELECT ?, id FROM staged", (self._stem,))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class FeedIds:
+    """Read access to the recorded ids of the published feeds."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.path = layout.root / "state" / "feed-ids.sqlite3"
+
+    def recorder(self, stem: str) -> Recorder:
+        return Recorder(self.path, stem)
+
+    def withdraw(self, stem: str) -> None:
+        """Forget a feed that is no longer published."""
+        if self.path.is_file():
+            with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
+                conn.execute("DELETE FROM feed_ids WHERE stem = ?", (stem,))
+
+    def in_all(self, stems: Sequence[str]) -> _Membership:
+        """A predicate: is an id an item of every one of `stems`?"""
+        return _Membership(self.path, tuple(stems))
+
+
+class _Membership:
+    """`membership(id)` -> True when every feed of `stems` holds the id."""
+
+    def __init__(self, path: Path, stems: tuple[str, ...]) -> None:
+        self._stems = stems
+        self._conn = sqlite3.connect(path, timeout=30) if path.is_file() and stems else None
+        marks = ",".join("?" * len(stems))
+        self._query = f"SELECT count(*) FROM feed_ids WHERE id = ? AND stem IN ({marks})"
+
+    def __call__(self, item_id: str) -> bool:
+        if self._conn is None or not item_id:
+            return False
+        found = self._conn.execute(self._query, (item_id, *self._stems)).fetchone()[0]
+        return found == len(self._stems)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def ids(self) -> Iterable[str]:
+        """Every id held by all the feeds (for tests and checks)."""
+        if self._conn is None:
+            return []
+        marks = ",".join("?" * len(self._stems))
+        return [r[0] for r in self._conn.execute(
+            f"SELECT id FROM feed_ids WHERE stem IN ({marks}) GROUP BY id "
+            "HAVING count(*) = ?", (*self._stems, len(self._stems)))]
