@@ -47,7 +47,13 @@ from feeds.report import Counts, ReportWriter
 from feeds.sink import FeedSink, Written
 from feeds.store import Store
 from feeds.validation import Severity, Violation, check, has_error
-from feeds.vendre.parse import DeriveContext, Pricing, parse_category, parse_order, parse_product
+from feeds.vendre.parse import (
+    derive_context,
+    parse_category,
+    parse_order,
+    parse_product,
+    with_descendants,
+)
 from feeds.xmlcheck import IdDigest, check_feed
 
 __all__ = ["FeedResult", "FeedSpec", "build_feeds", "feed_specs", "shared_inputs"]
@@ -302,19 +308,6 @@ class FeedItem:
         self.__dict__ = fields
 
 
-def derive_context(cfg: Config, target: Target, categories: Mapping[int, Category],
-                   now: datetime) -> DeriveContext:
-    """How products are derived for one target (language, pricing, id policy)."""
-    tax = dict(cfg.shop.tax_classes)
-    tax.update(target.tax_classes or {})
-    pricing = Pricing(home_currency=cfg.shop.currency, tax_classes=tax,
-                      currency=target.currency, rate=target.rate,
-                      quantum=target.rounding_quantum, rounding=target.rounding.value)
-    return DeriveContext(base_url=cfg.shop.base_url, language=target.language,
-                         id_field=cfg.shop.id_field, pricing=pricing, now=now,
-                         default_brand=cfg.shop.default_brand, categories=categories)
-
-
 def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
            report: ReportWriter, counts: Counts, step: Any) -> Iterator[FeedItem]:
     """The checked, finished items of one feed, streamed from the store."""
@@ -417,17 +410,6 @@ def _channel_violations(product: Product, item: dict[str, Any], rules: Sequence[
     found = check(product.feed_id, item, rules)
     derived = {v.field for v in product.violations if v.severity is Severity.ERROR}
     return [v for v in found if v.field not in derived] if derived else found
-
-
-def with_descendants(ids: Sequence[int], categories: Mapping[int, Category]) -> frozenset[int]:
-    """The excluded categories and every category below them."""
-    wanted = set(ids)
-    changed = True
-    while changed:
-        below = {c.id for c in categories.values() if c.parent_id in wanted} - wanted
-        wanted |= below
-        changed = bool(below)
-    return frozenset(wanted)
 
 
 def _excluded(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:

@@ -623,8 +623,6 @@ def _check_cross(cfg: Config) -> None:
     if cfg.bestsellers.label not in _LABELS:
         raise ConfigError(f"bestsellers.label: one of custom_label_0..4 expected, "
                           f"got {cfg.bestsellers.label!r}")
-    if cfg.tracking.criteo_site_type not in {"d", "m", "t"}:
-        raise ConfigError('tracking.criteo_site_type: "d", "m" or "t" expected')
     key = cfg.server.access_key
     if key and not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", key):
         raise ConfigError("server.access_key: at least 16 letters, digits, - or _ expected "
@@ -725,7 +723,8 @@ _CHANNELS_DOC = """\
 # rate = 0.98                    # NOK per 1 SEK of the shop's gross price
 # rounding = 1                   # round converted prices to whole NOK (0.01 = cents)
 # rounding_mode = "half_up"      # half_up, up or down
-# tax_classes = { 2 = 25 }       # charge this country's VAT instead of the shop's
+# tax_classes = { 2 = 25, 3 = 0 }  # this country's VAT per Vendre tax class; replaces
+#                                  # [shop] tax_classes for this file (list every class)
 """
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from feeds.build import derive_context, with_descendants
 from feeds.config import Config
 from feeds.errors import NotFound
 from feeds.feed_ids import FeedIds, home_stems
@@ -20,10 +19,12 @@ from feeds.model import CENT, Order, Product
 from feeds.store import Store
 from feeds.vendre.parse import (
     DeriveContext,
+    derive_context,
     order_key,
     parse_category,
     parse_order,
     parse_product,
+    with_descendants,
 )
 from tracking.events import EventItem, Purchase, ViewItemList
 

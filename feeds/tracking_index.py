@@ -67,7 +67,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from feeds.build import derive_context
 from feeds.config import Config
 from feeds.events import LIST_LENGTH, event_item
 from feeds.feed_ids import FeedIds, home_stems
@@ -75,7 +74,7 @@ from feeds.layout import Layout, write_json_atomic
 from feeds.lock import hold
 from feeds.model import Category, Product
 from feeds.store import Store
-from feeds.vendre.parse import DeriveContext, parse_category, parse_product
+from feeds.vendre.parse import DeriveContext, derive_context, parse_category, parse_product
 from tracking.serialize import js_dumps
 
 __all__ = [

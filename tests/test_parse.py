@@ -213,3 +213,19 @@ def test_orders_with_aliases():
     assert order.lines[0].unit_price_net == Decimal("10.5")
     assert order.total == Decimal("26.25")
     assert parse_order({"note": "no id"}) is None
+
+
+def test_a_targets_tax_table_replaces_the_shops(tmp_path):
+    from feeds.config import Target
+    from feeds.vendre.parse import derive_context
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    norway = Target(file="google-no", country="NO", language="nb", currency="NOK",
+                    rate=Decimal("0.98"), rounding_quantum=Decimal(1),
+                    tax_classes={2: Decimal(25), 3: Decimal(0)})
+    ctx_no = derive_context(cfg, norway, {}, NOW)
+    assert parse_product(product(tax_class_id=3, price=100), ctx_no).price == \
+        Money(Decimal("98.00"), "NOK")                     # 100 x 1.00 x 0.98
+    unknown = parse_product(product(tax_class_id=4), ctx_no)
+    assert unknown.price is None and unknown.violations[0].rule == "tax_class_unknown"

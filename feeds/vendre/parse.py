@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from stdnum import ean as _ean
 
-from feeds.config import IdField
+from feeds.config import Config, IdField, Target
 from feeds.model import (
     Availability,
     Category,
@@ -33,6 +33,8 @@ from feeds.validation import Severity, Violation
 __all__ = [
     "DeriveContext",
     "Pricing",
+    "derive_context",
+    "with_descendants",
     "feed_id",
     "ml",
     "order_key",
@@ -79,6 +81,30 @@ class DeriveContext:
     categories: Mapping[int, Category] = field(default_factory=dict)
     # Category paths repeat across thousands of products: derived once per category list.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def derive_context(cfg: Config, target: Target, categories: Mapping[int, Category],
+                   now: datetime) -> DeriveContext:
+    """How products are derived for one feed target (language, pricing, id policy).
+
+    A target with its own `tax_classes` charges that country's VAT: its table replaces
+    the shop's (a class it does not list is an unknown tax class, not the shop's rate).
+    """
+    tax = dict(target.tax_classes if target.tax_classes is not None else cfg.shop.tax_classes)
+    pricing = Pricing(home_currency=cfg.shop.currency, tax_classes=tax,
+                      currency=target.currency, rate=target.rate,
+                      quantum=target.rounding_quantum, rounding=target.rounding.value)
+    return DeriveContext(base_url=cfg.shop.base_url, language=target.language,
+                         id_field=cfg.shop.id_field, pricing=pricing, now=now,
+                         default_brand=cfg.shop.default_brand, categories=categories)
+
+
+def with_descendants(ids: Iterable[int], categories: Mapping[int, Category]) -> frozenset[int]:
+    """The given categories and every category below them."""
+    wanted = set(ids)
+    while below := {c.id for c in categories.values() if c.parent_id in wanted} - wanted:
+        wanted |= below
+    return frozenset(wanted)
 
 
 # ---------------------------------------------------------------- small readers
