@@ -179,18 +179,20 @@ def validate(app: _App, channels: tuple[str, ...], limit: int) -> None:
 
 
 def format_build(results, *, violations: bool = False) -> str:  # noqa: ANN001
-    """The one-screen summary of a build: per feed, items, drops by rule, warnings by kind."""
+    """What the per-feed progress lines (items written) do not say: per feed, items
+    dropped by rule, warnings by kind, products left out, and why a feed was refused."""
     lines = []
     for r in results:
         c = r.counts
-        state = "published" if r.published else ("checked" if r.ok else "NOT PUBLISHED")
-        lines.append(f"{r.stem}: {c.items} items {state} ({c.products} products read, "
-                     f"{c.dropped} dropped, {sum(c.excluded.values())} not for sale or filtered)")
+        parts = [f"{c.products} products read"]
+        for label, counter in (("dropped", c.errors), ("warnings", c.warnings),
+                               ("not for sale or filtered", c.excluded)):
+            if counter:
+                kinds = ", ".join(f"{kind} {n}" for kind, n in counter.most_common())
+                parts.append(f"{label} {sum(counter.values())} ({kinds})")
+        lines.append(f"{r.stem}: " + "; ".join(parts))
         if r.reason:
-            lines.append(f"  reason: {r.reason}")
-        lines += [f"  dropped by {rule}: {n}" for rule, n in c.errors.most_common()]
-        lines += [f"  warning {rule}: {n}" for rule, n in c.warnings.most_common()]
-        lines += [f"  excluded, {why}: {n}" for why, n in c.excluded.most_common()]
+            lines.append(f"  NOT PUBLISHED: {r.reason}")
         if violations:
             lines += [f"  {v.severity.value} {v.item_id} {v.field}: {v.message}"
                       for v in r.first_violations]
