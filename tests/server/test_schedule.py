@@ -281,7 +281,9 @@ def test_serve_runs_the_schedule_and_stops_cleanly(tmp_path, stop_signal):
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
         assert health.json()["last_refresh"]["ok"] is True
         proc.send_signal(stop_signal)
-        output, _ = proc.communicate(timeout=15)
+        # waitress gives its worker threads up to 5 s and the scheduler up to 5 s more;
+        # a loaded CI machine needs headroom beyond that.
+        output, _ = proc.communicate(timeout=40)
     finally:
         if proc.poll() is None:
             proc.kill()
