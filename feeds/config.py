@@ -620,6 +620,11 @@ def _check_cross(cfg: Config) -> None:
                       ("server.public_url", cfg.server.public_url)):
         if url and not re.match(r"^https?://[^/\s]+", url):
             raise ConfigError(f"{name}: an http(s) URL expected, got {url!r}")
+    api = cfg.vendre.api_url
+    if api.startswith("http://") and not re.match(r"^http://(127\.0\.0\.1|localhost)[:/]", api):
+        # The key travels in a header: over plain http anyone on the way could read it.
+        raise ConfigError(f"vendre.api_url: must be https (the API key is sent with every "
+                          f"request), got {api!r}")
     if cfg.bestsellers.label not in _LABELS:
         raise ConfigError(f"bestsellers.label: one of custom_label_0..4 expected, "
                           f"got {cfg.bestsellers.label!r}")

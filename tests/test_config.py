@@ -92,6 +92,7 @@ def test_environment_overrides_the_file(tmp_path):
     ("[vendre]\npage_size = \"many\"\n", "vendre.page_size"),
     ("[vendre]\npage_size = 0\n", "vendre.page_size"),
     ("[vendre]\napi_url = \"shop.se\"\n", "vendre.api_url"),
+    ("[vendre]\napi_url = \"http://shop.se/API/1\"\n", "vendre.api_url"),
     ("[shop]\nid_field = \"sku\"\n", "shop.id_field"),
     ("[shop]\ncurrency = \"kronor\"\n", "shop.currency"),
     ("[shop]\ntax_classes = { 2 = \"lots\" }\n", "shop.tax_classes"),
