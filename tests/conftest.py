@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,37 @@ def make_config(tmp_path: Path, **sections: Any) -> Config:
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (the project never downloads a browser of its own)."""
+    if Path("/usr/bin/chromium").is_file():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium, or a skip (a failure where VENDRE_FEEDS_REQUIRE_BROWSER=1)."""
+    required = os.environ.get("VENDRE_FEEDS_REQUIRE_BROWSER") == "1"
+    executable = chromium_path()
+    if executable is None:
+        message = "Chromium is not installed (/usr/bin/chromium or `chromium` on PATH)"
+        if required:
+            pytest.fail(f"{message}, and VENDRE_FEEDS_REQUIRE_BROWSER=1")
+        pytest.skip(message)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            pytest.fail("the playwright package is missing and VENDRE_FEEDS_REQUIRE_BROWSER=1")
+        pytest.skip("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

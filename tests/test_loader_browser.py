@@ -40,7 +40,6 @@ from feeds.store import Store
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 from tests.server.conftest import LiveServer
-from tests.server.test_browser import CHROMIUM_ARGS, chromium_path
 from tests.test_events import feed_ids, product_ids
 from tracking.events import ViewCart
 from tracking.render import render_all
@@ -108,30 +107,6 @@ class World:
     feed_ids: set[str]
     paths: dict[int, dict[str, str]] = field(default_factory=dict)
     category_paths: dict[int, dict[str, str]] = field(default_factory=dict)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium, or a skip (a failure where VENDRE_FEEDS_REQUIRE_BROWSER=1)."""
-    import os
-
-    required = os.environ.get("VENDRE_FEEDS_REQUIRE_BROWSER") == "1"
-    executable = chromium_path()
-    if executable is None:
-        message = "Chromium is not installed (/usr/bin/chromium or `chromium` on PATH)"
-        if required:
-            pytest.fail(f"{message}, and VENDRE_FEEDS_REQUIRE_BROWSER=1")
-        pytest.skip(message)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if required:
-            pytest.fail("the playwright package is missing and VENDRE_FEEDS_REQUIRE_BROWSER=1")
-        pytest.skip("the playwright package is not installed")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _feed_server(later: Later, cfg_for: Callable[[str], Config]) -> tuple[LiveServer, Config]:

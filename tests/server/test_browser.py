@@ -6,48 +6,13 @@ that is a failure.
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from tests.server.conftest import ACCESS_KEY, feed_xml
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SNIPPET = '<script>\n  gtag("config", "G-TEST123");\n</script>'
-
-
-def chromium_path() -> str | None:
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium, or a skip (a failure where VENDRE_FEEDS_REQUIRE_BROWSER=1)."""
-    required = os.environ.get("VENDRE_FEEDS_REQUIRE_BROWSER") == "1"
-    executable = chromium_path()
-    if executable is None:
-        message = "Chromium is not installed (/usr/bin/chromium or `chromium` on PATH)"
-        if required:
-            pytest.fail(f"{message}, and VENDRE_FEEDS_REQUIRE_BROWSER=1")
-        pytest.skip(message)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if required:
-            pytest.fail("the playwright package is missing and VENDRE_FEEDS_REQUIRE_BROWSER=1")
-        pytest.skip("the playwright package is not installed")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
