@@ -232,19 +232,31 @@ def _sync_view(ctx: ServerContext, now: datetime) -> SyncView | None:
                     orders=record.orders, warnings=len(record.warnings))
 
 
-def _refresh_view(layout: Layout, now: datetime) -> RefreshView | None:
+def _last_refresh(layout: Layout) -> tuple[dict[str, Any], bool, dict[str, Any],
+                                           datetime | None] | None:
+    """(state, running, the finished run to show, when it finished), or None.
+
+    While a run is going, the state keeps the previous finished run under
+    `last_finished`; that one is what the page and /health report as the outcome.
+    """
     state = read_refresh_state(layout)
     if state is None:
         return None
     running = state.get("finished_at") is None
     shown = (state.get("last_finished") or {}) if running else state
-    finished = state_time(shown, "finished_at")
-    summary = state.get("summary") or {}
+    return state, running, shown, state_time(shown, "finished_at")
+
+
+def _refresh_view(layout: Layout, now: datetime) -> RefreshView | None:
+    last = _last_refresh(layout)
+    if last is None:
+        return None
+    state, running, shown, finished = last
     return RefreshView(
         running=running, ok=shown.get("ok") if finished else None,
         started_at=_when(state_time(state, "started_at")), finished_at=_when(finished),
         ago=_ago(finished, now), error=mask(str(shown.get("error") or "")),
-        summary=_summary_text(summary) if not running else "")
+        summary=_summary_text(state.get("summary") or {}) if not running else "")
 
 
 def _summary_text(summary: Any) -> str:
@@ -297,12 +309,10 @@ def _feed_health(feed: PublishedFeed, now: datetime, limit: timedelta) -> dict[s
 
 def _refresh_health(layout: Layout, now: datetime) -> dict[str, Any] | None:
     """Outcome and age only: the error text may name the shop, and /health is public."""
-    state = read_refresh_state(layout)
-    if state is None:
+    last = _last_refresh(layout)
+    if last is None:
         return None
-    running = state.get("finished_at") is None
-    shown = (state.get("last_finished") or {}) if running else state
-    finished = state_time(shown, "finished_at")
+    _state, running, shown, finished = last
     return {"running": running, "ok": shown.get("ok") if finished else None,
             "age_seconds": _seconds(now - finished) if finished else None}
 
