@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench import synthetic
 from bench.common import Measured, machine_line, run_measured, write_section
-from feeds.store import Store
+from feeds.storage.store import Store
 
 __all__ = ["fill_store", "main", "run_size"]
 

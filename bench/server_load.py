@@ -2,7 +2,7 @@
 
     python -m bench.server_load [--duration 5] [--big-mb 50] [--write]
 
-Starts the real server (`feeds.server.commands.run_server`: waitress, the
+Starts the real server (`feeds.server.run.run_server`: waitress, the
 configured threads, no schedule) in a subprocess on 127.0.0.1 over a temporary
 data dir holding a generated ~50 MB feed and a small one, and, as the baseline
 measured in the same run, `python -m http.server` over the same `feeds/`
@@ -85,7 +85,7 @@ def make_feed(target_bytes: int, seed: int = 1) -> bytes:
 
 def publish(data_dir: Path, stem: str, body: bytes) -> int:
     """Publish a feed the way the build does: file, .gz and the state JSON; the .gz size."""
-    from feeds.layout import Layout, PublishedFeed, write_json_atomic
+    from feeds.storage.layout import Layout, PublishedFeed, write_json_atomic
 
     layout = Layout(data_dir)
     layout.feeds.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def process(args: list[str], port: int, **kwargs: object) -> Iterator[str]:
 
 def feed_server(config: Path, port: int) -> Iterator[str]:
     script = ("from feeds.config import load_config\n"
-              "from feeds.server.commands import run_server\n"
+              "from feeds.server.run import run_server\n"
               f"run_server(load_config({str(config)!r}, env={{}}), '127.0.0.1', {port}, "
               "schedule=False, echo=lambda line: None)\n")
     return process([sys.executable, "-c", script], port, env=child_env(), cwd=str(ROOT))

@@ -17,7 +17,7 @@ The tree::
      └── NotFound                   an unknown channel, product, category or order
 
 Bad catalogue *data* is never an exception: it becomes a `Violation` with a
-severity (see `feeds.validation`). These exceptions are translated once, at the
+severity (see `feeds.core.validation`). These exceptions are translated once, at the
 CLI (`feeds.cli`) and HTTP (`feeds.server`) boundaries. No message may contain a
 secret: callers pass URLs without keys, and the key never enters a URL.
 """

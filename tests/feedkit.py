@@ -9,9 +9,9 @@ from typing import Any
 from feeds.config import Config, load_config
 from feeds.demo.catalog import demo_categories, demo_orders, demo_products
 from feeds.demo.run import demo_overrides
+from feeds.jobs.sync import run_sync
 from feeds.progress import make_progress
-from feeds.store import Store
-from feeds.sync import run_sync
+from feeds.storage.store import Store
 
 G = "http://base.google.com/ns/1.0"
 NS = {"g": G}

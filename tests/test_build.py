@@ -10,13 +10,13 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from feeds.build import build_feeds
 from feeds.channels import all_channels
 from feeds.errors import LockBusy, StoreError
-from feeds.layout import Layout
-from feeds.lock import hold
-from feeds.publish import history_versions
-from feeds.rendering import templates_root
+from feeds.formats.templates import templates_root
+from feeds.pipeline.publish import history_versions
+from feeds.pipeline.run import build_feeds
+from feeds.storage.layout import Layout
+from feeds.storage.lock import hold
 from tests.conftest import NOW
 from tests.feedkit import NS, demo_cfg, fill
 from tests.goldens import assert_golden
@@ -252,7 +252,7 @@ def test_interrupted_build_leaves_the_old_feed(tmp_path, monkeypatch):
     build(cfg, "google")
     feed = cfg.data_dir / "feeds" / "google.xml"
     before = feed.read_bytes()
-    import feeds.build as build_module
+    import feeds.pipeline.run as build_module
 
     calls = {"n": 0}
     real = build_module.parse_product
@@ -313,7 +313,7 @@ def test_history_and_diff(tmp_path):
 
     from feeds.channels import get_channel
     from feeds.demo.catalog import demo_products
-    from feeds.diff import diff_latest, format_diff
+    from feeds.pipeline.diff import diff_latest, format_diff
 
     cfg = demo_cfg(tmp_path)
     fill(cfg, NOW)

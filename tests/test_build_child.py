@@ -1,4 +1,4 @@
-"""The build's two-process path (feeds.producer): same output, and failures that travel.
+"""The build's two-process path (feeds.pipeline.producer): same output, and failures that travel.
 
 The demo shop is far below `CHILD_MIN_PRODUCTS`, so these tests lower it to 0. The
 child is a fresh interpreter (spawn): it sees none of this process's monkeypatches,
@@ -14,10 +14,10 @@ import signal
 
 import pytest
 
-import feeds.build as build_module
-from feeds.build import build_feeds
+import feeds.pipeline.run as build_module
 from feeds.errors import BuildError
-from feeds.producer import produced
+from feeds.pipeline.producer import produced
+from feeds.pipeline.run import build_feeds
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 from tests.goldens import assert_golden

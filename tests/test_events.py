@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from feeds.build import build_feeds
 from feeds.errors import NotFound
-from feeds.events import EventSource, event_item
-from feeds.snippets import preview
-from feeds.store import Store
-from feeds.tracking_index import build_index
+from feeds.events.index import build_index
+from feeds.events.snippets import preview
+from feeds.events.source import EventSource, event_item
+from feeds.pipeline.run import build_feeds
+from feeds.storage.store import Store
 from tests.conftest import NOW
 from tests.feedkit import NS, demo_cfg, fill
 

@@ -10,7 +10,7 @@ to them are aborted. Each case reads `dataLayer`, the `fbq` queue and
 * the events are the ones the page calls for, and no others;
 * every product id in them is an id of the built Google, Meta and Criteo feeds;
 * each payload equals what the Python services render for the same event
-  (`feeds.snippets.preview`, parsed back), so JavaScript and Python agree;
+  (`feeds.events.snippets.preview`, parsed back), so JavaScript and Python agree;
 * the page raised no error and logged none (other than the blocked requests).
 
 Skips when Chromium is absent, unless VENDRE_FEEDS_REQUIRE_BROWSER=1.
@@ -30,13 +30,13 @@ import pytest
 
 from feeds.config import Config
 from feeds.demo.catalog import demo_categories, demo_products
-from feeds.events import EventSource, event_item
+from feeds.events.snippets import loader_tag, preview, tracking_options
+from feeds.events.source import EventSource, event_item
+from feeds.formats.templates import make_env
+from feeds.jobs.refresh import build_all
 from feeds.progress import make_progress
-from feeds.refresh import build_all
-from feeds.rendering import make_env
 from feeds.server import create_app
-from feeds.snippets import loader_tag, preview, tracking_options
-from feeds.store import Store
+from feeds.storage.store import Store
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 from tests.server.conftest import LiveServer
@@ -277,7 +277,7 @@ def parse_python(html: str) -> dict[str, list[Any]]:
 
 
 def expected(cfg: Config, event: str, **ref: Any) -> dict[str, list[Any]]:
-    """What each service renders for `event` in Python (`feeds.snippets.preview`)."""
+    """What each service renders for `event` in Python (`feeds.events.snippets.preview`)."""
     found: dict[str, list[Any]] = {s: [] for s in SERVICES}
     for service in SERVICES:
         html = preview(cfg, service, event=event, placement="head", now=NOW, **ref)

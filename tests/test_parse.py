@@ -7,13 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from feeds.config import IdField
-from feeds.model import Availability, Money
-from feeds.validation import Severity
+from feeds.core.ids import IdField, feed_id
+from feeds.core.model import Availability, Money
+from feeds.core.pricing import Pricing
+from feeds.core.validation import Severity
 from feeds.vendre.parse import (
     DeriveContext,
-    Pricing,
-    feed_id,
     parse_category,
     parse_order,
     parse_product,
@@ -217,7 +216,7 @@ def test_orders_with_aliases():
 
 def test_a_targets_tax_table_replaces_the_shops(tmp_path):
     from feeds.config import Target
-    from feeds.vendre.parse import derive_context
+    from feeds.pipeline.plan import derive_context
     from tests.conftest import make_config
 
     cfg = make_config(tmp_path)

@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from feeds.errors import FeedsError
+from feeds.jobs.refresh import build_all, run_refresh
 from feeds.progress import make_progress
-from feeds.refresh import build_all, run_refresh
-from feeds.store import Store
+from feeds.storage.store import Store
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 

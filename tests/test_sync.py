@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from feeds.errors import IncompleteSync, VendreResponseError
+from feeds.jobs.sync import run_sync
 from feeds.progress import make_progress
-from feeds.store import Store
-from feeds.sync import run_sync
+from feeds.storage.store import Store
 from tests.conftest import NOW
 
 

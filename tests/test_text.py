@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from feeds.text import clean_text, html_to_text, strip_xml_illegal, truncate
+from feeds.core.text import clean_text, html_to_text, strip_xml_illegal, truncate
 
 
 @pytest.mark.parametrize(("html", "text"), [

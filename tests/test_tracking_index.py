@@ -13,17 +13,9 @@ from typing import Any
 
 import pytest
 
-from feeds.build import build_feeds
 from feeds.config import Config
 from feeds.demo.catalog import demo_categories, demo_products
-from feeds.events import LIST_LENGTH, EventSource
-from feeds.layout import Layout
-from feeds.progress import make_progress
-from feeds.refresh import build_all
-from feeds.rendering import make_env
-from feeds.server.tracking_routes import render_loader
-from feeds.store import Store
-from feeds.tracking_index import (
+from feeds.events.index import (
     CATEGORY_FIELDS,
     KEYS_PER_SHARD,
     PRODUCT_FIELDS,
@@ -36,6 +28,14 @@ from feeds.tracking_index import (
     read_index,
     shard_of,
 )
+from feeds.events.source import LIST_LENGTH, EventSource
+from feeds.formats.templates import make_env
+from feeds.jobs.refresh import build_all
+from feeds.pipeline.run import build_feeds
+from feeds.progress import make_progress
+from feeds.server.tracking_routes import render_loader
+from feeds.storage.layout import Layout
+from feeds.storage.store import Store
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from feeds.jobs.refresh import build_all
 from feeds.progress import make_progress
-from feeds.refresh import build_all
-from feeds.server.app import create_app
+from feeds.server.factory import create_app
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 
@@ -33,10 +33,10 @@ def test_disabled_channel_is_withdrawn(tmp_path):
 
 def test_recorded_ids_follow_the_published_feed(tmp_path):
     """The ids events may name change only when a feed is published."""
-    from feeds.build import build_feeds
     from feeds.demo.catalog import demo_products
-    from feeds.feed_ids import FeedIds
-    from feeds.layout import Layout
+    from feeds.pipeline.run import build_feeds
+    from feeds.storage.feed_ids import FeedIds
+    from feeds.storage.layout import Layout
 
     cfg = demo_cfg(tmp_path)
     fill(cfg, NOW)

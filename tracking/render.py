@@ -1,6 +1,6 @@
 """Render tracking snippets and events as HTML, through a Jinja Environment the caller owns.
 
-The caller passes the environment (e.g. `feeds.rendering.make_env()`: autoescape
+The caller passes the environment (e.g. `feeds.formats.templates.make_env()`: autoescape
 on for .html, StrictUndefined, the `js` filter); tracking does no I/O of its own.
 Every `<script>` written here carries `nonce="..."` when a nonce is given and no
 nonce attribute otherwise. A service whose id is empty renders nothing, an

@@ -18,10 +18,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from feeds.core.model import Money, Product
+from feeds.core.text import truncate
+from feeds.core.validation import Rule, Severity, max_length
 from feeds.errors import NotFound
-from feeds.model import Money, Product
-from feeds.text import truncate
-from feeds.validation import Rule, Severity, max_length
 
 __all__ = [
     "Channel",

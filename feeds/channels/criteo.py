@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from feeds.channels import Channel, ItemContext, google
-from feeds.model import Product
-from feeds.validation import Rule, Severity
+from feeds.core.model import Product
+from feeds.core.validation import Rule, Severity
 
 __all__ = ["CHANNEL"]
 

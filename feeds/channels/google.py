@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from feeds.channels import Channel, ItemContext, iso_datetime, money, one_of, weight
-from feeds.model import Availability, Product
-from feeds.validation import Rule, Severity, required
+from feeds.core.model import Availability, Product
+from feeds.core.validation import Rule, Severity, required
 
 __all__ = ["CHANNEL", "RULES", "availability_date", "base_item"]
 

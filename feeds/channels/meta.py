@@ -13,8 +13,8 @@ from typing import Any
 
 from feeds.channels import Channel, ItemContext, one_of
 from feeds.channels.google import NS, base_item
-from feeds.model import Availability, Product
-from feeds.validation import Rule, Severity, required
+from feeds.core.model import Availability, Product
+from feeds.core.validation import Rule, Severity, required
 
 __all__ = ["CHANNEL"]
 

@@ -8,12 +8,14 @@ its data dir, so every other command can be tried on it with `--config`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from feeds.config import Config, load_config
 from feeds.demo.transport import demo_transport
+from feeds.progress import Progress
 
 __all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "demo_overrides", "run_demo"]
 
@@ -74,11 +76,13 @@ def demo_overrides(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) ->
     return tomllib.loads(demo_toml(data_dir, host, port))
 
 
-def run_demo(app: Any, data_dir: Path, *, host: str, port: int, serve: bool,
+def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
+             echo: Callable[[str], None], progress: Progress,
              now: datetime | None = None) -> Config:
     """Sync the demo shop, build every feed, then serve them (unless `serve` is False)."""
-    from feeds.cli import format_build, sync_shop
-    from feeds.refresh import build_all
+    from feeds.jobs.refresh import build_all
+    from feeds.jobs.status import format_build
+    from feeds.jobs.sync import sync_shop
 
     now = now or datetime.now(UTC)
     data_dir = data_dir.resolve()
@@ -87,24 +91,24 @@ def run_demo(app: Any, data_dir: Path, *, host: str, port: int, serve: bool,
     config_file.write_text(demo_toml(data_dir, host, port), encoding="utf-8")
     cfg = load_config(config_file, env={})
     # A small page cap makes the demo page through its shop like a real sync.
-    record = sync_shop(app, cfg, transport=demo_transport(now, max_page_size=10),
+    record = sync_shop(cfg, progress, transport=demo_transport(now, max_page_size=10),
                        api_key=DEMO_API_KEY, now=now)
-    app.echo(f"demo shop synced: {record.products} products, {record.categories} categories, "
-             f"{record.orders} orders")
+    echo(f"demo shop synced: {record.products} products, {record.categories} categories, "
+         f"{record.orders} orders")
     # --force: the demo's data dir may hold feeds of an older demo version.
-    results = build_all(cfg, now=now, progress=app.progress(), force=True)
-    app.echo(format_build(results))
-    app.echo(_where(cfg, config_file))
+    results = build_all(cfg, now=now, progress=progress, force=True)
+    echo(format_build(results))
+    echo(_where(cfg, config_file))
     if serve:
-        from feeds.server.commands import run_server
+        from feeds.server.run import run_server
 
-        run_server(cfg, host, port, schedule=False, echo=app.echo)
+        run_server(cfg, host, port, schedule=False, echo=echo)
     return cfg
 
 
 def _where(cfg: Config, config_file: Path) -> str:
-    from feeds.server.commands import feed_urls
-    from feeds.snippets import loader_tag
+    from feeds.events.snippets import loader_tag
+    from feeds.server.run import feed_urls
 
     lines = ["", "Paste these into Merchant Center, Meta Commerce Manager and Criteo:"]
     lines += [f"  {url}" for url in feed_urls(cfg)]

@@ -13,7 +13,7 @@ __all__ = ["create_app"]
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        from feeds.server.app import create_app
+        from feeds.server.factory import create_app
 
         return create_app
     raise AttributeError(name)

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from flask import Blueprint, Response, abort, request, send_file
 
-from feeds.server.app import context
+from feeds.server.context import context
 
 __all__ = ["CONTENT_TYPES", "bp", "key_matches"]
 

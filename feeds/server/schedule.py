@@ -1,7 +1,7 @@
 """Background sync + build: one refresh at a time per data dir, on an interval.
 
 A refresh is an injected callable `job(cfg) -> summary` (the real one is
-`feeds.refresh.run_refresh`, imported lazily). Whoever runs it — the
+`feeds.jobs.refresh.run_refresh`, imported lazily). Whoever runs it — the
 scheduler thread of `serve`, a `worker` process or `vendre-feeds refresh` from
 cron — first takes `Layout.lock("refresh")` with a non-blocking `flock`, so
 two processes on one data dir never overlap, and a crashed process never
@@ -33,9 +33,9 @@ from typing import Any
 
 from feeds.config import Config
 from feeds.errors import FeedsError, LockBusy
-from feeds.layout import Layout, write_json_atomic
-from feeds.lock import hold
 from feeds.log import add_secret, mask
+from feeds.storage.layout import Layout, write_json_atomic
+from feeds.storage.lock import hold
 
 __all__ = [
     "Outcome",
@@ -59,7 +59,7 @@ def _utcnow() -> datetime:
 
 def default_job(cfg: Config) -> Mapping[str, Any]:
     """The real refresh (sync, then build); imported here so the server loads without it."""
-    from feeds.refresh import run_refresh
+    from feeds.jobs.refresh import run_refresh
 
     return run_refresh(cfg)
 

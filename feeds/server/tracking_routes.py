@@ -29,11 +29,11 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from feeds.config import Config
-from feeds.layout import Layout
-from feeds.server.app import context
+from feeds.events.index import IndexState, base_path, read_index, shard_file
+from feeds.events.snippets import tracking_options
+from feeds.server.context import context
 from feeds.server.feeds_routes import key_matches
-from feeds.snippets import tracking_options
-from feeds.tracking_index import IndexState, base_path, read_index, shard_file
+from feeds.storage.layout import Layout
 from tracking.render import render_consent
 from tracking.services import enabled_services
 

@@ -17,25 +17,15 @@ from urllib.parse import quote
 
 from stdnum import ean as _ean
 
-from feeds.config import Config, IdField, Target
-from feeds.model import (
-    Availability,
-    Category,
-    Money,
-    Order,
-    OrderLine,
-    Product,
-    round_money,
-)
-from feeds.text import clean_text, html_to_text, strip_xml_illegal
-from feeds.validation import Severity, Violation
+from feeds.core.ids import IdField, feed_id
+from feeds.core.model import Availability, Category, Money, Order, OrderLine, Product
+from feeds.core.pricing import Pricing
+from feeds.core.text import clean_text, html_to_text, strip_xml_illegal
+from feeds.core.validation import Severity, Violation
 
 __all__ = [
     "DeriveContext",
-    "Pricing",
-    "derive_context",
     "with_descendants",
-    "feed_id",
     "ml",
     "order_key",
     "parse_category",
@@ -43,29 +33,6 @@ __all__ = [
     "parse_product",
     "to_datetime",
 ]
-
-
-@dataclass(frozen=True)
-class Pricing:
-    """How a net (ex VAT) Vendre price becomes a target's gross price."""
-
-    home_currency: str
-    tax_classes: Mapping[int, Decimal]
-    currency: str = ""
-    rate: Decimal = Decimal(1)
-    quantum: Decimal = Decimal("0.01")
-    rounding: str = "half_up"
-
-    @property
-    def target_currency(self) -> str:
-        return self.currency or self.home_currency
-
-    def gross(self, net: Decimal, vat_percent: Decimal) -> Decimal:
-        """Net x (1 + VAT), rounded half-up to cents, then converted and rounded by rule."""
-        gross = round_money(net * (1 + vat_percent / 100))
-        if self.target_currency == self.home_currency and self.rate == 1:
-            return gross
-        return round_money(gross * self.rate, self.quantum, self.rounding)
 
 
 @dataclass(frozen=True)
@@ -83,22 +50,6 @@ class DeriveContext:
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-def derive_context(cfg: Config, target: Target, categories: Mapping[int, Category],
-                   now: datetime) -> DeriveContext:
-    """How products are derived for one feed target (language, pricing, id policy).
-
-    A target with its own `tax_classes` charges that country's VAT: its table replaces
-    the shop's (a class it does not list is an unknown tax class, not the shop's rate).
-    """
-    tax = dict(target.tax_classes if target.tax_classes is not None else cfg.shop.tax_classes)
-    pricing = Pricing(home_currency=cfg.shop.currency, tax_classes=tax,
-                      currency=target.currency, rate=target.rate,
-                      quantum=target.rounding_quantum, rounding=target.rounding.value)
-    return DeriveContext(base_url=cfg.shop.base_url, language=target.language,
-                         id_field=cfg.shop.id_field, pricing=pricing, now=now,
-                         default_brand=cfg.shop.default_brand, categories=categories)
-
-
 def with_descendants(ids: Iterable[int], categories: Mapping[int, Category]) -> frozenset[int]:
     """The given categories and every category below them."""
     wanted = set(ids)
@@ -108,17 +59,6 @@ def with_descendants(ids: Iterable[int], categories: Mapping[int, Category]) -> 
 
 
 # ---------------------------------------------------------------- small readers
-
-
-def feed_id(raw: Mapping[str, Any], id_field: IdField) -> str:
-    """THE id policy: the one product id of every feed item and every tracking event.
-
-    Returns '' when the chosen field is empty (the item is then an error, not a guess).
-    """
-    if id_field is IdField.ARTICLE_NUMBER:
-        return str(raw.get("article_number") or "").strip()
-    value = raw.get("id")
-    return "" if value is None else str(value)
 
 
 def ml(value: Any, language: str, convert: Callable[[str], str] = str.strip) -> str:

@@ -294,7 +294,7 @@
     return out;
   }
 
-  // feeds.tracking_index.shard_of: FNV-1a (32 bit) of the key's UTF-8 bytes, modulo.
+  // feeds.events.index.shard_of: FNV-1a (32 bit) of the key's UTF-8 bytes, modulo.
   // The shifts multiply by the FNV prime 16777619 modulo 2^32 without Math.imul.
   function shardOf(key, shards) {
     var h = 0x811c9dc5, bytes = utf8(String(key)), i;
@@ -305,7 +305,7 @@
     return (h >>> 0) % shards;
   }
 
-  // feeds.tracking_index.normalise_path: no query or fragment, percent-decoded,
+  // feeds.events.index.normalise_path: no query or fragment, percent-decoded,
   // lower-case, no leading or trailing slash.
   function normalisePath(path) {
     var text = String(path).split('#')[0].split('?')[0];

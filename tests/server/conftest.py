@@ -2,7 +2,7 @@
 
 The build is someone else's work, so feeds are "published" here the way the
 build does it: the file and its .gz replaced atomically, the `PublishedFeed`
-state and the report JSON written next to them (see feeds.layout).
+state and the report JSON written next to them (see feeds.storage.layout).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from feeds.config import Config
-from feeds.layout import Layout, PublishedFeed, write_json_atomic
 from feeds.server import create_app
-from feeds.store import Store
+from feeds.storage.layout import Layout, PublishedFeed, write_json_atomic
+from feeds.storage.store import Store
 from tests.conftest import make_config
 
 ACCESS_KEY = "test-access-key-Zq81vNw3"

@@ -17,20 +17,18 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from feeds.cli import main, pass_app
+from feeds.cli import main
 from feeds.errors import FeedsError, LockBusy
-from feeds.layout import write_json_atomic
-from feeds.server.commands import _scheduler, register
+from feeds.server.run import _scheduler
 from feeds.server.schedule import (
     Scheduler,
     read_refresh_state,
     refresh_lock,
     run_refresh_once,
 )
+from feeds.storage.layout import write_json_atomic
 from tests.conftest import ROOT, make_config
 from tests.server.conftest import ACCESS_KEY, feed_xml
-
-register(main, pass_app)  # what feeds/cli.py does at its end
 
 
 class Job:
@@ -67,7 +65,7 @@ def test_a_run_is_recorded(server_config):
 
 
 def _layout(cfg):
-    from feeds.layout import Layout
+    from feeds.storage.layout import Layout
     return Layout(cfg.data_dir)
 
 
@@ -265,7 +263,7 @@ def test_serve_runs_the_schedule_and_stops_cleanly(tmp_path, stop_signal):
     port = _free_port()
     script = (
         "from feeds.config import load_config\n"
-        "from feeds.server.commands import run_server\n"
+        "from feeds.server.run import run_server\n"
         f"cfg = load_config({str(cfg_path)!r}, env={{}})\n"
         f"run_server(cfg, '127.0.0.1', {port}, job=lambda cfg: {{'feeds': 1}})\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import html
 
-from feeds.layout import write_json_atomic
 from feeds.server import create_app
+from feeds.storage.layout import write_json_atomic
 from tests.conftest import make_config
 from tests.server.conftest import ACCESS_KEY, BufferedClient, feed_xml
 

@@ -10,10 +10,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from feeds.config import Config
-from feeds.layout import Layout
+from feeds.events.index import read_index, shard_of
+from feeds.formats.templates import make_env
+from feeds.jobs.refresh import build_all
 from feeds.progress import make_progress
-from feeds.refresh import build_all
-from feeds.rendering import make_env
 from feeds.server import create_app
 from feeds.server.tracking_routes import (
     IMMUTABLE,
@@ -23,7 +23,7 @@ from feeds.server.tracking_routes import (
     consent_code,
     origin_of,
 )
-from feeds.tracking_index import read_index, shard_of
+from feeds.storage.layout import Layout
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 from tests.server.conftest import BufferedClient

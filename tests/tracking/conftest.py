@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from jinja2 import Environment
 
-from feeds.rendering import make_env
+from feeds.formats.templates import make_env
 from tests.goldens import assert_golden
 
 

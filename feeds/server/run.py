@@ -1,9 +1,6 @@
-"""The `serve`, `worker`, `refresh` and `urls` commands.
+"""Running the feed server (waitress) and the schedule, and the feed URLs to paste.
 
-`feeds/cli.py` calls `register(main, pass_app)` at its end; the commands are
-defined inside it so that this module never imports `feeds.cli` (which would
-be circular). Each command receives the CLI's `_App` (config file, verbosity,
-`load()`, `echo()`).
+The commands (`serve`, `worker`, `refresh`, `urls`) live in `feeds.cli.server`.
 """
 
 from __future__ import annotations
@@ -20,55 +17,12 @@ import click
 
 from feeds.config import Config, require
 from feeds.errors import ConfigError, FeedsError
-from feeds.layout import Layout
-from feeds.server.schedule import RefreshJob, Scheduler, run_refresh_once
+from feeds.server.schedule import RefreshJob, Scheduler
+from feeds.storage.layout import Layout
 
-__all__ = ["feed_urls", "register", "run_server", "run_worker"]
+__all__ = ["feed_urls", "run_server", "run_worker"]
 
 log = logging.getLogger("feeds.server")
-
-
-def register(main: click.Group, pass_app: Callable[..., Any]) -> None:
-    """Add the server commands to the `vendre-feeds` group."""
-
-    @main.command()
-    @click.option("--host", default=None, help="Interface (default: [server] host).")
-    @click.option("--port", default=None, type=int, help="Port (default: [server] port).")
-    @pass_app
-    def serve(app: Any, host: str | None, port: int | None) -> None:
-        """Serve the feeds and the status page (and refresh them on the schedule)."""
-        cfg = app.load()
-        run_server(cfg, host or cfg.server.host, port or cfg.server.port, echo=app.echo)
-
-    @main.command()
-    @pass_app
-    def worker(app: Any) -> None:
-        """Only refresh on the schedule (for deployments with several web workers)."""
-        run_worker(app.load(), echo=app.echo)
-
-    @main.command()
-    @pass_app
-    def refresh(app: Any) -> None:
-        """Sync and build once, under the refresh lock (for cron)."""
-        # The failure is raised to the CLI, which prints it once; no log line as well.
-        outcome = run_refresh_once(app.load(), log_failure=False)
-        if not outcome.ok and outcome.exc is not None:
-            raise outcome.exc
-        app.echo("refresh done" + (f": {_summary_line(outcome.summary)}"
-                                   if outcome.summary else ""))
-
-    @main.command()
-    @pass_app
-    def urls(app: Any) -> None:
-        """Print the feed URLs and the status page URL (they contain the access key)."""
-        cfg = app.load()
-        # click.echo, not app.echo: app.echo masks the key, and here the user asked for it.
-        for line in feed_urls(cfg):
-            click.echo(line)
-
-
-def _summary_line(summary: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in summary.items())
 
 
 def _base_url(cfg: Config, host: str | None = None, port: int | None = None) -> str:
@@ -119,7 +73,7 @@ def run_server(cfg: Config, host: str, port: int, *, schedule: bool = True,
     """
     import waitress
 
-    from feeds.server.app import create_app
+    from feeds.server.factory import create_app
 
     app = create_app(cfg)
     try:

@@ -13,7 +13,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from feeds.validation import Violation
+from feeds.core.validation import Violation
 
 __all__ = [
     "Availability",

@@ -1,6 +1,6 @@
 """Where everything lives under `data_dir`, in one place.
 
-    catalog.sqlite3                 the store (feeds.store)
+    catalog.sqlite3                 the store (feeds.storage.store)
     feeds/<stem>.<ext>              published feeds, served as they are
     feeds/<stem>.<ext>.gz           the same bytes gzipped, served to clients that accept gzip
     reports/<stem>.json             the last build's counts and violations of one feed
@@ -8,7 +8,7 @@
     state/feeds/<stem>.json         what is published: items, time, size, digest (PublishedFeed)
     state/refresh.json              the last scheduled sync + build and its outcome
     tracking/                       the product index the tracking loader reads
-    .lock-<name>                    advisory locks (feeds.lock)
+    .lock-<name>                    advisory locks (feeds.storage.lock)
 
 State files are kept out of `feeds/` so that nothing but feeds can ever be
 served from there.

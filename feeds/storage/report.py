@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from feeds.validation import Severity, Violation
+from feeds.core.validation import Severity, Violation
 
 __all__ = ["Counts", "ReportWriter"]
 

@@ -1,4 +1,5 @@
-"""The text `vendre-feeds status` prints: the store, the last syncs, the feeds."""
+"""The text the commands print: `status` (store, last syncs, feeds), a build's summary and
+a sync's line."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 from datetime import datetime
 
 from feeds.config import Config
-from feeds.layout import Layout
-from feeds.store import Store, SyncRecord
+from feeds.pipeline.run import FeedResult
+from feeds.storage.layout import Layout
+from feeds.storage.store import Store, SyncRecord
 
-__all__ = ["age", "format_status"]
+__all__ = ["age", "format_build", "format_status", "sync_line"]
 
 
 def age(moment: datetime, now: datetime) -> str:
@@ -75,3 +77,34 @@ def format_status(cfg: Config, *, now: datetime) -> str:
                 [f"  {line}" for line in _sync_lines(good, now)] if good else \
                 ["  no sync has succeeded yet"]
     return "\n".join(lines + _feed_lines(Layout(cfg.data_dir), now))
+
+
+def sync_line(record: SyncRecord) -> str:
+    """What one sync did, and its warnings, one per line."""
+    line = (f"synced {record.products} products, {record.categories} categories, "
+            f"{record.orders} orders ({record.added} added, {record.removed} removed, "
+            f"{record.changed} changed)")
+    for warning in record.warnings:
+        line += f"\nwarning: {warning}"
+    return line
+
+
+def format_build(results: list[FeedResult], *, violations: bool = False) -> str:
+    """What the per-feed progress lines (items written) do not say: per feed, items
+    dropped by rule, warnings by kind, products left out, and why a feed was refused."""
+    lines = []
+    for r in results:
+        c = r.counts
+        parts = [f"{c.products} products read"]
+        for label, counter in (("dropped", c.errors), ("warnings", c.warnings),
+                               ("not for sale or filtered", c.excluded)):
+            if counter:
+                kinds = ", ".join(f"{kind} {n}" for kind, n in counter.most_common())
+                parts.append(f"{label} {sum(counter.values())} ({kinds})")
+        lines.append(f"{r.stem}: " + "; ".join(parts))
+        if r.reason:
+            lines.append(f"  NOT PUBLISHED: {r.reason}")
+        if violations:
+            lines += [f"  {v.severity.value} {v.item_id} {v.field}: {v.message}"
+                      for v in r.first_violations]
+    return "\n".join(lines)

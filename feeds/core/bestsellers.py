@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from feeds.model import Order, OrderLine
+from feeds.core.model import Order, OrderLine
 
 __all__ = ["bestseller_labels", "units_sold"]
 

@@ -30,8 +30,8 @@ an `EventItem` needs plus availability:
                group_id, availability}
     category  {list_id, list_name, items: [product entry, ...]}   (view_item_list)
 
-`id` is `Product.feed_id` through `feeds.events.event_item`, the id the feeds
-publish; only items of every published home feed get an entry (`feeds.feed_ids`).
+`id` is `Product.feed_id` through `feeds.events.source.event_item`, the id the feeds
+publish; only items of every published home feed get an entry (`feeds.storage.feed_ids`).
 A variant parent's keys give its first sellable variant's entry (whose
 `group_id` is the parent), the product its page shows. A category's items are
 the first `LIST_LENGTH` feed items of the category and its subcategories, in
@@ -68,13 +68,14 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from feeds.config import Config
-from feeds.events import LIST_LENGTH, event_item
-from feeds.feed_ids import FeedIds, home_stems
-from feeds.layout import Layout, write_json_atomic
-from feeds.lock import hold
-from feeds.model import Category, Product
-from feeds.store import Store
-from feeds.vendre.parse import DeriveContext, derive_context, parse_category, parse_product
+from feeds.core.model import Category, Product
+from feeds.events.source import LIST_LENGTH, event_item
+from feeds.pipeline.plan import derive_context, home_stems
+from feeds.storage.feed_ids import FeedIds
+from feeds.storage.layout import Layout, write_json_atomic
+from feeds.storage.lock import hold
+from feeds.storage.store import Store
+from feeds.vendre.parse import DeriveContext, parse_category, parse_product
 from tracking.serialize import js_dumps
 
 __all__ = [
@@ -95,7 +96,7 @@ __all__ = [
     "shard_of",
 ]
 
-log = logging.getLogger("feeds.tracking_index")
+log = logging.getLogger("feeds.events.index")
 
 KEYS_PER_SHARD = 64  # ~64 entries: some 25 kB, a few kB gzipped
 WARN_KEYS_PER_SHARD = 2000

@@ -32,6 +32,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from feeds.core.ids import IdField
+from feeds.core.pricing import Rounding
 from feeds.errors import ConfigError
 
 __all__ = [
@@ -56,21 +58,6 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = "vendre-feeds.toml"
 ENV_PREFIX = "VENDRE_FEEDS_"
-
-
-class IdField(StrEnum):
-    """Which Vendre field becomes the one product id of every feed and event."""
-
-    ID = "id"
-    ARTICLE_NUMBER = "article_number"
-
-
-class Rounding(StrEnum):
-    """How a converted price is rounded to its target's quantum."""
-
-    HALF_UP = "half_up"
-    UP = "up"
-    DOWN = "down"
 
 
 def _s(default: Any, doc: str, *, env: str | None = None, example: str | None = None) -> Any:

@@ -19,7 +19,7 @@ __all__ = ["make_env", "templates_root"]
 
 def templates_root() -> Path:
     """The built-in templates: inside the installed package, else the source tree's templates/."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # feeds/
     for candidate in (package / "templates", package.parent / "templates"):
         if (candidate / "feeds").is_dir():
             return candidate

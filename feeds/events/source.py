@@ -12,14 +12,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from feeds.config import Config
+from feeds.core.model import CENT, Order, Product
 from feeds.errors import NotFound
-from feeds.feed_ids import FeedIds, home_stems
-from feeds.layout import Layout
-from feeds.model import CENT, Order, Product
-from feeds.store import Store
+from feeds.pipeline.plan import derive_context, home_stems
+from feeds.storage.feed_ids import FeedIds
+from feeds.storage.layout import Layout
+from feeds.storage.store import Store
 from feeds.vendre.parse import (
     DeriveContext,
-    derive_context,
     order_key,
     parse_category,
     parse_order,
@@ -56,7 +56,7 @@ class EventSource:
         categories = {c.id: c for c in map(parse_category, store.raw_categories())}
         home = cfg.channel("google").targets[0]
         self.derive: DeriveContext = derive_context(cfg, home, categories, now)
-        # Events name only ids every live home feed holds (see feeds.feed_ids).
+        # Events name only ids every live home feed holds (see feeds.storage.feed_ids).
         self.is_feed_item = FeedIds(Layout(cfg.data_dir)).in_all(home_stems(cfg))
 
     def product(self, ref: str) -> Product:

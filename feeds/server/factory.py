@@ -12,52 +12,26 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
-from jinja2 import Environment
+from flask import Flask, Response, g, has_request_context, request
 from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, ServiceUnavailable
 
 from feeds import errors
 from feeds.config import Config, require
-from feeds.layout import Layout
 from feeds.log import add_secret, mask
-from feeds.rendering import make_env
+from feeds.server import feeds_routes, status_page, tracking_routes
+from feeds.server.context import SnippetHook, init_app
 
-__all__ = ["KeyPathFilter", "ServerContext", "SnippetHook", "create_app", "loggable", "render"]
+__all__ = ["KeyPathFilter", "create_app", "loggable"]
 
 log = logging.getLogger("feeds.server")
 access_log = logging.getLogger("feeds.server.access")
-
-#: `app.config["STATUS_SNIPPETS"]`: cfg -> [(title, code), ...] shown on the status page.
-SnippetHook = Callable[[Config], Iterable[tuple[str, str]]]
 
 DEFAULT_CSP = ("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
                "form-action 'none'")
 _KEY_IN_PATH = re.compile(r"(/(?:feeds|reports)/)[^/?#\s]*")
 _KEY_IN_QUERY = re.compile(r"((?:^|[?&\s])key=)[^&#\s]*")
-
-
-@dataclass(frozen=True)
-class ServerContext:
-    """What every view needs, kept in `app.extensions["vendre_feeds"]`."""
-
-    cfg: Config
-    layout: Layout
-    env: Environment
-
-    @property
-    def key(self) -> str:
-        return self.cfg.server.access_key
-
-
-def default_snippets(cfg: Config) -> list[tuple[str, str]]:
-    """The loader tag and previews of the configured tracking services."""
-    from feeds.snippets import status_snippets
-
-    return status_snippets(cfg)
 
 
 def create_app(config: Config, *, snippets: SnippetHook | None = None) -> Flask:
@@ -70,26 +44,13 @@ def create_app(config: Config, *, snippets: SnippetHook | None = None) -> Flask:
             "run `vendre-feeds init` to generate one, or set VENDRE_FEEDS_ACCESS_KEY")
     add_secret(*config.secrets())
     app = _FeedsFlask("feeds.server")
-    app.config["STATUS_SNIPPETS"] = snippets or default_snippets
-    # One Jinja environment for the CLI and the server (same escaping, StrictUndefined).
-    app.extensions["vendre_feeds"] = ServerContext(
-        config, Layout(config.data_dir), make_env(config.build.templates_dir or None))
+    init_app(app, config, snippets)
     _register_routes(app)
     _register_errors(app)
     app.before_request(_start_timer)
     app.after_request(_finish)
     _install_log_filter()
     return app
-
-
-def context() -> ServerContext:
-    """The ServerContext of the current app."""
-    return current_app.extensions["vendre_feeds"]
-
-
-def render(template: str, **values: Any) -> str:
-    """Render `templates/<template>` with the project's Jinja environment."""
-    return context().env.get_template(template).render(**values)
 
 
 class _FeedsFlask(Flask):
@@ -99,13 +60,8 @@ class _FeedsFlask(Flask):
 
 
 def _register_routes(app: Flask) -> None:
-    from feeds.server.feeds_routes import bp as feeds_bp
-    from feeds.server.status import bp as status_bp
-    from feeds.server.tracking_routes import bp as tracking_bp
-
-    app.register_blueprint(feeds_bp)
-    app.register_blueprint(status_bp)
-    app.register_blueprint(tracking_bp)
+    for blueprint in (feeds_routes.bp, status_page.bp, tracking_routes.bp):
+        app.register_blueprint(blueprint)
 
 
 # ---------------------------------------------------------------- errors

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from feeds.layout import Layout, PublishedFeed, write_json_atomic
+from feeds.storage.layout import Layout, PublishedFeed, write_json_atomic
 
 __all__ = ["HistoryPolicy", "drop_percent", "history_versions", "publish", "temp_file"]
 

@@ -14,14 +14,14 @@ stop the others.
 From `CHILD_MIN_PRODUCTS` products on, the first line (store to finished
 items) runs in a child process, streamed here in batches, while this process
 renders, writes, parses back and publishes: two cores instead of one
-(`feeds.producer` says what crosses and how failures travel). The output is
+(`feeds.pipeline.producer` says what crosses and how failures travel). The output is
 the same byte for byte.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,51 +31,28 @@ from typing import Any
 
 import jinja2
 
-from feeds.bestsellers import bestseller_labels
-from feeds.channels import Channel, ItemContext, all_channels, apply_extra, get_channel
-from feeds.config import ChannelSettings, Config, IdField, Target
-from feeds.errors import BuildError, ConfigError, FeedInvalid, FeedsError, StoreError
-from feeds.feed_ids import FeedIds
-from feeds.layout import Layout, PublishedFeed
-from feeds.lock import hold
-from feeds.model import Availability, Category, OrderLine, Product
-from feeds.producer import Send, produced
+from feeds.channels import ItemContext, apply_extra, get_channel
+from feeds.config import ChannelSettings, Config, Target
+from feeds.core.model import Availability, Product
+from feeds.core.validation import Severity, Violation, check, has_error
+from feeds.errors import BuildError, FeedInvalid, FeedsError, StoreError
+from feeds.formats.rss_xml import IdDigest, check_feed
+from feeds.formats.templates import make_env
+from feeds.pipeline.plan import FeedSpec, SharedInputs, derive_context, feed_specs, shared_inputs
+from feeds.pipeline.producer import Send, produced
+from feeds.pipeline.publish import HistoryPolicy, drop_percent, publish, temp_file
+from feeds.pipeline.sink import FeedSink, Written
 from feeds.progress import Progress, make_progress
-from feeds.publish import HistoryPolicy, drop_percent, publish, temp_file
-from feeds.rendering import make_env
-from feeds.report import Counts, ReportWriter
-from feeds.sink import FeedSink, Written
-from feeds.store import Store
-from feeds.validation import Severity, Violation, check, has_error
-from feeds.vendre.parse import (
-    derive_context,
-    parse_category,
-    parse_order,
-    parse_product,
-    with_descendants,
-)
-from feeds.xmlcheck import IdDigest, check_feed
+from feeds.storage.feed_ids import FeedIds
+from feeds.storage.layout import Layout, PublishedFeed
+from feeds.storage.lock import hold
+from feeds.storage.report import Counts, ReportWriter
+from feeds.storage.store import Store
+from feeds.vendre.parse import parse_product, with_descendants
 
 __all__ = ["FeedResult", "FeedSpec", "build_feeds", "feed_specs", "shared_inputs"]
 
-log = logging.getLogger("feeds.build")
-
-
-@dataclass(frozen=True)
-class FeedSpec:
-    """One feed file to build: a channel, its settings and one target."""
-
-    channel: Channel
-    settings: ChannelSettings
-    target: Target
-
-    @property
-    def stem(self) -> str:
-        return self.target.file
-
-    @property
-    def file(self) -> str:
-        return f"{self.target.file}.{self.channel.extension}"
+log = logging.getLogger("feeds.pipeline.run")
 
 
 @dataclass(frozen=True)
@@ -93,64 +70,6 @@ class FeedResult:
     @property
     def ok(self) -> bool:
         return not self.reason
-
-
-@dataclass(frozen=True)
-class SharedInputs:
-    """What every feed of one build reads once: categories, labels, duplicate ids."""
-
-    categories: Mapping[int, Category]
-    labels: Mapping[str, Mapping[str, str]]
-    duplicate_ids: frozenset[str]
-    now: datetime
-
-
-# ---------------------------------------------------------------- what to build
-
-
-def feed_specs(cfg: Config, codes: Sequence[str] = ()) -> list[FeedSpec]:
-    """The feeds of the named channels, or of every enabled channel."""
-    known = {c.code for c in all_channels()}
-    for code in cfg.channels:
-        if code not in known:
-            raise ConfigError(f"channels.{code}: unknown channel "
-                              f"(known: {', '.join(sorted(known))})")
-    chosen = [get_channel(code) for code in codes] if codes else all_channels()
-    specs = []
-    for channel in chosen:
-        settings = cfg.channel(channel.code)
-        if not settings.enabled:
-            if codes:
-                raise ConfigError(f"channels.{channel.code}.enabled: the channel is disabled")
-            continue
-        specs += [FeedSpec(channel, settings, t) for t in settings.targets]
-    return specs
-
-
-def shared_inputs(cfg: Config, store: Store, now: datetime) -> SharedInputs:
-    """Read the once-per-build inputs from the store."""
-    categories = {c.id: c for c in map(parse_category, store.raw_categories())}
-    orders = [o for o in map(parse_order, store.raw_orders()) if o is not None]
-    b = cfg.bestsellers
-    labels = bestseller_labels(orders, now=now, window_days=b.window_days,
-                               top_percent=b.top_percent, label=b.label, value=b.value,
-                               feed_id_of=_order_line_ids(cfg, store, orders))
-    duplicates = store.duplicate_article_numbers() \
-        if cfg.shop.id_field is IdField.ARTICLE_NUMBER else set()
-    return SharedInputs(categories, labels, frozenset(duplicates), now)
-
-
-def _order_line_ids(cfg: Config, store: Store, orders: list) -> Any:
-    """A function giving an order line's feed id under the shop's id policy."""
-    if cfg.shop.id_field is IdField.ID:
-        return lambda line: str(line.product_id) if line.product_id else None
-    ids = [line.product_id for o in orders for line in o.lines if line.product_id]
-    articles = store.article_numbers(ids)
-
-    def by_article(line: OrderLine) -> str | None:
-        return articles.get(line.product_id or -1) or line.article_number or None
-
-    return by_article
 
 
 # ---------------------------------------------------------------- the build
@@ -353,7 +272,7 @@ def _checked(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs, co
 # ---------------------------------------------------------------- items from a child process
 
 # From this many products on, a feed's products are read and checked in a child process
-# while this one renders (see feeds.producer). The child's start-up (a fresh interpreter
+# while this one renders (see feeds.pipeline.producer). The child's start-up (a fresh interpreter
 # importing the build) costs about 0.3 s and the second core saves about a third of
 # 150 us a product: measured even at 5,000 products, 20 % faster at 10,000.
 CHILD_MIN_PRODUCTS = 10_000

@@ -28,17 +28,17 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request
 
 from feeds.errors import StoreError
-from feeds.layout import Layout, PublishedFeed
+from feeds.jobs.status import age
 from feeds.log import mask
-from feeds.server.app import ServerContext, context, render
+from feeds.server.context import ServerContext, context, render
 from feeds.server.feeds_routes import key_matches
 from feeds.server.schedule import read_refresh_state, state_time
-from feeds.status import age
-from feeds.store import Store, SyncRecord
+from feeds.storage.layout import Layout, PublishedFeed
+from feeds.storage.store import Store, SyncRecord
 
 __all__ = ["FeedRow", "bp", "feed_rows", "health_report"]
 
-log = logging.getLogger("feeds.server.status")
+log = logging.getLogger("feeds.server.status_page")
 bp = Blueprint("status", __name__)
 
 

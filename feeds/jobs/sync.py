@@ -14,16 +14,16 @@ from typing import Any, Protocol
 
 from feeds.config import Config, api_key_from_env, require
 from feeds.errors import FeedsError, VendreError
-from feeds.layout import Layout
-from feeds.lock import hold
 from feeds.log import add_secret
 from feeds.progress import Progress
-from feeds.store import SnapshotWriter, Store, SyncRecord
+from feeds.storage.layout import Layout
+from feeds.storage.lock import hold
+from feeds.storage.store import SnapshotWriter, Store, SyncRecord
 from feeds.vendre.parse import order_key, parse_order
 
 __all__ = ["PageSource", "run_sync", "sync_shop"]
 
-log = logging.getLogger("feeds.sync")
+log = logging.getLogger("feeds.jobs.sync")
 
 
 class PageSource(Protocol):

@@ -8,19 +8,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from feeds.build import FeedResult, build_feeds, feed_specs
 from feeds.config import Config
 from feeds.errors import BuildError, FeedsError
-from feeds.feed_ids import FeedIds
-from feeds.layout import Layout
-from feeds.lock import hold
+from feeds.jobs.sync import sync_shop
+from feeds.pipeline.plan import feed_specs
+from feeds.pipeline.run import FeedResult, build_feeds
 from feeds.progress import Progress, make_progress
-from feeds.store import Store
-from feeds.sync import sync_shop
+from feeds.storage.feed_ids import FeedIds
+from feeds.storage.layout import Layout
+from feeds.storage.lock import hold
+from feeds.storage.store import Store
 
 __all__ = ["build_all", "run_refresh"]
 
-log = logging.getLogger("feeds.refresh")
+log = logging.getLogger("feeds.jobs.refresh")
 
 
 def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = False,
@@ -59,7 +60,7 @@ def _build_tracking_index(cfg: Config, now: datetime) -> None:
     published by now, so a failure here is logged and the previous index stays."""
     if not cfg.tracking.site_key:
         return
-    from feeds.tracking_index import build_index
+    from feeds.events.index import build_index
 
     try:
         info = build_index(cfg, Store.in_dir(cfg.data_dir), now)

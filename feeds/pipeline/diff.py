@@ -10,8 +10,8 @@ from lxml import etree
 
 from feeds.channels import Channel
 from feeds.errors import NotFound
-from feeds.layout import Layout
-from feeds.publish import history_versions
+from feeds.pipeline.publish import history_versions
+from feeds.storage.layout import Layout
 
 __all__ = ["FeedDiff", "diff_latest", "format_diff"]
 

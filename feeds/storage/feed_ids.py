@@ -12,35 +12,18 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import closing
-from itertools import groupby
 from pathlib import Path
 
-from feeds.config import Config
 from feeds.errors import StoreError
-from feeds.layout import Layout
+from feeds.storage.layout import Layout
 
-__all__ = ["FeedIds", "Recorder", "home_stems"]
+__all__ = ["FeedIds", "Recorder"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_ids (stem TEXT NOT NULL, id TEXT NOT NULL,
                                      PRIMARY KEY (id, stem)) WITHOUT ROWID;
 """
 _BATCH = 2000
-
-
-def home_stems(cfg: Config) -> list[str]:
-    """The feed of each enabled channel made for the shop's own country, language and
-    currency (else its first target): the feeds the shop's own pages' events must match."""
-    from feeds.build import feed_specs
-
-    shop = (cfg.shop.country, cfg.shop.language, cfg.shop.currency)
-    stems = []
-    for _code, group in groupby(feed_specs(cfg), key=lambda spec: spec.channel.code):
-        specs = list(group)
-        home = [s for s in specs
-                if (s.target.country, s.target.language, s.target.currency) == shop]
-        stems.append((home or specs)[0].stem)
-    return sorted(stems)
 
 
 class Recorder:

@@ -8,9 +8,9 @@ from markupsafe import Markup
 
 from feeds.config import Config, require
 from feeds.errors import ConfigError, NotFound
-from feeds.events import EventSource
-from feeds.rendering import make_env
-from feeds.store import Store
+from feeds.events.source import EventSource
+from feeds.formats.templates import make_env
+from feeds.storage.store import Store
 from tracking.errors import InvalidNonce
 from tracking.events import EVENT_TYPES, Event, ViewItem
 from tracking.options import TrackingOptions
@@ -63,7 +63,7 @@ def _event(cfg: Config, name: str, *, product: str | None, order: str | None,
         return source.category_list(int(_needed(category, "--category")))
     if name in {"page_view", "view_home"}:
         return cls()
-    from feeds.events import event_item
+    from feeds.events.source import event_item
 
     item = event_item(source.product(_needed(product, "--product")))
     return ViewItem(item) if cls is ViewItem else cls((item,))

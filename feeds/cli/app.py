@@ -1,0 +1,75 @@
+"""What every command shares: the `App` (config file, verbosity, echo, progress) and the
+group that turns failures into one line and an exit code.
+
+This is one of the two places (with the HTTP server) where exceptions become
+messages: a `FeedsError` is printed as one line (secrets masked) and the
+process exits with the error's code (2 for configuration errors, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from feeds import log as feeds_log
+from feeds.config import Config, load_config
+from feeds.errors import FeedsError
+from feeds.progress import Progress, make_progress
+
+__all__ = ["App", "FeedsGroup", "pass_app"]
+
+log = logging.getLogger("feeds.cli")
+
+
+class App:
+    """What every command shares: where the config is and how loud to be."""
+
+    def __init__(self, config: str | None, verbosity: int) -> None:
+        self.config_file = config
+        self.verbosity = verbosity
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    def load(self, **overrides: Any) -> Config:
+        cfg = load_config(self.config_file, overrides=overrides or None)
+        feeds_log.add_secret(*cfg.secrets())
+        return cfg
+
+    def echo(self, text: str = "") -> None:
+        if not self.quiet:
+            click.echo(feeds_log.mask(text))
+
+    def progress(self) -> Progress:
+        return make_progress(quiet=self.quiet, echo=self.echo)
+
+
+class FeedsGroup(click.Group):
+    """Translates FeedsError (and anything unexpected) into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FeedsError as exc:
+            click.echo(f"error: {feeds_log.mask(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was published or replaced", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line, the traceback only with -v
+            verbose = ctx.obj is not None and ctx.obj.verbosity > 0
+            if verbose:
+                log.exception("unexpected error")
+            hint = "" if verbose else " (run with -v for the traceback)"
+            click.echo(f"error: unexpected {type(exc).__name__}: "
+                       f"{feeds_log.mask(str(exc))}{hint}", err=True)
+            sys.exit(1)
+
+
+pass_app = click.make_pass_decorator(App)

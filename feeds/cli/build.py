@@ -1,0 +1,65 @@
+"""`build`, `validate` and `diff`: the feed files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from feeds.cli.app import App, pass_app
+from feeds.errors import FeedsError, NotFound
+from feeds.jobs.status import format_build
+
+__all__ = ["build", "diff", "validate"]
+
+
+@click.command()
+@click.argument("channels", nargs=-1)
+@click.option("--force", is_flag=True, help="Publish even if the drop guard objects.")
+@pass_app
+def build(app: App, channels: tuple[str, ...], force: bool) -> None:
+    """Build and publish the feeds of CHANNELS (default: every enabled channel), then the
+    tracking loader's product index."""
+    from feeds.jobs.refresh import build_all
+
+    cfg = app.load()
+    results = build_all(cfg, codes=channels, force=force, now=datetime.now(UTC),
+                        progress=app.progress())
+    app.echo(format_build(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise FeedsError(f"{len(failed)} of {len(results)} feeds not published: "
+                         + ", ".join(r.stem for r in failed))
+
+
+@click.command()
+@click.argument("channels", nargs=-1)
+@click.option("--limit", default=20, show_default=True, help="Violations to list per feed.")
+@pass_app
+def validate(app: App, channels: tuple[str, ...], limit: int) -> None:
+    """Build CHANNELS without publishing and show their violations."""
+    from feeds.pipeline.run import build_feeds
+
+    cfg = app.load()
+    results = build_feeds(cfg, codes=channels, publish_feeds=False, progress=app.progress(),
+                          keep_first=limit)
+    app.echo(format_build(results, violations=True))
+    if any(not r.ok for r in results):
+        raise FeedsError("some feeds failed their checks")
+
+
+@click.command()
+@click.argument("feed")
+@pass_app
+def diff(app: App, feed: str) -> None:
+    """Show what changed in FEED (e.g. google, google-no) between its last two versions."""
+    from feeds.pipeline.diff import diff_latest, format_diff
+    from feeds.pipeline.plan import feed_specs
+    from feeds.storage.layout import Layout
+
+    cfg = app.load()
+    spec = next((s for s in feed_specs(cfg) if s.stem == feed), None)
+    if spec is None:
+        raise NotFound(f"unknown feed {feed!r}; feeds: "
+                       + ", ".join(s.stem for s in feed_specs(cfg)))
+    app.echo(format_diff(diff_latest(Layout(cfg.data_dir), feed, spec.channel)))

@@ -1,0 +1,51 @@
+"""`init`, `sync` and `status`: the config file and the local store."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from feeds.cli.app import App, pass_app
+from feeds.config import starter_toml
+from feeds.errors import FeedsError
+from feeds.jobs.status import format_status, sync_line
+
+__all__ = ["init", "status", "sync"]
+
+
+@click.command()
+@click.option("--path", "path", default=None, metavar="PATH",
+              help="Where to write (default: the --config path or ./vendre-feeds.toml).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@pass_app
+def init(app: App, path: str | None, force: bool) -> None:
+    """Write a commented starter config with fresh random keys."""
+    target = Path(path or app.config_file or os.environ.get("VENDRE_FEEDS_CONFIG")
+                  or "vendre-feeds.toml")
+    if target.exists() and not force:
+        raise FeedsError(f"{target} exists; use --force to overwrite it")
+    target.write_text(starter_toml(), encoding="utf-8")
+    target.chmod(0o600)  # it holds the feed access key
+    app.echo(f"wrote {target}: fill in [vendre] api_url and [shop] base_url, then "
+             "`export VENDRE_API_KEY=...` and run `vendre-feeds sync`")
+
+
+@click.command()
+@pass_app
+def sync(app: App) -> None:
+    """Read products, categories and recent orders into the local store."""
+    from feeds.jobs.sync import sync_shop
+
+    cfg = app.load()
+    app.echo(sync_line(sync_shop(cfg, app.progress())))
+
+
+@click.command()
+@pass_app
+def status(app: App) -> None:
+    """What is in the store, when it was synced and built, and what failed."""
+    cfg = app.load()
+    app.echo(format_status(cfg, now=datetime.now(UTC)))

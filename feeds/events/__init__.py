@@ -1,0 +1,6 @@
+"""From the catalogue to tracking: the event source, the loader's product index and
+snippet previews.
+
+Import rule: events import core, storage, config, vendre.parse, the pipeline's plan
+and `tracking`; never jobs, the server or the CLI.
+"""
