@@ -1,12 +1,15 @@
 """The build's two-process path (feeds.pipeline.producer): same output, and failures that travel.
 
-The demo shop is far below `CHILD_MIN_PRODUCTS`, so these tests lower it to 0. The
+The pass (every product derived once, mapped and checked for every file) runs in
+a child while this process renders. The demo shop is far below
+`CHILD_MIN_PRODUCTS`, so these tests lower it to 0. The
 child is a fresh interpreter (spawn): it sees none of this process's monkeypatches,
 only the work function it is given, which it imports by name from this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import multiprocessing
 import os
@@ -16,6 +19,7 @@ import pytest
 
 import feeds.pipeline.run as build_module
 from feeds.errors import BuildError
+from feeds.formats import rss_xml
 from feeds.pipeline.producer import produced
 from feeds.pipeline.run import build_feeds
 from tests.conftest import NOW
@@ -61,11 +65,12 @@ def test_child_builds_the_same_feeds_reports_and_counts(tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "CHILD_MIN_PRODUCTS", 0)
     started, real = [], build_module.produced
     monkeypatch.setattr(build_module, "produced",
-                        lambda work, job: started.append(job.channel) or real(work, job))
+                        lambda work, job: started.append([f.stem for f in job.feeds])
+                        or real(work, job))
     there = demo_cfg(tmp_path / "there")
     fill(there, NOW)
     split = build(there, keep_first=3)
-    assert sorted(started) == ["criteo", "google", "google", "meta"]
+    assert started == [["criteo", "google", "google-no", "meta"]]  # one child, one pass
     assert outputs(there) == outputs(here)
     for stem in STEMS:
         assert split[stem].published and split[stem].reason == ""
@@ -129,7 +134,7 @@ def test_interrupted_child_leaves_the_old_feed(published, monkeypatch):
 def test_interrupted_parent_ends_the_child(published, monkeypatch):
     cfg, before = published
     made = {"n": 0}
-    real = build_module.FeedItem
+    real = rss_xml.FeedItem
 
     def dies_midway(fields):
         made["n"] += 1
@@ -137,7 +142,7 @@ def test_interrupted_parent_ends_the_child(published, monkeypatch):
             raise KeyboardInterrupt
         return real(fields)
 
-    monkeypatch.setattr(build_module, "FeedItem", dies_midway)
+    monkeypatch.setattr(rss_xml, "FeedItem", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         build(cfg, "google")
     assert still_the_old_feed(cfg, before)
@@ -161,6 +166,43 @@ def test_a_bug_in_the_child_is_raised_here_with_its_traceback(published, monkeyp
     assert still_the_old_feed(cfg, before)
 
 
+def test_a_child_that_dies_before_its_first_batch_is_replaced_by_this_process(
+        tmp_path, in_child, monkeypatch, caplog):
+    """E.g. a script without a `__main__` guard: its child cannot even start under spawn."""
+    here = demo_cfg(tmp_path / "here")
+    fill(here, NOW)
+    build(here)
+    monkeypatch.setattr(build_module, "_produce", dies_at_once)
+    there = demo_cfg(tmp_path / "there")
+    fill(there, NOW)
+    results = build(there)
+    assert all(r.published for r in results.values())
+    assert outputs(there) == outputs(here)
+    assert "building in this process" in caplog.text
+    assert multiprocessing.active_children() == []
+
+
+def test_no_child_on_one_core_or_for_a_channel_the_child_cannot_find(tmp_path, in_child,
+                                                                     monkeypatch):
+    from feeds import channels
+    from feeds.channels import google
+
+    started = []
+    monkeypatch.setattr(build_module, "produced", lambda *a: started.append(a) or iter(()))
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    monkeypatch.setattr(build_module.os, "cpu_count", lambda: 1)
+    assert build(cfg, "google")["google"].published
+    monkeypatch.setattr(build_module.os, "cpu_count", lambda: 2)
+    twin = dataclasses.replace(google.CHANNEL)  # registered here only: a child lacks it
+    channels.register(twin)
+    try:
+        assert build(cfg, "google")["google"].published
+    finally:
+        channels.unregister("google")
+    assert started == []
+
+
 def test_an_exception_that_cannot_travel_becomes_a_build_error():
     with pytest.raises(BuildError) as raised:
         list(produced(raises_odd, None))
@@ -180,12 +222,10 @@ def test_produced_yields_in_order_and_ends_the_child_when_closed():
 
 
 def in_small_batches(job, send):
-    build_module._BATCH = 2
-    build_module._produce(job, send)
+    build_module._produce(job, send, batch_products=2)
 
 
 def _after_one_batch(job, send, then):
-    build_module._BATCH = 2
     sent = {"n": 0}
 
     def send_then(batch):
@@ -194,7 +234,11 @@ def _after_one_batch(job, send, then):
         if sent["n"] == 2:
             then()
 
-    build_module._produce(job, send_then)
+    build_module._produce(job, send_then, batch_products=2)
+
+
+def dies_at_once(job, send):
+    os._exit(3)
 
 
 def killed_midway(job, send):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds.config import IdField, load_config, settings_table, starter_toml
+from feeds.config import IdField, load_config, readme_table, settings_table, starter_toml
 from feeds.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +40,12 @@ def test_starter_file_parses_and_documents_every_setting():
         assert doc in text, dotted
 
 
-def test_readme_documents_every_setting():
+def test_readme_settings_table_is_the_generated_one():
+    """The README's table is `python -m feeds.config.docs` (regenerate it when it differs)."""
     readme = (ROOT / "README.md").read_text("utf-8")
+    start = readme.index("-->\n", readme.index("<!-- settings-table")) + 4
+    end = readme.index("<!-- /settings-table -->")
+    assert readme[start:end] == readme_table()
     missing = [dotted for dotted, *_ in settings_table() if f"`{dotted}`" not in readme]
     assert not missing, f"README lacks: {missing}"
 
@@ -152,7 +156,7 @@ tax_classes = { 2 = 25 }
     assert [t.file for t in google.targets] == ["google", "google-no"]
     no = google.targets[1]
     assert (no.country, no.language, no.currency) == ("NO", "nb", "NOK")
-    assert no.rate == Decimal("0.98") and no.rounding_quantum == Decimal(1)
+    assert no.rate == Decimal("0.98") and no.rounding == Decimal(1)
     assert google.exclude_categories == (3, 4)
     assert google.min_price == Decimal(10)
     assert cfg.channel("meta").targets[0].file == "meta"

@@ -221,7 +221,7 @@ def test_a_targets_tax_table_replaces_the_shops(tmp_path):
 
     cfg = make_config(tmp_path)
     norway = Target(file="google-no", country="NO", language="nb", currency="NOK",
-                    rate=Decimal("0.98"), rounding_quantum=Decimal(1),
+                    rate=Decimal("0.98"), rounding=Decimal(1),
                     tax_classes={2: Decimal(25), 3: Decimal(0)})
     ctx_no = derive_context(cfg, norway, {}, NOW)
     assert parse_product(product(tax_class_id=3, price=100), ctx_no).price == \

@@ -1,10 +1,12 @@
-"""Feed channels: each module here defines one `CHANNEL` and is found by its name.
+"""Channels: each module here defines one `CHANNEL` and is found by its name.
 
-A channel is data plus one mapping function: its template, namespaces, the
-rules its items must pass (with severities), its length limits and
-`to_item(product, ctx)`, which returns the item's already formatted strings.
-Adding a channel means adding a module and a template; nothing else changes.
-Channel modules do no I/O.
+A channel is content described as data plus one mapping function: its spec
+link, the rules its items must pass (with severities), its length limits,
+`to_item(derived, ctx)` (the item's already formatted values), its output
+format (`feeds.core.outputs`), its delivery when it is pushed to an API, and
+its settings class. Adding a channel means adding a module (and a template
+for an RSS format); nothing else changes. `register()` adds one from elsewhere
+(a test, a plugin). Channel modules do no I/O.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from feeds.core.model import Money, Product
+from feeds.core.model import Category, Derived, Money
+from feeds.core.outputs import Format, Push
+from feeds.core.settings import ChannelSettings, FeedSettings
 from feeds.core.text import truncate
 from feeds.core.validation import Rule, Severity, max_length
 from feeds.errors import NotFound
@@ -27,39 +31,53 @@ __all__ = [
     "Channel",
     "ItemContext",
     "all_channels",
-    "apply_extra",
     "get_channel",
+    "is_discoverable",
     "iso_datetime",
     "money",
     "one_of",
+    "register",
+    "unregister",
     "weight",
 ]
 
 
 @dataclass(frozen=True)
 class ItemContext:
-    """What a mapping needs besides the product: the brand fallback and custom labels."""
+    """What a mapping needs besides the product: the channel's settings, the brand
+    fallback, bestseller labels, the category tree and the build's clock."""
 
+    settings: ChannelSettings = field(default_factory=FeedSettings)
     default_brand: str = ""
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    categories: Mapping[int, Category] = field(default_factory=dict)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)
 class Channel:
-    """One feed channel, described as data."""
+    """One channel, described as data.
+
+    :param one_file_per_target: True for a feed (one file per target, `to_item`
+        reads `derived.primary`); False for a marketplace (one file for all its
+        targets, `to_item` combines them).
+    """
 
     code: str
     title: str
     spec_url: str
-    template: str
-    to_item: Callable[[Product, ItemContext], dict[str, Any]]
+    to_item: Callable[[Derived, ItemContext], dict[str, Any]]
     rules: tuple[Rule, ...]
     limits: Mapping[str, int]
-    namespaces: Mapping[str, str]
-    item_tag: str = "item"
-    id_tag: str = "{http://base.google.com/ns/1.0}id"
-    extension: str = "xml"
-    content_type: str = "application/xml; charset=utf-8"
+    format: Format
+    settings: type[ChannelSettings] = FeedSettings
+    delivery: Push | None = None
+    one_file_per_target: bool = True
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Rules hold lambdas, which do not pickle: a channel crosses to a child process as
+        # its code, and the child finds the same channel in its own registry.
+        return get_channel, (self.code,)
 
     @property
     def all_rules(self) -> tuple[Rule, ...]:
@@ -67,30 +85,15 @@ class Channel:
         return self.rules + tuple(max_length(f, n) for f, n in self.limits.items())
 
     def finish(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Cut the limited fields to their limits (after the rules saw the full text)."""
-        item.pop("description_is_title", None)
-        item.pop("title_trimmed", None)
+        """The item as written: keys starting with `_` (for rules only) removed and the
+        limited fields cut to their limits (after the rules saw the full text)."""
+        for key in [k for k in item if k[:1] == "_"]:
+            del item[key]
         for name, limit in self.limits.items():
             value = item.get(name)
             if isinstance(value, str) and len(value) > limit:
                 item[name] = truncate(value, limit)
         return item
-
-
-_LISTS = {"extra", "custom_labels", "additional_image_links"}
-
-
-def apply_extra(item: dict[str, Any], extra: Mapping[str, str]) -> dict[str, Any]:
-    """The channel's fixed values from the config: replace a field the item has
-    (e.g. `condition`), set a custom label, or add a new element."""
-    for name, value in extra.items():
-        if name in item and name not in _LISTS:
-            item[name] = value
-        elif name.startswith("custom_label_"):
-            item["custom_labels"][name] = value
-        else:
-            item["extra"][name] = value
-    return item
 
 
 def iso_datetime(moment: datetime) -> str:
@@ -112,25 +115,53 @@ def one_of(field_: str, allowed: set[str], severity: Severity = Severity.ERROR) 
                 lambda v, _: None if v in allowed else f"{v!r} is not one of {sorted(allowed)}")
 
 
+# ---------------------------------------------------------------- the registry
+
+_REGISTERED: dict[str, Channel] = {}
+
+
 @cache
-def _registry() -> dict[str, Channel]:
+def _discovered() -> dict[str, Channel]:
     found = {}
     for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         channel = getattr(module, "CHANNEL", None)
         if isinstance(channel, Channel):
             found[channel.code] = channel
-    return dict(sorted(found.items()))
+    return found
+
+
+def _registry() -> dict[str, Channel]:
+    return dict(sorted({**_discovered(), **_REGISTERED}.items()))
+
+
+def register(channel: Channel) -> Channel:
+    """Add (or replace) a channel kind from outside this package; returns it."""
+    _REGISTERED[channel.code] = channel
+    return channel
+
+
+def unregister(code: str) -> None:
+    """Forget a channel added by `register` (tests clean up with this)."""
+    _REGISTERED.pop(code, None)
+
+
+def is_discoverable(channel: Channel) -> bool:
+    """Whether a fresh interpreter finds this very channel by its code (a channel added
+    with `register` exists only in the process that added it)."""
+    return _discovered().get(channel.code) is channel
 
 
 def all_channels() -> list[Channel]:
-    """Every channel, by code."""
+    """Every channel kind, by code."""
     return list(_registry().values())
 
 
 def get_channel(code: str) -> Channel:
+    registry = _registry()
     try:
-        return _registry()[code]
+        return registry[code]
     except KeyError:
-        known = ", ".join(_registry())
-        raise NotFound(f"unknown channel {code!r} (known: {known})") from None
+        raise NotFound(f"unknown channel {code!r} (known: {', '.join(registry)})") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from feeds.channels import Channel, ItemContext, google
-from feeds.core.model import Product
+from feeds.core.model import Derived
 from feeds.core.validation import Rule, Severity
 
 __all__ = ["CHANNEL"]
@@ -27,7 +27,7 @@ def _criteo_id(v: Any, _item: Any) -> str | None:
 
 def _title_start(v: Any, item: Any) -> str | None:
     return "title did not start with a letter or digit; leading marks removed" \
-        if item.get("title_trimmed") else None
+        if item.get("_title_trimmed") else None
 
 
 # Google's id rule (50 characters) is Google's; Criteo's own id rule replaces it.
@@ -37,11 +37,11 @@ RULES: tuple[Rule, ...] = tuple(r for r in google.RULES if r.name != "id_max_len
 )
 
 
-def to_item(product: Product, ctx: ItemContext) -> dict[str, Any]:
-    item = google.to_item(product, ctx)
+def to_item(derived: Derived, ctx: ItemContext) -> dict[str, Any]:
+    item = google.to_item(derived, ctx)
     title = item["title"]
     start = next((i for i, ch in enumerate(title) if ch.isalnum()), len(title))
-    item["title_trimmed"] = start > 0
+    item["_title_trimmed"] = start > 0
     item["title"] = title[start:]
     return item
 
@@ -50,9 +50,8 @@ CHANNEL = Channel(
     code="criteo",
     title="Criteo",
     spec_url="https://help.criteo.com/kb/guide/en/product-feed-specifications",
-    template="feeds/criteo.xml",
     to_item=to_item,
     rules=RULES,
     limits={"title": 150, "description": 5000},
-    namespaces={"g": google.NS},
+    format=google.rss("feeds/criteo.xml"),
 )

@@ -8,15 +8,17 @@ Prices include VAT; no g:tax (US sales tax only).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from feeds.channels import Channel, ItemContext, iso_datetime, money, one_of, weight
-from feeds.core.model import Availability, Product
+from feeds.core.model import Availability, Derived, Product
+from feeds.core.outputs import GOOGLE_NS, RssXml
 from feeds.core.validation import Rule, Severity, required
 
-__all__ = ["CHANNEL", "RULES", "availability_date", "base_item"]
+__all__ = ["CHANNEL", "RULES", "apply_extra", "availability_date", "base_item", "rss"]
 
-NS = "http://base.google.com/ns/1.0"
+NS = GOOGLE_NS
 
 AVAILABILITY = {
     Availability.IN_STOCK: "in_stock",
@@ -107,19 +109,40 @@ def base_item(product: Product, ctx: ItemContext) -> dict[str, Any]:
     }
 
 
-def to_item(product: Product, ctx: ItemContext) -> dict[str, Any]:
+_LISTS = {"extra", "custom_labels", "additional_image_links"}
+
+
+def apply_extra(item: dict[str, Any], extra: Mapping[str, str]) -> dict[str, Any]:
+    """The fixed values of `[channels.<name>] extra`: replace a field the item has
+    (e.g. `condition`), set a custom label, or add a new element."""
+    for name, value in extra.items():
+        if name in item and name not in _LISTS:
+            item[name] = value
+        elif name.startswith("custom_label_"):
+            item["custom_labels"][name] = value
+        else:
+            item["extra"][name] = value
+    return item
+
+
+def rss(template: str) -> RssXml:
+    """The RSS 2.0 form with the g: namespace that Google, Meta and Criteo read."""
+    return RssXml(template=template, namespaces={"g": NS})
+
+
+def to_item(derived: Derived, ctx: ItemContext) -> dict[str, Any]:
+    product = derived.primary
     item = base_item(product, ctx)
     item["availability"] = AVAILABILITY[product.availability]
-    return item
+    return apply_extra(item, getattr(ctx.settings, "extra", {}))
 
 
 CHANNEL = Channel(
     code="google",
     title="Google Merchant Center",
     spec_url="https://support.google.com/merchants/answer/7052112",
-    template="feeds/google.xml",
     to_item=to_item,
     rules=RULES,
     limits={"title": 150, "description": 5000, "brand": 70},
-    namespaces={"g": NS},
+    format=rss("feeds/google.xml"),
 )

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from feeds.channels import Channel, ItemContext, one_of
-from feeds.channels.google import NS, base_item
-from feeds.core.model import Availability, Product
+from feeds.channels.google import apply_extra, base_item, rss
+from feeds.core.model import Availability, Derived
 from feeds.core.validation import Rule, Severity, required
 
 __all__ = ["CHANNEL"]
@@ -29,7 +29,7 @@ MAX_IMAGES = 20
 
 def _description_fallback(v: Any, item: Any) -> str | None:
     return "no description: the title is used (Meta requires one)" \
-        if item.get("description_is_title") else None
+        if item.get("_description_is_title") else None
 
 
 RULES: tuple[Rule, ...] = (
@@ -48,23 +48,23 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def to_item(product: Product, ctx: ItemContext) -> dict[str, Any]:
+def to_item(derived: Derived, ctx: ItemContext) -> dict[str, Any]:
+    product = derived.primary
     item = base_item(product, ctx)
     item["availability"] = AVAILABILITY[product.availability]
     item["additional_image_links"] = list(product.images[1:1 + MAX_IMAGES])
-    item["description_is_title"] = not item["description"] and bool(item["title"])
-    if item["description_is_title"]:
+    item["_description_is_title"] = not item["description"] and bool(item["title"])
+    if item["_description_is_title"]:
         item["description"] = item["title"]
-    return item
+    return apply_extra(item, getattr(ctx.settings, "extra", {}))
 
 
 CHANNEL = Channel(
     code="meta",
     title="Meta catalog (Facebook, Instagram)",
     spec_url="https://developers.facebook.com/docs/marketing-api/catalog/reference",
-    template="feeds/meta.xml",
     to_item=to_item,
     rules=RULES,
     limits={"title": 200, "description": 9999, "brand": 100},
-    namespaces={"g": NS},
+    format=rss("feeds/meta.xml"),
 )

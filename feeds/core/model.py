@@ -18,6 +18,7 @@ from feeds.core.validation import Violation
 __all__ = [
     "Availability",
     "Category",
+    "Derived",
     "Money",
     "Order",
     "OrderLine",
@@ -143,3 +144,15 @@ class Order:
     tax: Decimal | None
     shipping: Decimal | None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class Derived(dict[str, Product]):
+    """One product derived for each target a channel reads, by target name, in the
+    channel's order. A feed file reads one target (`primary`); a marketplace combines
+    its markets into one article."""
+
+    __slots__ = ("primary",)
+
+    def __init__(self, by_target: Mapping[str, Product]) -> None:
+        super().__init__(by_target)
+        self.primary = next(iter(self.values()))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Rule", "Severity", "Violation", "check", "has_error", "max_length", "required"]
+__all__ = ["Rule", "Severity", "Violation", "check", "has_error", "lookup", "max_length",
+           "required"]
 
 
 class Severity(StrEnum):
@@ -40,7 +41,10 @@ class Violation:
 class Rule:
     """A named check of one field of a mapped item.
 
-    `test(value, item)` returns None when the value is fine, else the message.
+    `field` is a key, or a dotted path into nested objects and lists
+    (`price.0.value`). `test(value, item)` returns None when the value is fine,
+    else the message. Keys starting with `_` are for rules only: the pipeline
+    removes them before the item is written.
     """
 
     name: str
@@ -49,7 +53,8 @@ class Rule:
     test: Callable[[Any, Mapping[str, Any]], str | None]
 
     def apply(self, item_id: str, item: Mapping[str, Any]) -> Violation | None:
-        message = self.test(item.get(self.field), item)
+        value = item.get(self.field) if "." not in self.field else lookup(item, self.field)
+        message = self.test(value, item)
         if message is None:
             return None
         return Violation(self.severity, item_id, self.field, message, self.name)
@@ -79,3 +84,16 @@ def max_length(field: str, limit: int, severity: Severity = Severity.WARNING) ->
         return None
 
     return Rule(f"{field}_max_length", field, severity, test)
+
+
+def lookup(item: Any, path: str) -> Any:
+    """The value at a dotted `path` (keys, or list indexes as digits); None where absent."""
+    value = item
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, (list, tuple)) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value

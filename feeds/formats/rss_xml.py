@@ -1,4 +1,10 @@
-"""Parse a rendered feed back, streaming, before it may be published.
+"""RSS XML: items rendered through a Jinja template, parsed back before publishing.
+
+Rendering streams the template's output (`RssXmlHandler.render`); Python has
+formatted every value already, and the template only places them (autoescape,
+StrictUndefined).
+
+Parse-back:
 
 The parser is hardened (no DTDs, no entity expansion, no network) and frees
 each item as it goes, so checking a 1,000,000-item feed costs no more memory
@@ -14,39 +20,20 @@ lxml trees must never cross threads).
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import IO, Any
 
+import jinja2
 from lxml import etree
 
-from feeds.errors import FeedInvalid
+from feeds.core.outputs import RssXml
+from feeds.errors import BuildError, FeedInvalid
+from feeds.formats.digest import IdDigest, ParsedFeed
 
-__all__ = ["FeedChecker", "IdDigest", "ParsedFeed", "check_feed"]
+__all__ = ["FeedChecker", "FeedItem", "RssXmlHandler", "check_feed"]
 
 _READ = 1 << 20
-
-
-class IdDigest:
-    """A running SHA-256 over item ids, in order; equal digests mean equal id sequences."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.count = 0
-
-    def add(self, item_id: str) -> None:
-        self._hash.update(item_id.encode("utf-8") + b"\x00")
-        self.count += 1
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    items: int
-    digest: str
 
 
 class FeedChecker:
@@ -122,3 +109,51 @@ def check_feed(path: Path, *, item_tag: str, id_tag: str,
         while chunk := fh.read(_READ):
             checker.feed(chunk)
     return checker.close()
+
+
+class FeedItem:
+    """An item's fields as attributes: Jinja reads `item.title` by getattr first, and a
+    dict would make every field lookup fail that getattr (an exception) before `[]`."""
+
+    __slots__ = ("__dict__",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.__dict__ = fields
+
+
+class RssXmlHandler:
+    """Render, check and read back one `RssXml` format."""
+
+    def __init__(self, fmt: RssXml, env: jinja2.Environment | None) -> None:
+        self.format = fmt
+        self._env = env
+
+    def render(self, items: Iterable[dict[str, Any]], meta: Mapping[str, Any]) -> Iterator[str]:
+        """The document's text, in chunks, as the template produces it."""
+        name = self.format.template
+        if self._env is None:
+            raise BuildError(f"template {name}: no template environment to render with")
+        try:
+            template = self._env.get_template(name)
+            yield from template.generate(feed=meta, items=map(FeedItem, items))
+        except jinja2.TemplateError as exc:
+            where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            raise BuildError(f"template {name}{where}: {exc.message}") from None
+
+    def check(self, path: Path) -> ParsedFeed:
+        """Stream-check a finished document (see `check_feed`)."""
+        fmt = self.format
+        return check_feed(path, item_tag=fmt.item_tag, id_tag=fmt.id_tag,
+                          namespaces=fmt.namespaces)
+
+    def read_values(self, fh: IO[bytes]) -> dict[str, tuple[str, ...]]:
+        """id -> the `diff_fields` of every item of a document, streamed."""
+        fmt = self.format
+        tags = tuple(fmt.diff_fields.values())
+        values: dict[str, tuple[str, ...]] = {}
+        for _event, item in etree.iterparse(fh, tag=fmt.item_tag, resolve_entities=False,
+                                             no_network=True, huge_tree=True):
+            item_id = (item.findtext(fmt.id_tag) or "").strip()
+            values[item_id] = tuple((item.findtext(tag) or "").strip() for tag in tags)
+            item.clear(keep_tail=False)
+        return values

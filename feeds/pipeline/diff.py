@@ -1,4 +1,7 @@
-"""`vendre-feeds diff CHANNEL`: what changed between the last two published versions."""
+"""`vendre-feeds diff FEED`: what changed between the last two published versions.
+
+Each format reads its own documents back (`read_values`); the fields compared are the
+format's `diff_fields` (price, sale price and availability for the RSS feeds)."""
 
 from __future__ import annotations
 
@@ -6,38 +9,28 @@ import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lxml import etree
-
 from feeds.channels import Channel
 from feeds.errors import NotFound
+from feeds.formats import FormatHandler, handler
 from feeds.pipeline.publish import history_versions
 from feeds.storage.layout import Layout
 
 __all__ = ["FeedDiff", "diff_latest", "format_diff"]
 
-_G = "{http://base.google.com/ns/1.0}"
-_FIELDS = ("price", "sale_price", "availability")
-
-
 @dataclass
 class FeedDiff:
     older: str
     newer: str
+    fields: tuple[str, ...] = ()
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
 
-def _read(path: Path, channel: Channel) -> dict[str, tuple[str, ...]]:
-    """id -> (price, sale_price, availability) of one gzipped version, streamed."""
-    values: dict[str, tuple[str, ...]] = {}
+def _read(path: Path, fmt: FormatHandler) -> dict[str, tuple[str, ...]]:
+    """id -> the diff fields of one gzipped version, streamed."""
     with gzip.open(path, "rb") as fh:
-        for _event, item in etree.iterparse(fh, tag=channel.item_tag, resolve_entities=False,
-                                             no_network=True, huge_tree=True):
-            item_id = (item.findtext(channel.id_tag) or "").strip()
-            values[item_id] = tuple((item.findtext(_G + f) or "").strip() for f in _FIELDS)
-            item.clear(keep_tail=False)
-    return values
+        return fmt.read_values(fh)
 
 
 def diff_latest(layout: Layout, stem: str, channel: Channel) -> FeedDiff:
@@ -46,12 +39,14 @@ def diff_latest(layout: Layout, stem: str, channel: Channel) -> FeedDiff:
     if len(versions) < 2:
         raise NotFound(f"{stem}: fewer than two published versions in history, nothing to compare")
     older, newer = versions[-2], versions[-1]
-    before, after = _read(older, channel), _read(newer, channel)
-    diff = FeedDiff(older.name, newer.name,
+    fmt = handler(channel.format, None)
+    before, after = _read(older, fmt), _read(newer, fmt)
+    labels = tuple(channel.format.diff_fields)
+    diff = FeedDiff(older.name, newer.name, labels,
                     added=sorted(after.keys() - before.keys()),
                     removed=sorted(before.keys() - after.keys()))
     for item_id in sorted(before.keys() & after.keys()):
-        changes = [(name, old, new) for name, old, new in zip(_FIELDS, before[item_id],
+        changes = [(name, old, new) for name, old, new in zip(labels, before[item_id],
                                                                after[item_id], strict=True)
                    if old != new]
         if changes:
@@ -63,7 +58,7 @@ def format_diff(diff: FeedDiff, limit: int = 50) -> str:
     """A readable summary: counts, then up to `limit` lines of detail per kind."""
     lines = [f"{diff.older} -> {diff.newer}",
              f"{len(diff.added)} added, {len(diff.removed)} removed, "
-             f"{len(diff.changed)} changed (price, sale price or availability)"]
+             f"{len(diff.changed)} changed ({', '.join(diff.fields) or 'nothing compared'})"]
     lines += [f"+ {i}" for i in diff.added[:limit]]
     lines += [f"- {i}" for i in diff.removed[:limit]]
     for item_id, changes in list(diff.changed.items())[:limit]:

@@ -13,12 +13,12 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from feeds.channels import Channel, all_channels, get_channel
+from feeds.channels import Channel, get_channel
 from feeds.config import ChannelSettings, Config, IdField, Target
 from feeds.core.bestsellers import bestseller_labels
 from feeds.core.model import Category, OrderLine
 from feeds.core.pricing import Pricing
-from feeds.errors import ConfigError
+from feeds.errors import ConfigError, NotFound
 from feeds.storage.store import Store
 from feeds.vendre.parse import DeriveContext, parse_category, parse_order
 
@@ -28,19 +28,30 @@ __all__ = ["FeedSpec", "SharedInputs", "derive_context", "feed_specs", "home_ste
 
 @dataclass(frozen=True)
 class FeedSpec:
-    """One feed file to build: a channel, its settings and one target."""
+    """One file to build: a channel, its settings (under the channel's name) and the
+    targets it reads: one for a feed file, every market for a marketplace payload."""
 
     channel: Channel
     settings: ChannelSettings
-    target: Target
+    targets: tuple[Target, ...]
+
+    @property
+    def name(self) -> str:
+        """The channel's name in the config (its kind's code unless `kind` is set)."""
+        return self.settings.name or self.channel.code
+
+    @property
+    def target(self) -> Target:
+        """The primary target: the file's country, language and currency."""
+        return self.targets[0]
 
     @property
     def stem(self) -> str:
-        return self.target.file
+        return self.target.file if self.channel.one_file_per_target else self.name
 
     @property
     def file(self) -> str:
-        return f"{self.target.file}.{self.channel.extension}"
+        return f"{self.stem}.{self.channel.format.extension}"
 
 
 @dataclass(frozen=True)
@@ -53,22 +64,28 @@ class SharedInputs:
     now: datetime
 
 
-def feed_specs(cfg: Config, codes: Sequence[str] = ()) -> list[FeedSpec]:
-    """The feeds of the named channels, or of every enabled channel."""
-    known = {c.code for c in all_channels()}
-    for code in cfg.channels:
-        if code not in known:
-            raise ConfigError(f"channels.{code}: unknown channel "
-                              f"(known: {', '.join(sorted(known))})")
-    chosen = [get_channel(code) for code in codes] if codes else all_channels()
+def feed_specs(cfg: Config, names: Sequence[str] = ()) -> list[FeedSpec]:
+    """The files of the named channels, or of every enabled channel, by channel name.
+
+    :raises NotFound: a name that is no channel.
+    :raises ConfigError: a named channel is disabled.
+    """
+    for name in names:
+        if name not in cfg.channels:
+            raise NotFound(f"unknown channel {name!r} (channels: {', '.join(cfg.channels)})")
     specs = []
-    for channel in chosen:
-        settings = cfg.channel(channel.code)
-        if not settings.enabled:
-            if codes:
-                raise ConfigError(f"channels.{channel.code}.enabled: the channel is disabled")
+    for name, settings in cfg.channels.items():
+        if names and name not in names:
             continue
-        specs += [FeedSpec(channel, settings, t) for t in settings.targets]
+        if not settings.enabled:
+            if names:
+                raise ConfigError(f"channels.{name}.enabled: the channel is disabled")
+            continue
+        channel = get_channel(settings.kind or name)
+        if channel.one_file_per_target:
+            specs += [FeedSpec(channel, settings, (t,)) for t in settings.targets]
+        else:
+            specs.append(FeedSpec(channel, settings, settings.targets))
     return specs
 
 
@@ -108,7 +125,7 @@ def derive_context(cfg: Config, target: Target, categories: Mapping[int, Categor
     tax = dict(target.tax_classes if target.tax_classes is not None else cfg.shop.tax_classes)
     pricing = Pricing(home_currency=cfg.shop.currency, tax_classes=tax,
                       currency=target.currency, rate=target.rate,
-                      quantum=target.rounding_quantum, rounding=target.rounding.value)
+                      quantum=target.rounding, rounding=target.rounding_mode.value)
     return DeriveContext(base_url=cfg.shop.base_url, language=target.language,
                          id_field=cfg.shop.id_field, pricing=pricing, now=now,
                          default_brand=cfg.shop.default_brand, categories=categories)
@@ -119,7 +136,8 @@ def home_stems(cfg: Config) -> list[str]:
     currency (else its first target): the feeds the shop's own pages' events must match."""
     shop = (cfg.shop.country, cfg.shop.language, cfg.shop.currency)
     stems = []
-    for _code, group in groupby(feed_specs(cfg), key=lambda spec: spec.channel.code):
+    feeds = [s for s in feed_specs(cfg) if s.channel.one_file_per_target]
+    for _name, group in groupby(feeds, key=lambda spec: spec.name):
         specs = list(group)
         home = [s for s in specs
                 if (s.target.country, s.target.language, s.target.currency) == shop]

@@ -1,63 +1,74 @@
-"""`vendre-feeds build` and `validate`: the store -> checked, published feed files.
+"""`vendre-feeds build` and `validate`: the store -> checked, published files.
 
-For every feed file (a channel x target), streaming from the store:
+One pass over the snapshot feeds every file of the build (`feeds.pipeline.items`:
+each product derived once per distinct target, then mapped and checked by every
+channel). Each file then goes its own way:
 
-    raw product -> Product (parse) -> sellable? filters? -> channel item -> rules
-        -> errors drop the item, warnings pass -> template -> temporary file
-    temporary file -> lxml parse-back (same items, same ids, well-formed)
-        -> drop guard -> atomic publish (+ .gz, state, history) -> report
+    items -> its format's renderer -> temporary file (+ .gz, SHA-256)
+    temporary file -> parse-back (well-formed, exactly the rendered ids, in order)
+        -> drop guard -> atomic publish (+ state, history) -> report
 
-Memory stays flat: one product at a time, violations streamed to the report.
-A failure of one feed leaves its last published file in place and does not
-stop the others.
+The renderers run in lockstep in this thread: after each batch of products,
+every file renders what it received, so memory stays flat however many files
+a build makes. A failure of one file (its template, its check, its drop
+guard) leaves its last published version in place and does not stop the
+others; a failure of the pass (the store, the child) fails every file.
 
-From `CHILD_MIN_PRODUCTS` products on, the first line (store to finished
-items) runs in a child process, streamed here in batches, while this process
-renders, writes, parses back and publishes: two cores instead of one
-(`feeds.pipeline.producer` says what crosses and how failures travel). The output is
-the same byte for byte.
+Where the machine has a second core and the catalogue is large, the pass runs
+in a child process (`feeds.pipeline.producer`) while this one renders, writes
+and checks; a child that dies before its first batch (it could not even
+start) is replaced by the same pass in this process.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from feeds.channels import ItemContext, apply_extra, get_channel
-from feeds.config import ChannelSettings, Config, Target
-from feeds.core.model import Availability, Product
-from feeds.core.validation import Severity, Violation, check, has_error
+from feeds.channels import is_discoverable
+from feeds.config import Config
+from feeds.core.validation import Violation
 from feeds.errors import BuildError, FeedInvalid, FeedsError, StoreError
-from feeds.formats.rss_xml import IdDigest, check_feed
+from feeds.formats import FormatHandler, IdDigest, handler, id_field
 from feeds.formats.templates import make_env
-from feeds.pipeline.plan import FeedSpec, SharedInputs, derive_context, feed_specs, shared_inputs
+from feeds.pipeline.items import BATCH_PRODUCTS, FeedBatch, FeedJob, PassJob, products_pass
+from feeds.pipeline.plan import (
+    FeedSpec,
+    SharedInputs,
+    derive_context,
+    feed_specs,
+    shared_inputs,
+)
 from feeds.pipeline.producer import Send, produced
 from feeds.pipeline.publish import HistoryPolicy, drop_percent, publish, temp_file
 from feeds.pipeline.sink import FeedSink, Written
-from feeds.progress import Progress, make_progress
-from feeds.storage.feed_ids import FeedIds
+from feeds.progress import Progress, Step, make_progress
+from feeds.storage.feed_ids import FeedIds, Recorder
 from feeds.storage.layout import Layout, PublishedFeed
 from feeds.storage.lock import hold
 from feeds.storage.report import Counts, ReportWriter
 from feeds.storage.store import Store
-from feeds.vendre.parse import parse_product, with_descendants
 
-__all__ = ["FeedResult", "FeedSpec", "build_feeds", "feed_specs", "shared_inputs"]
+__all__ = ["CHILD_MIN_PRODUCTS", "FeedResult", "build_feeds", "pass_job"]
 
 log = logging.getLogger("feeds.pipeline.run")
+
+# From this many products on (and with a second core), the pass runs in a child
+# process. Measured in bench/build_bench.py; see BENCHMARKS.md.
+CHILD_MIN_PRODUCTS = 10_000
+_CHUNKS_PER_WRITE = 4096  # template chunks joined into one write
 
 
 @dataclass(frozen=True)
 class FeedResult:
-    """What happened to one feed file."""
+    """What happened to one file."""
 
     stem: str
     channel: str
@@ -72,13 +83,11 @@ class FeedResult:
         return not self.reason
 
 
-# ---------------------------------------------------------------- the build
-
-
 def build_feeds(cfg: Config, *, codes: Sequence[str] = (), force: bool = False,
                 publish_feeds: bool = True, now: datetime | None = None,
                 progress: Progress | None = None, keep_first: int = 0) -> list[FeedResult]:
-    """Build (and unless `publish_feeds` is False, publish) the feeds; one result each.
+    """Build (and unless `publish_feeds` is False, publish) the files of the channels
+    named in `codes` (default: every enabled one); one result per file.
 
     :raises StoreError: when there is no snapshot to build from.
     :raises LockBusy: when another build runs on the same data dir.
@@ -94,253 +103,315 @@ def build_feeds(cfg: Config, *, codes: Sequence[str] = (), force: bool = False,
         inputs = shared_inputs(cfg, store, now)
         env = make_env(cfg.build.templates_dir or None)
         total = store.counts()["products"]
-        return [_build_one(cfg, spec, store, inputs, env, layout, force=force,
-                           publish_feeds=publish_feeds, progress=progress, total=total,
-                           keep_first=keep_first) for spec in specs]
+        files = [_File(cfg, spec, handler(spec.channel.format, env), layout,
+                       publish_feeds=publish_feeds, keep_first=keep_first, now=now)
+                 for spec in specs]
+        job = pass_job(cfg, specs, store, inputs)
+        step = progress.step("build", total=total, unit="products")
+        with ExitStack() as stack:
+            for f in files:
+                f.open(stack)
+            _render_all(files, _batches(job, total), step)
+            step.close(f"{total} products read once for {len(files)} files")
+            return [f.finish(force=force, progress=progress) for f in files]
 
 
-def _build_one(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
-               env: jinja2.Environment, layout: Layout, *, force: bool, publish_feeds: bool,
-               progress: Progress, total: int, keep_first: int) -> FeedResult:
-    counts = Counts()
-    report = ReportWriter(layout.report(spec.stem) if publish_feeds else None, keep_first)
-    previous = layout.published_feed(spec.stem)
-    step = progress.step(spec.stem, total=total, unit="products")
-    reason = ""
-    try:
-        produce = _items if total < CHILD_MIN_PRODUCTS else _items_from_child
-        with temp_file(layout.feeds, spec.file) as rendered, \
-                temp_file(layout.feeds, f"{spec.file}.gz") as rendered_gz, \
-                closing(FeedIds(layout).recorder(spec.stem)) as recorder, \
-                closing(produce(cfg, spec, store, inputs, report, counts, step)) as items:
-            digest, written = _render(spec, env, items, rendered, rendered_gz, cfg,
-                                      recorder.add)
-            _check(spec, rendered, digest)
-            counts.items = digest.count
-            reason = _drop_guard(cfg, spec, previous, counts.items, force)
-            if publish_feeds and not reason:
-                state = _state(spec, counts.items, inputs.now, written)
-                publish(rendered, rendered_gz, layout, state,
-                        HistoryPolicy(cfg.build.history_versions,
-                                      cfg.build.history_max_mb * 1024 * 1024))
-                recorder.commit()  # the ids events may name are now the live feed's
-    except FeedsError as exc:
-        reason = str(exc)
-    except BaseException:
-        report.discard()
-        raise
-    published = publish_feeds and not reason
-    step.close(_summary_line(counts, published, reason, publish_feeds))
-    report.finish({"feed": spec.stem, "channel": spec.channel.code,
-                   "built_at": inputs.now.isoformat(), "published": published,
-                   "reason": reason}, counts)
-    return FeedResult(spec.stem, spec.channel.code, published, reason, counts,
-                      previous.items if previous else None, tuple(report.first))
+def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store,
+             inputs: SharedInputs) -> PassJob:
+    """The pass for `specs`: one derivation per distinct target, shared by every file."""
+    keys: dict[tuple[Any, ...], int] = {}
+    derive = []
+    feeds = []
+    for spec in specs:
+        derivations = []
+        for target in spec.targets:
+            key = target.derivation
+            if key not in keys:
+                keys[key] = len(derive)
+                derive.append(derive_context(cfg, target, inputs.categories, inputs.now))
+            derivations.append((target.file, keys[key]))
+        feeds.append(FeedJob(spec.stem, spec.channel, spec.settings, tuple(derivations)))
+    return PassJob(store=store.path, derive=tuple(derive), feeds=tuple(feeds),
+                   categories=inputs.categories, labels=inputs.labels,
+                   duplicate_ids=inputs.duplicate_ids, default_brand=cfg.shop.default_brand,
+                   now=inputs.now)
 
 
-def _summary_line(counts: Counts, published: bool, reason: str, publishing: bool) -> str:
-    verb = "published" if published else "checked" if not publishing and not reason else \
-        "NOT published"
-    line = f"{counts.items} items {verb}, {counts.dropped} dropped, " \
-           f"{sum(counts.warnings.values())} warnings"
-    return f"{line}: {reason}" if reason else line
+# ---------------------------------------------------------------- one file
 
 
-def _render(spec: FeedSpec, env: jinja2.Environment, items: Iterator[FeedItem],
-            target: Path, target_gz: Path, cfg: Config, on_id: Callable[[str], None]
-            ) -> tuple[IdDigest, Written]:
-    """Stream the template's output for `items` into `target` (and its gzip twin), passing
-    each item's id to `on_id`; return the id digest of the rendered items and what was
-    written."""
-    digest = IdDigest()
+class _File:
+    """One file of the build, from its temporary files to its result."""
 
-    def counted() -> Iterator[Any]:
-        for item in items:
-            digest.add(item.id)
-            on_id(item.id)
-            yield item
+    def __init__(self, cfg: Config, spec: FeedSpec, fmt: FormatHandler, layout: Layout, *,
+                 publish_feeds: bool, keep_first: int, now: datetime) -> None:
+        self.cfg, self.spec, self.format, self.layout = cfg, spec, fmt, layout
+        self.publishing, self.now = publish_feeds, now
+        self.counts = Counts()
+        self.report = ReportWriter(layout.report(spec.stem) if publish_feeds else None,
+                                   keep_first)
+        self.previous = layout.published_feed(spec.stem)
+        self.queue: deque[dict[str, Any]] = deque()
+        self.digest = IdDigest()
+        self.reason = ""
+        self.written: Written | None = None
+        self._id = id_field(spec.channel.format)
+        self._parts: list[str] = []
 
-    try:
-        template = env.get_template(spec.channel.template)
-        chunks = template.generate(feed=_feed_meta(cfg, spec), items=counted())
-        with FeedSink(target, target_gz) as sink:
-            # Thousands of small template chunks: joined into one write per batch.
-            while batch := list(islice(chunks, 4096)):
-                sink.write("".join(batch))
-    except jinja2.TemplateError as exc:
-        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
-        raise BuildError(f"template {spec.channel.template}{where}: {exc.message}") from None
-    assert sink.written is not None
-    return digest, sink.written
+    def open(self, stack: ExitStack) -> None:
+        """Temporary files, sink and id recorder, released by `stack` (the temporary files
+        are removed unless published)."""
+        spec = self.spec
+        self.rendered = stack.enter_context(temp_file(self.layout.feeds, spec.file))
+        self.rendered_gz = stack.enter_context(temp_file(self.layout.feeds, f"{spec.file}.gz"))
+        self.recorder: Recorder = stack.enter_context(
+            closing(FeedIds(self.layout).recorder(spec.stem)))
+        self.sink = FeedSink(self.rendered, self.rendered_gz).__enter__()
+        stack.callback(self._close_sink)
+        stack.callback(self._discard_report_unless_finished)
+        self._finished = False
+
+    def start(self, hub: _Hub) -> None:
+        self.chunks = self.format.render(_Feeder(self, hub), _feed_meta(self.cfg, self.spec))
+
+    # -- receiving and rendering
+
+    def receive(self, part: FeedBatch) -> None:
+        counts = self.counts
+        counts.products += part.products
+        counts.dropped += part.dropped
+        counts.excluded.update(part.excluded)
+        if part.violations:
+            self.report.add(part.violations, counts)
+        if not self.reason:
+            self.queue.extend(part.items)
+
+    def taken(self, item: dict[str, Any]) -> None:
+        item_id = str(item.get(self._id, ""))
+        self.digest.add(item_id)
+        self.recorder.add(item_id)
+
+    def render_queued(self, everything: bool) -> bool:
+        """Render what is queued (all that is left when `everything`); True when done."""
+        while self.queue or everything:
+            part = list(islice(self.chunks, len(self.queue) if not everything
+                               else _CHUNKS_PER_WRITE))
+            if not part:
+                self._flush()
+                return True
+            self._parts += part
+            if len(self._parts) >= _CHUNKS_PER_WRITE:
+                self._flush()
+        return False
+
+    def _flush(self) -> None:
+        if self._parts:
+            self.sink.write("".join(self._parts))
+            self._parts.clear()
+
+    def fail(self, reason: str) -> None:
+        self.reason = reason
+        self.queue.clear()
+
+    # -- after the pass
+
+    def finish(self, *, force: bool, progress: Progress) -> FeedResult:
+        spec = self.spec
+        try:
+            if not self.reason:
+                self.written = self._close_sink()
+                self._check()
+                self.counts.items = self.digest.count
+                self.reason = self._drop_guard(force)
+            if self.publishing and not self.reason:
+                publish(self.rendered, self.rendered_gz, self.layout, self._state(),
+                        HistoryPolicy(self.cfg.build.history_versions,
+                                      self.cfg.build.history_max_mb * 1024 * 1024))
+                self.recorder.commit()  # the ids events may name are now the live file's
+        except FeedsError as exc:
+            self.reason = str(exc)
+        published = self.publishing and not self.reason
+        progress.step(spec.stem).close(self._summary(published))
+        self.report.finish({"feed": spec.stem, "channel": spec.name, "kind": spec.channel.code,
+                            "built_at": self.now.isoformat(), "published": published,
+                            "reason": self.reason}, self.counts)
+        self._finished = True
+        return FeedResult(spec.stem, spec.name, published, self.reason, self.counts,
+                          self.previous.items if self.previous else None,
+                          tuple(self.report.first))
+
+    def _close_sink(self) -> Written | None:
+        sink, self.sink = getattr(self, "sink", None), None
+        if sink is None:
+            return self.written
+        sink.__exit__(None, None, None)
+        return sink.written
+
+    def _discard_report_unless_finished(self) -> None:
+        if not self._finished:
+            self.report.discard()
+
+    def _check(self) -> None:
+        # In this thread on purpose: lxml trees must not cross threads (a tree built in
+        # the writer thread and collected in this one aborts the interpreter).
+        parsed = self.format.check(self.rendered)
+        if parsed.items != self.digest.count or parsed.digest != self.digest.hexdigest():
+            raise FeedInvalid(f"{self.spec.file}: the output holds {parsed.items} items but "
+                              f"{self.digest.count} were rendered, or their ids differ "
+                              "(check the template's item loop)")
+
+    def _drop_guard(self, force: bool) -> str:
+        limit = self.spec.settings.max_drop_percent
+        limit = self.cfg.build.max_drop_percent if limit is None else limit
+        before = self.previous.items if self.previous else 0
+        fell = drop_percent(before, self.counts.items)
+        if force or fell <= limit:
+            return ""
+        return (f"drop guard: {self.counts.items} items against {before} published "
+                f"({fell:.0f}% fewer, limit {limit}%); the old file stays; "
+                "use --force if this is intended")
+
+    def _state(self) -> PublishedFeed:
+        spec, written = self.spec, self.written
+        assert written is not None
+        return PublishedFeed(stem=spec.stem, channel=spec.name, file=spec.file,
+                             content_type=spec.channel.format.content_type,
+                             items=self.counts.items, published_at=self.now,
+                             bytes=written.bytes, sha256=written.sha256,
+                             country=spec.target.country, language=spec.target.language,
+                             currency=spec.target.currency, kind=spec.channel.code)
+
+    def _summary(self, published: bool) -> str:
+        verb = "published" if published else \
+            "checked" if not self.publishing and not self.reason else "NOT published"
+        c = self.counts
+        line = f"{c.items} items {verb}, {c.dropped} dropped, " \
+               f"{sum(c.warnings.values())} warnings"
+        return f"{line}: {self.reason}" if self.reason else line
 
 
-def _feed_meta(cfg: Config, spec: FeedSpec) -> dict[str, str]:
+def _feed_meta(cfg: Config, spec: FeedSpec) -> dict[str, Any]:
     shop = cfg.shop.name or cfg.shop.base_url
     return {"title": f"{shop} - {spec.channel.title}", "link": cfg.shop.base_url,
             "description": f"{shop} products for {spec.channel.title} "
                            f"({spec.target.country}, {spec.target.currency})",
             "country": spec.target.country, "language": spec.target.language,
-            "currency": spec.target.currency}
+            "currency": spec.target.currency, "settings": spec.settings,
+            "markets": [t.country for t in spec.targets]}
 
 
-def _check(spec: FeedSpec, rendered: Path, digest: IdDigest) -> None:
-    # In the main thread on purpose: lxml trees must not cross threads (a tree built in
-    # the writer thread and collected in this one aborts the interpreter).
-    parsed = check_feed(rendered, item_tag=spec.channel.item_tag, id_tag=spec.channel.id_tag,
-                        namespaces=spec.channel.namespaces)
-    if parsed.items != digest.count or parsed.digest != digest.hexdigest():
-        raise FeedInvalid(f"{spec.file}: the output holds {parsed.items} items but "
-                          f"{digest.count} were rendered, or their ids differ (check the "
-                          "template's item loop)")
+# ---------------------------------------------------------------- the lockstep
 
 
-def _drop_guard(cfg: Config, spec: FeedSpec, previous: PublishedFeed | None, items: int,
-                force: bool) -> str:
-    limit = spec.settings.max_drop_percent
-    limit = cfg.build.max_drop_percent if limit is None else limit
-    fell = drop_percent(previous.items if previous else 0, items)
-    if force or fell <= limit:
-        return ""
-    return (f"drop guard: {items} items against {previous.items if previous else 0} "
-            f"published ({fell:.0f}% fewer, limit {limit}%); the old feed stays; "
-            "use --force if this is intended")
+class _Hub:
+    """Hands the pass's batches to every file."""
+
+    def __init__(self, batches: Iterator[list[FeedBatch]], files: Sequence[_File],
+                 step: Step) -> None:
+        self._batches, self._files, self._step = batches, files, step
+        self.done = False
+        self.failure: FeedsError | None = None
+
+    def pull(self) -> bool:
+        """One more batch to every file; False when the pass has ended."""
+        if self.done:
+            return False
+        try:
+            batch = next(self._batches)
+        except StopIteration:
+            self.done = True
+            return False
+        except FeedsError as exc:
+            self.failure, self.done = exc, True
+            raise
+        for file, part in zip(self._files, batch, strict=True):
+            file.receive(part)
+        self._step.advance(batch[0].products if batch else 0)
+        return True
 
 
-def _state(spec: FeedSpec, items: int, now: datetime, written: Written) -> PublishedFeed:
-    return PublishedFeed(stem=spec.stem, channel=spec.channel.code, file=spec.file,
-                         content_type=spec.channel.content_type, items=items,
-                         published_at=now, bytes=written.bytes, sha256=written.sha256,
-                         country=spec.target.country, language=spec.target.language,
-                         currency=spec.target.currency)
+class _Feeder:
+    """The items one file's renderer reads: its queue, refilled from the hub when a
+    renderer asks for more than is queued (rare: the lockstep renders only what is
+    queued)."""
+
+    def __init__(self, file: _File, hub: _Hub) -> None:
+        self._file, self._hub = file, hub
+
+    def __iter__(self) -> _Feeder:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        queue = self._file.queue
+        while not queue:
+            if not self._hub.pull():
+                raise StopIteration
+        item = queue.popleft()
+        self._file.taken(item)
+        return item
 
 
-# ---------------------------------------------------------------- items
+def _render_all(files: Sequence[_File], batches: Iterator[list[FeedBatch]],
+                step: Step) -> None:
+    """Pull batches and let every file render what it received, until all are done."""
+    hub = _Hub(batches, files, step)
+    for f in files:
+        f.start(hub)
+    active = list(files)
+    try:
+        while active:
+            if not hub.done:
+                hub.pull()
+            for f in list(active):
+                try:
+                    done = f.render_queued(everything=hub.done)
+                except FeedsError as exc:
+                    if exc is hub.failure:
+                        raise
+                    f.fail(str(exc))
+                    done = True
+                if done:
+                    active.remove(f)
+    except FeedsError as exc:  # the pass itself failed: no file can be complete
+        for f in active:
+            f.fail(str(exc))
+    finally:
+        closer = getattr(batches, "close", None)
+        if closer is not None:
+            closer()
 
 
-class FeedItem:
-    """An item's fields as attributes: Jinja reads `item.title` by getattr first, and a
-    dict would make every field lookup fail that getattr (an exception) before `[]`."""
-
-    __slots__ = ("__dict__",)
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.__dict__ = fields
+# ---------------------------------------------------------------- where the pass runs
 
 
-def _items(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
-           report: ReportWriter, counts: Counts, step: Any) -> Iterator[FeedItem]:
-    """The checked, finished items of one feed, streamed from the store."""
-    done = 0
-    for violations, item in _checked(cfg, spec, store, inputs, counts):
-        if violations:
-            report.add(violations, counts)
-        if counts.products - done >= 1000:
-            step.advance(counts.products - done)
-            done = counts.products
-        if item is not None:
-            yield FeedItem(item)
-    step.advance(counts.products - done)
+def _batches(job: PassJob, total: int) -> Iterator[list[FeedBatch]]:
+    """The pass's batches, from a child process where that pays, else from this one."""
+    portable = all(is_discoverable(f.channel) for f in job.feeds)
+    if total < CHILD_MIN_PRODUCTS or (os.cpu_count() or 1) < 2 or not portable:
+        yield from products_pass(job)
+        return
+    batches = produced(_produce, job)
+    try:
+        try:
+            first = next(batches)
+        except StopIteration:
+            return
+        except BuildError as exc:
+            if "ended without a result" not in str(exc):
+                raise
+            # The child could not start (e.g. a script without a __main__ guard under
+            # spawn): the same pass, here, gives the same files.
+            log.warning("the build's child process ended before its first batch (%s); "
+                        "building in this process", exc)
+            yield from products_pass(job)
+            return
+        yield first
+        yield from batches
+    finally:
+        batches.close()
 
 
-def _checked(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs, counts: Counts
-             ) -> Iterator[tuple[list[Violation], dict[str, Any] | None]]:
-    """For each product that is not excluded: its violations and its finished item (None
-    when an error drops it). Counts products, exclusions and drops, not violations."""
-    derive = derive_context(cfg, spec.target, inputs.categories, inputs.now)
-    item_ctx = ItemContext(default_brand=cfg.shop.default_brand, labels=inputs.labels)
-    excluded_categories = with_descendants(spec.settings.exclude_categories, inputs.categories)
-    rules = spec.channel.all_rules
-    for raw, parent in store.iter_products():
-        counts.products += 1
-        product = parse_product(raw, derive, parent)
-        why = _excluded(product, spec.settings, excluded_categories)
-        if why:
-            counts.excluded[why] += 1
-            continue
-        item = apply_extra(spec.channel.to_item(product, item_ctx), spec.settings.extra)
-        violations = [*product.violations, *_channel_violations(product, item, rules)]
-        if product.feed_id in inputs.duplicate_ids:
-            violations.append(Violation(Severity.ERROR, product.feed_id, "id",
-                                        "article number used by several products", "id_duplicate"))
-        if has_error(violations):
-            counts.dropped += 1
-            yield violations, None
-        else:
-            yield violations, spec.channel.finish(item)
-
-
-# ---------------------------------------------------------------- items from a child process
-
-# From this many products on, a feed's products are read and checked in a child process
-# while this one renders (see feeds.pipeline.producer). The child's start-up (a fresh interpreter
-# importing the build) costs about 0.3 s and the second core saves about a third of
-# 150 us a product: measured even at 5,000 products, 20 % faster at 10,000.
-CHILD_MIN_PRODUCTS = 10_000
-_BATCH = 500  # items and violations per message to the parent
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What the child needs to check one feed's products (all of it pickles)."""
-
-    cfg: Config
-    channel: str
-    settings: ChannelSettings
-    target: Target
-    store: Path
-    inputs: SharedInputs
-
-
-def _produce(job: _Job, send: Send) -> None:
-    """In the child: send (finished items, violations, counts so far) in batches."""
-    spec = FeedSpec(get_channel(job.channel), job.settings, job.target)
-    counts = Counts()
-    items: list[dict[str, Any]] = []
-    violations: list[Violation] = []
-    for found, item in _checked(job.cfg, spec, Store(job.store), job.inputs, counts):
-        violations += found
-        if item is not None:
-            items.append(item)
-        if len(items) + len(violations) >= _BATCH:
-            send((items, violations, counts))
-            items, violations = [], []
-    send((items, violations, counts))
-
-
-def _items_from_child(cfg: Config, spec: FeedSpec, store: Store, inputs: SharedInputs,
-                      report: ReportWriter, counts: Counts, step: Any) -> Iterator[FeedItem]:
-    """`_items` with the products checked by `_produce` in a child process. The report
-    and its violation counts stay in this process; the child counts the products."""
-    job = _Job(cfg, spec.channel.code, spec.settings, spec.target, store.path, inputs)
-    with closing(produced(_produce, job)) as batches:
-        for items, violations, theirs in batches:
-            report.add(violations, counts)
-            step.advance(theirs.products - counts.products)
-            counts.products, counts.dropped = theirs.products, theirs.dropped
-            counts.excluded = theirs.excluded
-            for item in items:
-                yield FeedItem(item)
-
-
-def _channel_violations(product: Product, item: dict[str, Any], rules: Sequence[Any]
-                        ) -> list[Violation]:
-    """The channel's rule violations, minus those that repeat an error the derivation
-    already reported for the same field (an unknown tax class also leaves no price)."""
-    found = check(product.feed_id, item, rules)
-    derived = {v.field for v in product.violations if v.severity is Severity.ERROR}
-    return [v for v in found if v.field not in derived] if derived else found
-
-
-def _excluded(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:
-    """Why a product is not an item of this feed ('' = it is one)."""
-    if not product.sellable:
-        return product.not_sellable_because
-    if categories and categories.intersection(product.category_ids):
-        return "excluded category"
-    if settings.exclude_out_of_stock and product.availability is Availability.OUT_OF_STOCK:
-        return "out of stock (excluded)"
-    price = product.current_price
-    if settings.min_price is not None and price is not None and \
-            price.amount < settings.min_price:
-        return f"cheaper than min_price {settings.min_price}"
-    return ""
+def _produce(job: PassJob, send: Send, batch_products: int = BATCH_PRODUCTS) -> None:
+    """In the child: send the pass's batches as they come."""
+    for batch in products_pass(job, batch_products):
+        send(batch)

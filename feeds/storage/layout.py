@@ -43,6 +43,7 @@ class PublishedFeed:
     country: str = ""
     language: str = ""
     currency: str = ""
+    kind: str = ""  # the channel's kind when `channel` names an instance of it
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -51,7 +52,7 @@ class PublishedFeed:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PublishedFeed:
-        values = dict(data)
+        values = {k: v for k, v in data.items() if k in _FIELDS}
         values["published_at"] = datetime.fromisoformat(values["published_at"])
         return cls(**values)
 
@@ -112,6 +113,10 @@ class Layout:
 
     def published_feed(self, stem: str) -> PublishedFeed | None:
         return next((f for f in self.published() if f.stem == stem), None)
+
+
+_FIELDS = {"stem", "channel", "file", "content_type", "items", "published_at", "bytes",
+           "sha256", "country", "language", "currency", "kind"}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -1,0 +1,209 @@
+"""The top-level sections of the config file, one dataclass each, and `Config`.
+
+Every field is a documented setting with its default and range
+(`feeds.core.settings.setting`). Channel tables (`[channels.<name>]`) are
+declared by the channel modules themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from feeds.core.ids import IdField
+from feeds.core.settings import ChannelSettings, setting
+
+__all__ = [
+    "SECTIONS",
+    "BestsellerSettings",
+    "BuildSettings",
+    "Config",
+    "ScheduleSettings",
+    "ServerSettings",
+    "ShopSettings",
+    "TrackingSettings",
+    "VendreSettings",
+]
+
+
+@dataclass(frozen=True)
+class VendreSettings:
+    """[vendre]: how the shop's /API/1 is read."""
+
+    api_url: str = setting("", "Base URL of the shop's admin API, e.g. https://shop.se/API/1",
+                           env="VENDRE_API_URL", example="https://shop.se/API/1")
+    api_key_env: str = setting("VENDRE_API_KEY",
+                               "Name of the environment variable holding the API key "
+                               "(the key itself is never read from this file)",
+                               secret_env=True)
+    page_size: int = setting(250, "Items asked for per page (the shop may answer with fewer)",
+                             min=1, max=10_000)
+    concurrency: int = setting(4, "Pages fetched at once after the first", min=1, max=32)
+    timeout_s: float = setting(30.0, "Seconds one request may take, from connecting to its "
+                                     "last byte", min=0.1, max=3600)
+    retries: int = setting(5, "Retries of one request after a timeout, connection error, "
+                              "429 or 5xx", min=0, max=20)
+    sync_deadline_minutes: int = setting(60, "A sync still running after this many minutes "
+                                             "fails (the previous snapshot stays)",
+                                         min=1, max=1440)
+    max_products: int = setting(5_000_000, "A shop promising more products than this fails "
+                                           "the sync before paging starts",
+                                min=1, max=100_000_000)
+    max_response_mb: int = setting(64, "Largest answer (one page) read from the shop, in MB",
+                                   min=1, max=4096)
+    orders: bool = setting(True, "Read orders too (for bestseller labels); a failure is a "
+                                 "warning")
+    orders_days: int = setting(60, "Keep the orders of this many past days, judged by order "
+                                   "date", min=1, max=3650)
+
+
+@dataclass(frozen=True)
+class ShopSettings:
+    """[shop]: facts about the shop that every feed and event uses."""
+
+    name: str = setting("", "Shop name, used as the feeds' channel title")
+    base_url: str = setting("", "Storefront URL; product links are base_url + "
+                                "seo_link[language]", example="https://shop.se")
+    language: str = setting("sv", "Language of titles, descriptions and links (falls back to "
+                                  "any non-empty language)")
+    currency: str = setting("SEK", "ISO 4217 currency of the prices in Vendre")
+    country: str = setting("SE", "ISO 3166-1 country the shop sells to")
+    tax_classes: dict[int, Decimal] = setting(
+        {2: Decimal(25), 3: Decimal(6), 4: Decimal(12), 5: Decimal(0)},
+        "Vendre tax_class_id -> VAT percent (check these against your shop's admin)",
+        min=0, max=99)
+    id_field: IdField = setting(IdField.ID, 'The one product id of every feed and event: "id" '
+                                            '(Vendre\'s product id) or "article_number"')
+    default_brand: str = setting("", "Brand for products without a manufacturer "
+                                     "(empty = none)")
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """[build]: publishing rules shared by every channel."""
+
+    max_drop_percent: int = setting(30, "Refuse to publish a feed whose item count fell by "
+                                        "more than this percentage (override with --force)",
+                                    min=0, max=100)
+    history_versions: int = setting(50, "Published versions kept per feed under history/",
+                                    min=1, max=10_000)
+    history_max_mb: int = setting(2000, "At most this many MB of history per feed",
+                                  min=1, max=1_000_000)
+    templates_dir: str = setting("", "Folder whose templates override the built-in ones "
+                                     "(same relative names, e.g. feeds/google.xml)")
+
+
+@dataclass(frozen=True)
+class BestsellerSettings:
+    """[bestsellers]: label the products that sell, from the orders in the store."""
+
+    window_days: int = setting(30, "Rank products by units sold over this many days",
+                               min=1, max=3650)
+    top_percent: int = setting(10, "Label the top this-many percent of the products that sold",
+                               min=0, max=100)
+    label: str = setting("custom_label_0", "Which custom label carries the mark "
+                                           "(custom_label_0..4)")
+    value: str = setting("bestseller", "The label's value (empty disables bestseller labels)")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """[server]: the feed server (`vendre-feeds serve`)."""
+
+    host: str = setting("127.0.0.1", "Interface to listen on")
+    port: int = setting(8000, "Port to listen on", min=1, max=65535)
+    access_key: str = setting("", "Secret path segment of every feed URL and the status page "
+                                  "(`init` generates one)", env="VENDRE_FEEDS_ACCESS_KEY")
+    public_url: str = setting("", "Where shoppers' browsers and feed fetchers reach this "
+                                  "server, e.g. https://feeds.shop.se",
+                              example="https://feeds.shop.se")
+    max_feed_age_minutes: int = setting(180, "/health answers 503 when a feed is older than "
+                                             "this", min=1, max=525_600)
+    threads: int = setting(8, "Worker threads of the WSGI server", min=1, max=256)
+    connection_limit: int = setting(1000, "Open connections the WSGI server accepts at once "
+                                          "(more wait in the listen queue)",
+                                    min=1, max=100_000)
+    channel_timeout_s: int = setting(30, "Seconds a connection may stay idle (also between "
+                                         "the bytes of a request's headers) before it is "
+                                         "closed", min=1, max=3600)
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """[schedule]: background sync + build."""
+
+    every_minutes: int = setting(60, "Run sync and build this often in `serve`/`worker` "
+                                     "(0 = never)", min=0, max=10_080)
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """[tracking]: the snippets and the one-tag loader."""
+
+    gtm_id: str = setting("", "Google Tag Manager container id (GTM-XXXX); empty = off")
+    ga4_id: str = setting("", "GA4 measurement id (G-XXXX); empty = off")
+    meta_pixel_id: str = setting("", "Meta Pixel id (digits); empty = off")
+    criteo_account: str = setting("", "Criteo OneTag account id (digits); empty = off")
+    site_key: str = setting("", "Public key in the loader's URL (not a secret; `init` "
+                                "generates one)")
+    consent_mode: bool = setting(True, "Send Google Consent Mode v2 defaults (denied) before "
+                                       "any tag, and make Meta and Criteo wait for consent")
+    prices_include_vat: bool = setting(True, "Event prices with VAT, like the feeds")
+    meta_group_ids: bool = setting(False, "Meta events name the variant group (product_group) "
+                                          "instead of the variant")
+    criteo_site_type: str = setting("d", 'Criteo setSiteType: "d" desktop, "m" mobile, '
+                                         '"t" tablet')
+    cart_path: str = setting("/(varukorg|kassa|cart|checkout)", "Regular expression for the "
+                                                                "cart page's URL path")
+    confirmation_path: str = setting("/(tack|thank|confirmation|checkout_success)",
+                                     "Regular expression for the order confirmation URL path")
+    buy_button_selector: str = setting("[data-buy], .buy-button, button[name=buy]",
+                                       "CSS selector of the buy button on product pages")
+    allowed_origins: list[str] = setting([], "Origins allowed to fetch the product index "
+                                             "(CORS); empty = the shop's base_url")
+    index_shards: int = setting(64, "Number of product index shards a page chooses from",
+                                min=1, max=4096)
+
+
+SECTIONS: dict[str, type] = {
+    "vendre": VendreSettings,
+    "shop": ShopSettings,
+    "build": BuildSettings,
+    "bestsellers": BestsellerSettings,
+    "server": ServerSettings,
+    "schedule": ScheduleSettings,
+    "tracking": TrackingSettings,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, immutable once loaded.
+
+    `channels` holds every channel by name: the tables of the file and, for each
+    registered channel without one, its defaults (all resolved: targets filled in).
+    """
+
+    data_dir: Path
+    vendre: VendreSettings
+    shop: ShopSettings
+    build: BuildSettings
+    bestsellers: BestsellerSettings
+    server: ServerSettings
+    schedule: ScheduleSettings
+    tracking: TrackingSettings
+    channels: Mapping[str, ChannelSettings]
+    source: Path | None = None
+
+    def channel(self, name: str) -> ChannelSettings:
+        """The settings of channel `name`.
+
+        :raises KeyError: no such channel (the loader knows every registered one).
+        """
+        return self.channels[name]
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line (masked by `feeds.log`)."""
+        return tuple(s for s in (self.server.access_key,) if s)
