@@ -69,6 +69,10 @@ class CsvHandler:
                 digest.add(item_id)
         return ParsedFeed(digest.count, digest.hexdigest())
 
+    def items(self, fh: IO[bytes]) -> Iterator[dict[str, str]]:
+        """The rows of a published file, as dicts by column, one at a time."""
+        return self._rows(fh, "document")
+
     def read_values(self, fh: IO[bytes]) -> dict[str, tuple[str, ...]]:
         columns = tuple(self.format.diff_fields.values())
         return {row[self.format.id_column]: tuple(row.get(c, "") for c in columns)

@@ -81,6 +81,10 @@ class JsonHandler:
                 digest.add(str(item_id))
         return ParsedFeed(digest.count, digest.hexdigest())
 
+    def items(self, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
+        """The items of a published document, one at a time."""
+        return _items(fh, "document", self.format)
+
     def read_values(self, fh: IO[bytes]) -> dict[str, tuple[str, ...]]:
         paths = tuple(self.format.diff_fields.values())
         values: dict[str, tuple[str, ...]] = {}

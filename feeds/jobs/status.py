@@ -3,12 +3,12 @@ a sync's line."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from feeds.config import Config
 from feeds.pipeline.run import FeedResult
 from feeds.storage.layout import Layout
+from feeds.storage.report import read as read_report
 from feeds.storage.store import Store, SyncRecord
 
 __all__ = ["age", "format_build", "format_status", "sync_line"]
@@ -43,16 +43,12 @@ def _feed_lines(layout: Layout, now: datetime) -> list[str]:
     for feed in layout.published():
         line = (f"feed {feed.file}: {feed.items} items, published "
                 f"{feed.published_at:%Y-%m-%d %H:%M} UTC ({age(feed.published_at, now)})")
-        try:
-            report = json.loads(layout.report(feed.stem).read_text("utf-8"))
-        except (OSError, ValueError):
-            report = {}
-        counts = report.get("counts", {})
-        errors, warnings = sum(counts.get("errors", {}).values()), \
-            sum(counts.get("warnings", {}).values())
-        line += f"; last build: {errors} errors, {warnings} warnings"
-        if report and not report.get("published", True):
-            line += f"; NOT PUBLISHED: {report.get('reason', '')}"
+        report = read_report(layout.report(feed.stem))
+        if report is not None:
+            line += f"; last build: {report.error_count} errors, " \
+                    f"{report.warning_count} warnings"
+            if not report.published:
+                line += f"; NOT PUBLISHED: {report.reason}"
         lines.append(line)
     return lines or ["feeds: none published yet (run `vendre-feeds build`)"]
 

@@ -61,13 +61,16 @@ def feed(key: str, name: str) -> Response:
         abort(404)
     # Only what the state says is published: a withdrawn feed (its channel disabled)
     # stays on disk but is no longer served.
-    if name not in {f.file for f in ctx.layout.published()}:
+    record = next((f for f in ctx.layout.published() if f.file == name), None)
+    if record is None:
         abort(404)
     opened = _open_feed(ctx.layout.feeds / name, gzip_ok=_accepts_gzip())
     if opened is None:
         abort(404)
     fh, st, encoding = opened
-    return _file_response(fh, st, CONTENT_TYPES[match.group(2)], encoding)
+    # The channel's format declared the type when the file was published.
+    content_type = record.content_type or CONTENT_TYPES[match.group(2)]
+    return _file_response(fh, st, content_type, encoding)
 
 
 @bp.get("/reports/<key>/<name>")

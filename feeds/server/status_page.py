@@ -34,6 +34,8 @@ from feeds.server.context import ServerContext, context, render
 from feeds.server.feeds_routes import key_matches
 from feeds.server.schedule import read_refresh_state, state_time
 from feeds.storage.layout import Layout, PublishedFeed
+from feeds.storage.report import ReportSummary
+from feeds.storage.report import read as read_report
 from feeds.storage.store import Store, SyncRecord
 
 __all__ = ["FeedRow", "bp", "feed_rows", "health_report"]
@@ -156,61 +158,44 @@ def feed_rows(layout: Layout, base_url: str, key: str, now: datetime) -> list[Fe
     """One row per published feed or built report, by stem."""
     published = {f.stem: f for f in layout.published()}
     reports = _reports(layout)
-    return [_row(stem, published.get(stem), reports.get(stem, {}), base_url, key, now)
+    return [_row(stem, published.get(stem), reports.get(stem), base_url, key, now)
             for stem in sorted(published.keys() | reports.keys())]
 
 
-def _reports(layout: Layout) -> dict[str, dict[str, Any]]:
+def _reports(layout: Layout) -> dict[str, ReportSummary]:
     found = {}
     for path in sorted(layout.reports.glob("*.json")) if layout.reports.is_dir() else []:
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            data = {"unreadable": True}
-        found[path.stem] = data if isinstance(data, dict) else {"unreadable": True}
+        summary = read_report(path)
+        if summary is not None:
+            found[path.stem] = summary
     return found
 
 
-def _row(stem: str, feed: PublishedFeed | None, report: dict[str, Any], base_url: str,
+def _row(stem: str, feed: PublishedFeed | None, report: ReportSummary | None, base_url: str,
          key: str, now: datetime) -> FeedRow:
-    counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
     file = feed.file if feed else f"{stem}.xml"
-    built = _parse_time(report.get("built_at"))
     return FeedRow(
-        stem=stem, channel=(feed.channel if feed else str(report.get("channel", ""))),
+        stem=stem, channel=(feed.channel if feed else report.channel if report else ""),
         file=file, url=f"{base_url}/feeds/{quote(key, safe='')}/{quote(file)}" if feed else "",
         items=feed.items if feed else None,
         published_at=_when(feed.published_at) if feed else "",
         published_ago=_ago(feed.published_at, now) if feed else "",
-        built_at=_when(built), errors=_total(counts.get("errors")),
-        warnings=_total(counts.get("warnings")), excluded=_total(counts.get("excluded")),
+        built_at=_when(report.built_at if report else None),
+        errors=report.error_count if report else 0,
+        warnings=report.warning_count if report else 0,
+        excluded=sum(report.excluded.values()) if report else 0,
         report_url=(f"{base_url}/reports/{quote(key, safe='')}/{quote(stem)}.json"
                     if report else ""),
         note=_note(feed, report))
 
 
-def _note(feed: PublishedFeed | None, report: dict[str, Any]) -> str:
-    if report.get("unreadable"):
+def _note(feed: PublishedFeed | None, report: ReportSummary | None) -> str:
+    if report is not None and report.unreadable:
         return "the report cannot be read"
-    if report and not report.get("published", True):
-        reason = str(report.get("reason") or "not published")
+    if report is not None and not report.published:
+        reason = report.reason or "not published"
         return f"last build not published: {reason}" + ("" if feed else "; nothing served yet")
     return "" if feed else "not published yet"
-
-
-def _total(value: Any) -> int | None:
-    """The sum of a {rule: count} mapping (or a plain count)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, dict):
-        return sum(v for v in value.values() if isinstance(v, int) and not isinstance(v, bool))
-    return None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    return state_time({"t": value}, "t")
 
 
 def _last_sync(ctx: ServerContext) -> SyncRecord | None:

@@ -19,12 +19,13 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from feeds.core.validation import Severity, Violation
 
-__all__ = ["Counts", "ReportWriter"]
+__all__ = ["Counts", "ReportSummary", "ReportWriter", "dropped_items", "read"]
 
 
 @dataclass
@@ -88,3 +89,79 @@ class ReportWriter:
             self._fh = None
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """A report's head: which file, when, whether it was published, and its counts.
+
+    `unreadable` is True for a report that exists but cannot be read (every other
+    field then keeps its default).
+    """
+
+    feed: str = ""
+    channel: str = ""
+    built_at: datetime | None = None
+    published: bool = True
+    reason: str = ""
+    products: int = 0
+    items: int = 0
+    dropped: int = 0
+    excluded: Mapping[str, int] = field(default_factory=dict)
+    errors: Mapping[str, int] = field(default_factory=dict)
+    warnings: Mapping[str, int] = field(default_factory=dict)
+    unreadable: bool = False
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def warning_count(self) -> int:
+        return sum(self.warnings.values())
+
+
+def read(path: Path) -> ReportSummary | None:
+    """The summary of the report at `path`; None when there is none."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return ReportSummary(unreadable=True)
+    if not isinstance(data, dict):
+        return ReportSummary(unreadable=True)
+    counts = data.get("counts") if isinstance(data.get("counts"), dict) else {}
+    try:
+        built = datetime.fromisoformat(data["built_at"]) if data.get("built_at") else None
+    except (TypeError, ValueError):
+        built = None
+    return ReportSummary(
+        feed=str(data.get("feed", "")), channel=str(data.get("channel", "")), built_at=built,
+        published=data.get("published", True) is not False, reason=str(data.get("reason") or ""),
+        products=_int(counts.get("products")), items=_int(counts.get("items")),
+        dropped=_int(counts.get("dropped")), excluded=_counter(counts.get("excluded")),
+        errors=_counter(counts.get("errors")), warnings=_counter(counts.get("warnings")))
+
+
+def dropped_items(path: Path) -> dict[str, str]:
+    """item id -> the first error that kept it out of the file (empty without a report)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found: dict[str, str] = {}
+    for v in data.get("violations", []) if isinstance(data, dict) else []:
+        if isinstance(v, dict) and v.get("severity") == Severity.ERROR.value:
+            found.setdefault(str(v.get("item_id", "")), f"{v.get('field')}: {v.get('message')}")
+    return found
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _counter(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): _int(v) for k, v in value.items()}

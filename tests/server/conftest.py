@@ -29,7 +29,9 @@ from feeds.storage.store import Store
 from tests.conftest import make_config
 
 ACCESS_KEY = "test-access-key-Zq81vNw3"
-CONTENT_TYPES = {"xml": "application/xml", "json": "application/json", "csv": "text/csv"}
+# What a build records for each format (feeds.core.outputs), which the server serves.
+CONTENT_TYPES = {"xml": "application/xml; charset=utf-8", "json": "application/json",
+                 "csv": "text/csv; charset=utf-8"}
 
 
 def replace_file(path: Path, data: bytes) -> None:

@@ -1,0 +1,204 @@
+"""The push ledger: per channel and SKU, what the remote side acknowledged.
+
+A push compares the published payload with the ledger and sends only the
+difference; it records every acknowledgement (and every rejection, with the
+marketplace's own message) as it comes. Before a create batch is sent its
+SKUs are recorded as `pending`, so a run killed mid-send is recognised next
+time and the article is looked up instead of created twice.
+
+`Ledger` is the interface; `MemoryLedger` keeps it in memory (tests), and
+`SqliteLedger` in `<data_dir>/state/ledger.sqlite3`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from contextlib import closing
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from feeds.errors import StoreError
+
+__all__ = ["Ledger", "LedgerEntry", "MemoryLedger", "PushRun", "SkuState", "SqliteLedger"]
+
+
+class SkuState(StrEnum):
+    """Where one SKU stands with the remote side."""
+
+    PENDING = "pending"      # sent for creation, no acknowledgement recorded yet
+    LIVE = "live"            # accepted (for sale, or waiting for the marketplace's review)
+    PAUSED = "paused"        # kept on the marketplace, not for sale
+    REJECTED = "rejected"    # the marketplace refused it; `errors` says why
+    DELETED = "deleted"      # removed on the marketplace
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the remote side acknowledged for one SKU.
+
+    `price` is the acknowledged price part of the payload as canonical JSON, `quantity`
+    the acknowledged stock and `content_hash` a hash of everything else, so a later
+    push can tell which of the three changed. `remote_id` is the marketplace's own id
+    (Fyndiq's article UUID); `errors` its last messages, `code: message`.
+    """
+
+    sku: str
+    state: SkuState
+    content_hash: str = ""
+    price: str = ""
+    quantity: int | None = None
+    remote_id: str = ""
+    batch_id: str = ""
+    errors: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PushRun:
+    """One push: when, whether it was a dry run, what it did, how it ended."""
+
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    dry_run: bool = False
+    counts: Mapping[str, int] = field(default_factory=dict)
+    message: str = ""
+
+
+class Ledger(Protocol):
+    def entries(self, channel: str) -> dict[str, LedgerEntry]:
+        """Every SKU of `channel` the ledger knows, by SKU."""
+
+    def put(self, channel: str, entries: Iterable[LedgerEntry]) -> None:
+        """Record these entries (replacing what was recorded for their SKUs)."""
+
+    def forget(self, channel: str, skus: Iterable[str]) -> None:
+        """Drop these SKUs (deleted for good)."""
+
+    def record_run(self, channel: str, run: PushRun) -> None:
+        """Remember one push of `channel`."""
+
+    def last_run(self, channel: str) -> PushRun | None:
+        """The newest push of `channel`, or None."""
+
+
+class MemoryLedger:
+    """A ledger in memory, for tests and dry runs."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, LedgerEntry]] = {}
+        self._runs: dict[str, list[PushRun]] = {}
+
+    def entries(self, channel: str) -> dict[str, LedgerEntry]:
+        return dict(self._entries.get(channel, {}))
+
+    def put(self, channel: str, entries: Iterable[LedgerEntry]) -> None:
+        table = self._entries.setdefault(channel, {})
+        for entry in entries:
+            table[entry.sku] = entry
+
+    def forget(self, channel: str, skus: Iterable[str]) -> None:
+        table = self._entries.get(channel, {})
+        for sku in skus:
+            table.pop(sku, None)
+
+    def record_run(self, channel: str, run: PushRun) -> None:
+        self._runs.setdefault(channel, []).append(run)
+
+    def last_run(self, channel: str) -> PushRun | None:
+        runs = self._runs.get(channel)
+        return runs[-1] if runs else None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS skus (
+    channel TEXT NOT NULL, sku TEXT NOT NULL, state TEXT NOT NULL, content_hash TEXT,
+    price TEXT, quantity INTEGER, remote_id TEXT, batch_id TEXT, errors TEXT,
+    updated_at TEXT, PRIMARY KEY (channel, sku)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL, ok INTEGER NOT NULL, dry_run INTEGER NOT NULL,
+    counts TEXT NOT NULL, message TEXT NOT NULL);
+"""
+
+
+class SqliteLedger:
+    """The ledger in one SQLite file (`<data_dir>/state/ledger.sqlite3`).
+
+    Every `put` is one transaction, so an acknowledgement is on disk before the
+    next request goes out; a push killed between two requests loses nothing it
+    was told.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"the push ledger {self.path} cannot be opened: {exc}") from None
+        return conn
+
+    def entries(self, channel: str) -> dict[str, LedgerEntry]:
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT sku, state, content_hash, price, quantity, remote_id, "
+                                "batch_id, errors, updated_at FROM skus WHERE channel = ?",
+                                (channel,)).fetchall()
+        return {r[0]: LedgerEntry(r[0], SkuState(r[1]), r[2] or "", r[3] or "", r[4],
+                                  r[5] or "", r[6] or "", tuple(json.loads(r[7] or "[]")),
+                                  datetime.fromisoformat(r[8]) if r[8] else None)
+                for r in rows}
+
+    def put(self, channel: str, entries: Iterable[LedgerEntry]) -> None:
+        rows = [(channel, e.sku, e.state.value, e.content_hash, e.price, e.quantity,
+                 e.remote_id, e.batch_id, json.dumps(list(e.errors), ensure_ascii=False),
+                 e.updated_at.isoformat() if e.updated_at else None) for e in entries]
+        with closing(self._connect()) as conn, conn:
+            conn.executemany("INSERT OR REPLACE INTO skus VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def forget(self, channel: str, skus: Iterable[str]) -> None:
+        with closing(self._connect()) as conn, conn:
+            conn.executemany("DELETE FROM skus WHERE channel = ? AND sku = ?",
+                             [(channel, s) for s in skus])
+
+    def record_run(self, channel: str, run: PushRun) -> None:
+        with closing(self._connect()) as conn, conn:
+            conn.execute("INSERT INTO runs (channel, started_at, finished_at, ok, dry_run, "
+                         "counts, message) VALUES (?,?,?,?,?,?,?)",
+                         (channel, run.started_at.isoformat(), run.finished_at.isoformat(),
+                          int(run.ok), int(run.dry_run), json.dumps(dict(run.counts)),
+                          run.message))
+            # A year of hourly pushes is plenty of history.
+            conn.execute("DELETE FROM runs WHERE channel = ? AND id NOT IN (SELECT id FROM "
+                         "runs WHERE channel = ? ORDER BY id DESC LIMIT 9000)",
+                         (channel, channel))
+
+    def last_run(self, channel: str) -> PushRun | None:
+        if not self.path.is_file():
+            return None
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT started_at, finished_at, ok, dry_run, counts, message "
+                               "FROM runs WHERE channel = ? AND dry_run = 0 ORDER BY id DESC "
+                               "LIMIT 1", (channel,)).fetchone()
+        if row is None:
+            return None
+        return PushRun(datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]),
+                       bool(row[2]), bool(row[3]), json.loads(row[4]), row[5])
+
+
+def entry_json(entry: LedgerEntry) -> dict[str, Any]:
+    """An entry as plain JSON (for `push-status --json` and the status page)."""
+    data = asdict(replace(entry, updated_at=None))
+    data["state"] = entry.state.value
+    data["errors"] = list(entry.errors)
+    data["updated_at"] = entry.updated_at.isoformat() if entry.updated_at else None
+    return data
