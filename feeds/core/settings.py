@@ -28,6 +28,7 @@ from feeds.core.pricing import Rounding
 __all__ = [
     "ChannelSettings",
     "FeedSettings",
+    "PushedSettings",
     "Target",
     "documented",
     "internal",
@@ -144,3 +145,13 @@ class FeedSettings(ChannelSettings):
 
     def with_home(self, home: Target) -> FeedSettings:
         return dataclasses.replace(self, targets=((home,) if self.home else ()) + self.targets)
+
+
+@dataclass(frozen=True)
+class PushedSettings(ChannelSettings):
+    """A channel whose file is pushed to an API: off until configured (it needs
+    credentials), and pushed by `refresh` and the schedule only when `push` says so."""
+
+    enabled: bool = setting(False, "false = never built, served or pushed (a pushed channel "
+                                   "needs credentials, so it starts disabled)")
+    push: bool = setting(False, "true: `refresh` and the schedule push after a good build")

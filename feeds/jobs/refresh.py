@@ -92,4 +92,26 @@ def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = Non
     failed = [r.stem for r in results if not r.ok]
     if failed:
         raise BuildError(f"not published: {', '.join(failed)} (see reports/)")
+    summary["pushed"] = _push_after_build(cfg, now)
     return summary
+
+
+def _push_after_build(cfg: Config, now: datetime) -> dict[str, str]:
+    """Push every enabled channel with `push = true`, after a build that published it.
+
+    :raises FeedsError: naming the channels whose push failed (the others were pushed;
+        the feeds stay published either way).
+    """
+    from feeds.pipeline import deliver
+
+    done, failed = {}, []
+    for name in deliver.pushed_channels(cfg):
+        if not getattr(cfg.channel(name), "push", False):
+            continue
+        try:
+            done[name] = deliver.push(cfg, name, now=now).summary()
+        except FeedsError as exc:
+            failed.append(f"{name}: {exc}")
+    if failed:
+        raise FeedsError("push failed: " + "; ".join(failed))
+    return done

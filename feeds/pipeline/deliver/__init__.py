@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,12 @@ from feeds.storage.report import dropped_items
 
 __all__ = [
     "ChangePlan",
+    "PushError",
+    "PushStatus",
+    "check_status",
+    "ledger_of",
+    "push_status",
+    "pushed_channels",
     "ItemParts",
     "PushContext",
     "PushReport",
@@ -118,6 +125,9 @@ class Pusher(Protocol):
     def push(self, ctx: PushContext) -> PushReport:
         """Send what changed since the ledger's acknowledgements; record the new ones."""
 
+    def check(self, ctx: PushContext) -> None:
+        """Ask the remote side about SKUs still pending and record its answers."""
+
 
 # ---------------------------------------------------------------- the registry
 
@@ -171,7 +181,7 @@ def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
         raise NotFound(f"{name}: nothing is published yet; run `vendre-feeds build {name}`")
     credentials = {} if dry_run else _credentials(delivery.credential_names(name), env)
     pusher = get_pusher(delivery.client or spec.channel.code)
-    ledger = ledger or SqliteLedger(layout.root / "state" / "ledger.sqlite3")
+    ledger = ledger or ledger_of(cfg)
     now = now or datetime.now(UTC)
     own_http = http is None
     http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0),
@@ -188,6 +198,39 @@ def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
         if own_http:
             http.close()
     return report
+
+
+def check_status(cfg: Config, name: str, *, http: httpx.Client | None = None,
+                 ledger: Ledger | None = None, env: Mapping[str, str] | None = None
+                 ) -> PushStatus:
+    """Ask the marketplace about pending SKUs (when credentials are set), then the
+    ledger's view of channel `name`."""
+    spec = _spec(cfg, name)
+    delivery = spec.channel.delivery
+    assert delivery is not None
+    ledger = ledger or ledger_of(cfg)
+    names = delivery.credential_names(name)
+    source = os.environ if env is None else env
+    if ledger.entries(name) and all(source.get(v) for v in names.values()):
+        import time
+
+        own_http = http is None
+        http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0),
+                                    follow_redirects=False)
+        layout = Layout(cfg.data_dir)
+        published = layout.published_feed(spec.stem)
+        document = layout.feeds / (published.file if published else spec.file)
+        ctx = PushContext(name=name, spec=spec, items=lambda: _items(spec, document),
+                          left_out={}, http=http, ledger=ledger,
+                          credentials=_credentials(names, env), dry_run=False,
+                          now=datetime.now(UTC), sleep=time.sleep, echo=lambda _l: None)
+        try:
+            with hold(layout.lock(f"push-{name}"), f"push of {name}"):
+                get_pusher(delivery.client or spec.channel.code).check(ctx)
+        finally:
+            if own_http:
+                http.close()
+    return push_status(ledger, name)
 
 
 def _run(pusher: Pusher, ctx: PushContext) -> PushReport:
@@ -316,3 +359,52 @@ def batched(items: list[Any], size: int) -> Iterator[list[Any]]:
     """`items` in lists of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# ---------------------------------------------------------------- where things stand
+
+
+@dataclass(frozen=True)
+class PushStatus:
+    """What the ledger says of one pushed channel."""
+
+    name: str
+    by_state: Mapping[str, int]
+    last_run: PushRun | None
+    rejected: tuple[LedgerEntry, ...]
+    pending: tuple[LedgerEntry, ...]
+
+    def lines(self, limit: int = 50) -> list[str]:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.by_state.items()))
+        lines = [f"{self.name}: {states or 'nothing pushed yet'}"]
+        run = self.last_run
+        if run is not None:
+            done = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items()) if v)
+            outcome = "ok" if run.ok else f"FAILED: {run.message}"
+            lines.append(f"  last push {run.finished_at:%Y-%m-%d %H:%M} UTC: {outcome}"
+                         + (f" ({done})" if done else ""))
+        for entry in self.rejected[:limit]:
+            lines.append(f"  rejected {entry.sku}: {'; '.join(entry.errors) or 'no reason given'}")
+        if len(self.rejected) > limit:
+            lines.append(f"  (and {len(self.rejected) - limit} more rejected)")
+        return lines
+
+
+def push_status(ledger: Ledger, name: str) -> PushStatus:
+    entries = ledger.entries(name)
+    by_state: dict[str, int] = {}
+    for entry in entries.values():
+        by_state[entry.state.value] = by_state.get(entry.state.value, 0) + 1
+    ordered = sorted(entries.values(), key=lambda e: e.sku)
+    return PushStatus(name, by_state, ledger.last_run(name),
+                      tuple(e for e in ordered if e.state is SkuState.REJECTED),
+                      tuple(e for e in ordered if e.state is SkuState.PENDING))
+
+
+def pushed_channels(cfg: Config) -> list[str]:
+    """The enabled channels that have a push delivery, by name."""
+    return [spec.name for spec in feed_specs(cfg) if spec.channel.delivery is not None]
+
+
+def ledger_of(cfg: Config) -> SqliteLedger:
+    return SqliteLedger(Layout(cfg.data_dir).root / "state" / "ledger.sqlite3")
