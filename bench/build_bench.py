@@ -67,14 +67,14 @@ def fill_store(data_dir: Path, products: int) -> None:
                           for o in orders)
 
 
-def _config(work: Path) -> Path:
+def _config(work: Path, *, all_feeds: bool = False) -> Path:
     path = work / "vendre-feeds.toml"
+    off = "" if all_feeds else \
+        "[channels.meta]\nenabled = false\n[channels.criteo]\nenabled = false\n"
     path.write_text(
         f'data_dir = "{work / "data"}"\n'
         f'[shop]\nname = "Bench"\nbase_url = "{synthetic.BASE_URL}"\n'
-        'default_brand = "Bench"\n'
-        "[channels.meta]\nenabled = false\n[channels.criteo]\nenabled = false\n",
-        encoding="utf-8")
+        'default_brand = "Bench"\n' + off, encoding="utf-8")
     return path
 
 
@@ -93,6 +93,85 @@ def run_size(products: int, work_root: Path) -> SizeResult:
         return SizeResult(products, ours, state["items"], base, int(base.stdout.strip()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- one pass, several channels
+
+GOOGLE = ("google",)
+THREE = ("google", "meta", "criteo")
+
+
+@dataclass(frozen=True)
+class ChannelsRun:
+    channels: tuple[str, ...]
+    mode: str
+    measured: Measured
+    items: int
+
+
+def compare_channels(products: int, work_root: Path) -> tuple[list[ChannelsRun], dict, dict,
+                                                                Measured, int]:
+    """Google alone and Google + Meta + Criteo on one snapshot, with the pass in a child
+    and in the build process; the profile split of both; the baseline of the same run."""
+    work = Path(tempfile.mkdtemp(prefix=f"channels-{products}-", dir=work_root))
+    try:
+        fill_store(work / "data", products)
+        config = _config(work, all_feeds=True)
+        runs = []
+        for channels in (GOOGLE, THREE):
+            for mode in ("--in-process", "--child"):
+                measured = run_measured("bench.build_once",
+                                        [mode, "--config", str(config), *channels], work=work)
+                items = sum(json.loads((work / "data" / "state" / "feeds" / f"{c}.json")
+                                       .read_text())["items"] for c in channels)
+                runs.append(ChannelsRun(channels, mode.strip("-"), measured, items))
+        split = {c: json.loads(run_measured("bench.build_profile", [str(config), *c],
+                                            work=work).stdout)
+                 for c in (GOOGLE, THREE)}
+        base = run_measured("bench.baseline_google",
+                            [str(work / "data" / "catalog.sqlite3"), str(work / "baseline.xml"),
+                             synthetic.BASE_URL], work=work)
+        return runs, split[GOOGLE], split[THREE], base, int(base.stdout.strip())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def channels_markdown(products: int, runs: list[ChannelsRun], google: dict, three: dict,
+                      base: Measured, base_items: int) -> str:
+    alone = {r.mode: r.measured.seconds for r in runs if r.channels == GOOGLE}
+    base_rate = base_items / base.seconds
+    lines = [
+        f"### One pass, three channels: {products:,} products",
+        "",
+        "Same snapshot, same run. `pass in` says where products are read, derived and "
+        "checked: in the build process, or in a child while the build process renders "
+        "(`feeds/pipeline/producer.py`). Google's speed is compared with the plain-loop "
+        "baseline measured in this run.",
+        "",
+        "| channels | pass in | wall time | items written | peak RSS (+ child) "
+        "| time / Google alone (same mode) | Google items/s / baseline |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        m = r.measured
+        child = f" + {m.helpers_peak_mb:.0f} MB" if m.helpers_peak_mb else ""
+        ratio = m.seconds / alone[r.mode]
+        speed = f"{(r.items / m.seconds) / base_rate:.0%}" if r.channels == GOOGLE else "-"
+        lines.append(f"| {', '.join(r.channels)} | {r.mode} | {m.seconds:.1f} s | "
+                     f"{r.items:,} | {m.peak_mb:.0f} MB{child} | {ratio:.2f}x | {speed} |")
+    lines += ["", f"Baseline: {base_items:,} items in {base.seconds:.1f} s "
+                  f"({base_rate:,.0f} items/s).", "",
+              "Profile split, all in one process (`python -m bench.build_profile`): the pass's "
+              "pieces timed on the same snapshot, the rest of the in-process build's wall time "
+              "is rendering, the parse-back check and publishing.", "",
+              "| channels | read (SQLite + JSON) | parse (once per target) | map + rules "
+              "| render + check + publish | whole build |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for name, split in (("google", google), ("google, meta, criteo", three)):
+        lines.append(f"| {name} | {split['read']:.1f} s | {split['parse']:.1f} s | "
+                     f"{split['map_rules']:.1f} s | {split['render_check_publish']:.1f} s | "
+                     f"{split['build']:.1f} s |")
+    return "\n".join(lines)
 
 
 def markdown(results: Sequence[SizeResult], command: str) -> str:
@@ -117,9 +196,10 @@ def markdown(results: Sequence[SizeResult], command: str) -> str:
         *(r.row() for r in results),
         "",
         "Targets from the feeds issue: at least 40 % of the baseline's speed, and under "
-        "250 MB peak at 1,000,000 items. From 10,000 products on the pipeline uses two "
-        "processes (`feeds/producer.py`): a child reads and checks the products while the "
-        "build process renders, writes and parses back; the child's peak RSS (and that of "
+        "250 MB peak at 1,000,000 items. From 10,000 products on, with a second core, the "
+        "pipeline uses two processes (`feeds/pipeline/producer.py`): a child reads and checks "
+        "the products while the build process renders, writes and parses back; the child's "
+        "peak RSS (and that of "
         "multiprocessing's resource tracker, whichever is larger) is sampled every 0.2 s "
         "from /proc and comes on top of the build process's own. Both write the same "
         "number of items "
@@ -132,19 +212,26 @@ def markdown(results: Sequence[SizeResult], command: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.build_bench")
     parser.add_argument("--products", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--channels-products", type=int, default=100_000,
+                        help="catalogue size of the one-pass comparison (0 = skip it)")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
     command = "python -m bench.build_bench --products " + \
-        " ".join(str(n) for n in args.products) + (" --write" if args.write else "")
+        " ".join(str(n) for n in args.products) + \
+        f" --channels-products {args.channels_products}" + (" --write" if args.write else "")
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
     try:
         results = []
         for n in args.products:
             results.append(run_size(n, work_root))
             print(results[-1].row(), flush=True)
+        compared = compare_channels(args.channels_products, work_root) \
+            if args.channels_products else None
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     section = markdown(results, command)
+    if compared is not None:
+        section += "\n\n" + channels_markdown(args.channels_products, *compared)
     print(section)
     if args.write:
         write_section("build-bench", section)

@@ -113,3 +113,21 @@ def test_server_report_leaves_the_markers_to_write_section(tmp_path):
     write_section(server_load.SECTION, section, path)
     write_section(server_load.SECTION, section, path)
     assert path.read_text(encoding="utf-8").count("<!-- server-bench -->") == 1
+
+
+def test_build_benchmark_compares_one_and_three_channels_in_both_modes(tmp_path):
+    from bench.build_bench import THREE, channels_markdown, compare_channels
+
+    runs, google, three, base, base_items = compare_channels(400, tmp_path)
+    assert [(r.channels, r.mode) for r in runs] == [
+        (("google",), "in-process"), (("google",), "child"),
+        (THREE, "in-process"), (THREE, "child")]
+    google_items = runs[0].items
+    assert google_items == runs[1].items == base_items > 300
+    assert runs[2].items == runs[3].items > 2 * google_items  # meta and criteo wrote too
+    assert runs[1].measured.helpers_peak_mb > 0 and runs[0].measured.helpers_peak_mb == 0
+    for split in (google, three):
+        assert set(split) == {"read", "parse", "map_rules", "build", "render_check_publish"}
+        assert split["build"] >= split["read"] > 0
+    assert "| google, meta, criteo | child |" in channels_markdown(400, runs, google, three,
+                                                                     base, base_items)
