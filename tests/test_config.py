@@ -41,7 +41,7 @@ def test_starter_file_parses_and_documents_every_setting():
 
 
 def test_readme_settings_table_is_the_generated_one():
-    """The README's table is `python -m feeds.config.docs` (regenerate it when it differs)."""
+    """The README's table is `python -m feeds.config` (regenerate it when it differs)."""
     readme = (ROOT / "README.md").read_text("utf-8")
     start = readme.index("-->\n", readme.index("<!-- settings-table")) + 4
     end = readme.index("<!-- /settings-table -->")
@@ -160,3 +160,24 @@ tax_classes = { 2 = 25 }
     assert google.exclude_categories == (3, 4)
     assert google.min_price == Decimal(10)
     assert cfg.channel("meta").targets[0].file == "meta"
+
+
+def test_a_foreign_target_without_its_own_vat_is_a_warning(tmp_path):
+    norway = "[[channels.google.targets]]\nfile = \"google-no\"\ncountry = \"NO\"\n" \
+             "currency = \"NOK\"\nrate = 0.98\n"
+    cfg = load_config(write(tmp_path, norway), env={})
+    assert cfg.warnings == ("channels.google: google-no sells to NO but has no tax_classes "
+                            "of its own, so its prices carry SE VAT ([shop] tax_classes)",)
+    own = load_config(write(tmp_path, norway + "tax_classes = { 2 = 25, 3 = 12 }\n"), env={})
+    assert own.warnings == ()
+    off = load_config(write(tmp_path, norway + "[channels.google]\nenabled = false\n"), env={})
+    assert off.warnings == ()
+
+
+def test_variant_axes_are_read_in_any_case_and_checked(tmp_path):
+    cfg = load_config(write(tmp_path, '[shop]\nvariant_axes = { "Färg" = "color", '
+                                      '"Längd" = "size" }\n'), env={})
+    assert cfg.shop.variant_axes == {"färg": "color", "längd": "size"}
+    with pytest.raises(ConfigError, match="shop.variant_axes.längd"):
+        load_config(write(tmp_path, '[shop]\nvariant_axes = { "Längd" = "length" }\n'),
+                    env={})

@@ -35,9 +35,14 @@ class App:
     def quiet(self) -> bool:
         return self.verbosity < 0
 
-    def load(self, **overrides: Any) -> Config:
+    def load(self, *, warn: bool = False, **overrides: Any) -> Config:
+        """The config; with `warn`, its warnings on stderr (what build, validate and serve
+        want a user to see before they act)."""
         cfg = load_config(self.config_file, overrides=overrides or None)
         feeds_log.add_secret(*cfg.secrets())
+        if warn and not self.quiet:
+            for line in cfg.warnings:
+                click.echo(f"warning: {line}", err=True)
         return cfg
 
     def echo(self, text: str = "") -> None:

@@ -22,7 +22,7 @@ def build(app: App, channels: tuple[str, ...], force: bool) -> None:
     tracking loader's product index."""
     from feeds.jobs.refresh import build_all
 
-    cfg = app.load()
+    cfg = app.load(warn=True)
     results = build_all(cfg, codes=channels, force=force, now=datetime.now(UTC),
                         progress=app.progress())
     app.echo(format_build(results))
@@ -40,7 +40,7 @@ def validate(app: App, channels: tuple[str, ...], limit: int) -> None:
     """Build CHANNELS without publishing and show their violations."""
     from feeds.pipeline.run import build_feeds
 
-    cfg = app.load()
+    cfg = app.load(warn=True)
     results = build_feeds(cfg, codes=channels, publish_feeds=False, progress=app.progress(),
                           keep_first=limit)
     app.echo(format_build(results, violations=True))

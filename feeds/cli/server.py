@@ -19,7 +19,7 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     """Serve the feeds and the status page (and refresh them on the schedule)."""
     from feeds.server.run import run_server
 
-    cfg = app.load()
+    cfg = app.load(warn=True)
     run_server(cfg, host or cfg.server.host, port or cfg.server.port, echo=app.echo)
 
 

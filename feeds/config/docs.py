@@ -1,12 +1,13 @@
 """The starter file (`vendre-feeds init`) and the README's settings table, both written
 from the settings fields themselves, so that a setting cannot exist undocumented.
 
-    python -m feeds.config.docs     prints the README's settings table (Markdown)
+    python -m feeds.config     prints the README's settings table (Markdown)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 import typing
 from collections.abc import Iterator
@@ -39,10 +40,17 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float, Decimal)):
         return str(value)
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_key(key: Any) -> str:
+    """A bare key where TOML allows one, else a quoted one ("färg")."""
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else _toml_value(text)
 
 
 def _default_of(f: dataclasses.Field[Any]) -> Any:
@@ -169,7 +177,3 @@ def _table_lines(dotted: str, cls: type) -> list[str]:
         else:
             lines += [f"# {f.metadata['doc']}", _assignment(f)]
     return lines + later
-
-
-if __name__ == "__main__":
-    print(readme_table(), end="")

@@ -142,7 +142,20 @@ def _build_config(raw: dict[str, Any], env: Mapping[str, str], source: Path | No
     _check_shop(cfg.shop)
     cfg = dataclasses.replace(cfg, channels=_channels(raw.get("channels", {}), cfg, env))
     _check_cross(cfg)
-    return cfg
+    return dataclasses.replace(cfg, warnings=tuple(_warnings(cfg)))
+
+
+def _warnings(cfg: Config) -> Iterator[str]:
+    """What is allowed but probably wrong: printed by build, validate and serve, and shown
+    on the status page."""
+    for name, settings in cfg.channels.items():
+        if not settings.enabled:
+            continue
+        for target in settings.targets:
+            if target.country != cfg.shop.country and target.tax_classes is None:
+                yield (f"channels.{name}: {target.file} sells to {target.country} but has no "
+                       f"tax_classes of its own, so its prices carry {cfg.shop.country} VAT "
+                       "([shop] tax_classes)")
 
 
 def _templates_dir(build: BuildSettings, source: Path | None) -> BuildSettings:
@@ -277,9 +290,12 @@ def _convert_map(dotted: str, args: tuple[Any, ...], value: Any) -> dict[Any, An
         raise ValueError(value)
     key_type, value_type = args
     out = {}
+    free_keys = dotted.endswith("variant_axes")  # axis names as the shop spells them
     for key, item in value.items():
         key_value = int(key) if key_type is int else str(key)
-        if key_type is str and not _XML_NAME.match(key_value) and value_type is str:
+        if free_keys:
+            key_value = key_value.strip().lower()
+        elif key_type is str and not _XML_NAME.match(key_value) and value_type is str:
             raise ConfigError(f"{dotted}.{key}: names are lower-case letters, digits and _")
         if value_type is str and isinstance(item, int) and not isinstance(item, bool):
             item = str(item)
@@ -478,6 +494,11 @@ def _check_cross(cfg: Config) -> None:
         raise ConfigError("server.access_key: at least 16 letters, digits, - or _ expected "
                           "(it is the only secret in every feed URL; `init` makes one)")
     _check_tracking_ids(cfg)
+    axes = {"color", "size", "material", "pattern"}
+    for axis, attribute in cfg.shop.variant_axes.items():
+        if attribute not in axes:
+            raise ConfigError(f"shop.variant_axes.{axis}: one of {', '.join(sorted(axes))} "
+                              f"expected, got {attribute!r}")
     if cfg.tracking.site_key and not re.fullmatch(r"[A-Za-z0-9_-]{3,64}", cfg.tracking.site_key):
         raise ConfigError("tracking.site_key: 3-64 letters, digits, - or _ expected")
     for name in ("cart_path", "confirmation_path"):

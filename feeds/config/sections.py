@@ -76,8 +76,15 @@ class ShopSettings:
         min=0, max=99)
     id_field: IdField = setting(IdField.ID, 'The one product id of every feed and event: "id" '
                                             '(Vendre\'s product id) or "article_number"')
-    default_brand: str = setting("", "Brand for products without a manufacturer "
-                                     "(empty = none)")
+    default_brand: str = setting("", "Brand of the shop's own goods: used for products with "
+                                     "no manufacturer and no EAN (empty = none)")
+    variant_axes: dict[str, str] = setting(
+        {"färg": "color", "color": "color", "colour": "color", "storlek": "size",
+         "size": "size", "material": "material", "mönster": "pattern", "pattern": "pattern"},
+        "Variant axis name (any case) -> the feeds' attribute: color, size, material or "
+        "pattern")
+    backorder_days: int = setting(14, "Days until a backorder (or preorder) without a "
+                                      "readable date is expected in stock", min=1, max=365)
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,7 @@ class Config:
     tracking: TrackingSettings
     channels: Mapping[str, ChannelSettings]
     source: Path | None = None
+    warnings: tuple[str, ...] = ()
 
     def channel(self, name: str) -> ChannelSettings:
         """The settings of channel `name`.
