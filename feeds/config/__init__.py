@@ -79,8 +79,15 @@ class VendreSettings:
                           "(the key itself is never read from this file)")
     page_size: int = _s(250, "Items asked for per page (the shop may answer with fewer)")
     concurrency: int = _s(4, "Pages fetched at once after the first")
-    timeout_s: float = _s(30.0, "Seconds before one request times out")
+    timeout_s: float = _s(30.0, "Seconds one request may take, connect to last byte (at most "
+                             "3600); a later answer is a failed, retried request")
     retries: int = _s(5, "Retries of one request after a timeout, connection error, 429 or 5xx")
+    sync_deadline_minutes: float = _s(60.0, "Minutes one whole sync may take; then it fails and "
+                                      "the previous snapshot stays")
+    max_products: int = _s(5_000_000, "Most products (or categories, or orders) a shop may "
+                           "promise; a first page promising more fails before paging")
+    max_response_mb: int = _s(64, "Largest answer (one page) read, in MB; a larger page fails "
+                              "like an unreadable one")
     orders: bool = _s(True, "Read orders too (for bestseller labels); a failure is a warning")
     orders_days: int = _s(60, "Keep the orders of this many past days, judged by order date")
 
@@ -240,7 +247,9 @@ DATA_DIR_ENV = "VENDRE_FEEDS_DATA_DIR"
 
 _POSITIVE = {"page_size", "concurrency", "timeout_s", "orders_days", "window_days",
              "history_versions", "history_max_mb", "port", "threads", "index_shards",
-             "max_feed_age_minutes"}
+             "max_feed_age_minutes", "sync_deadline_minutes", "max_products",
+             "max_response_mb"}
+_AT_MOST = {"timeout_s": 3600, "sync_deadline_minutes": 7 * 24 * 60}
 _PERCENT = {"max_drop_percent", "top_percent"}
 _LABELS = {f"custom_label_{i}" for i in range(5)}
 
@@ -450,6 +459,8 @@ def _check_range(dotted: str, fname: str, value: Any) -> None:
         raise ConfigError(f"{dotted}: must be greater than 0, got {value!r}")
     if fname in _PERCENT and not 0 <= value <= 100:
         raise ConfigError(f"{dotted}: must be a percentage from 0 to 100, got {value!r}")
+    if fname in _AT_MOST and not value <= _AT_MOST[fname]:  # also catches inf and nan
+        raise ConfigError(f"{dotted}: must be at most {_AT_MOST[fname]}, got {value!r}")
     if fname in {"retries", "every_minutes"} and value < 0:
         raise ConfigError(f"{dotted}: must not be negative, got {value!r}")
     if fname == "tax_classes" and any(not 0 <= v < 100 for v in value.values()):
