@@ -344,3 +344,21 @@ def test_a_redirect_to_another_host_is_not_followed_and_gets_no_key(make_client,
             "set vendre.api_url to the final https URL")
         assert caught.value.status == 302 and sleeps == []
         assert shop.elsewhere.requests == []
+
+
+# ---------------------------------------------------------------- proxies
+
+
+def test_the_environments_proxy_is_still_used(make_client, monkeypatch):
+    # The client now reads the proxy itself (httpx's trust_env would mount a
+    # transport of its own, without the request deadline): it must still be used.
+    with HostileVendre(api_key=KEY) as shop:
+        proxy = shop.elsewhere  # answers 404 to anything, CONNECT included
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        client = make_client("https://shop.example/API/1", retries=0)
+        with pytest.raises(VendreUnavailable, match="ProxyError"):
+            read_all(client)
+        assert len(proxy.requests) == 1
+        assert not proxy.requests[0].sent_key  # a CONNECT; the key would travel in the tunnel
