@@ -127,7 +127,8 @@ def test_a_dripped_body_is_a_failed_retried_request(make_client, sleeps):
         assert [r.offset for r in shop.requests] == [0, 0]  # retried once
     assert len(sleeps) == 1
     # The body is ~500 bytes at 20 a second: a per-read timeout would wait ~25 s a try.
-    assert elapsed < 2 * 0.4 + 0.5
+    # (The margin is for a loaded machine.)
+    assert elapsed < 2 * 0.4 + 2.0
 
 
 def test_dripped_headers_are_cut_off_by_the_same_deadline(make_client):
@@ -138,8 +139,8 @@ def test_dripped_headers_are_cut_off_by_the_same_deadline(make_client):
         with pytest.raises(VendreUnavailable, match=r"no complete answer within 0\.4 s"):
             read_all(client)
     # Headers are read by httpcore, below any check between body chunks: only the
-    # transport's own deadline can cut this short.
-    assert time.monotonic() - started < 0.4 + 0.5
+    # transport's own deadline can cut this short (else ~100 bytes at 20 a second).
+    assert time.monotonic() - started < 0.4 + 2.0
 
 
 def test_the_sync_deadline_ends_requests_and_their_threads(make_client):
@@ -157,7 +158,7 @@ def test_the_sync_deadline_ends_requests_and_their_threads(make_client):
         assert str(caught.value) == (f"{shop.url}/products?offset=10: stopped, the sync's "
                                      "deadline passed (vendre.sync_deadline_minutes)")
         assert 1 < len(shop.requests) <= 1 + 4
-    assert 0.8 <= elapsed < 0.8 + 0.5
+    assert 0.8 <= elapsed < 0.8 + 2.0  # not the 30 s of timeout_s
     assert page_threads() == []
 
 
@@ -169,7 +170,7 @@ def test_the_sync_deadline_cuts_a_backoff_wait_short(make_client):
         with pytest.raises(VendreUnavailable, match="the sync's deadline passed"):
             read_all(client)
         assert len(shop.requests) == 1  # asked to wait 100 s; the deadline came first
-    assert time.monotonic() - started < 0.5 + 0.5
+    assert time.monotonic() - started < 0.5 + 2.0  # not the 100 s asked for
 
 
 def test_no_request_starts_after_the_sync_deadline(make_client, sleeps):
