@@ -20,16 +20,22 @@ __all__ = ["build", "diff", "validate"]
 def build(app: App, channels: tuple[str, ...], force: bool) -> None:
     """Build and publish the feeds of CHANNELS (default: every enabled channel), then the
     tracking loader's product index."""
-    from feeds.jobs.refresh import build_all
+    from feeds.jobs.refresh import IndexNotRebuilt, build_all, index_skipped
 
     cfg = app.load(warn=True)
-    results = build_all(cfg, codes=channels, force=force, now=datetime.now(UTC),
-                        progress=app.progress())
+    try:
+        results = build_all(cfg, codes=channels, force=force, now=datetime.now(UTC),
+                            progress=app.progress())
+    except IndexNotRebuilt as exc:
+        # The feeds are out; their summary first, then the one line of what failed
+        # (exit 1, so cron notices that the loader's index is stale).
+        app.echo(format_build(exc.results))
+        raise
     app.echo(format_build(results))
     failed = [r for r in results if not r.ok]
     if failed:
         raise FeedsError(f"{len(failed)} of {len(results)} feeds not published: "
-                         + ", ".join(r.stem for r in failed))
+                         + ", ".join(r.stem for r in failed) + index_skipped(cfg))
 
 
 @click.command()

@@ -41,18 +41,19 @@ class VendreSettings:
     page_size: int = setting(250, "Items asked for per page (the shop may answer with fewer)",
                              min=1, max=10_000)
     concurrency: int = setting(4, "Pages fetched at once after the first", min=1, max=32)
-    timeout_s: float = setting(30.0, "Seconds one request may take, from connecting to its "
-                                     "last byte", min=0.1, max=3600)
+    timeout_s: float = setting(30.0, "Seconds one request may take, connect to last byte; a "
+                                     "later answer is a failed, retried request",
+                               min=0.1, max=3600)
     retries: int = setting(5, "Retries of one request after a timeout, connection error, "
                               "429 or 5xx", min=0, max=20)
-    sync_deadline_minutes: int = setting(60, "A sync still running after this many minutes "
-                                             "fails (the previous snapshot stays)",
-                                         min=1, max=1440)
-    max_products: int = setting(5_000_000, "A shop promising more products than this fails "
-                                           "the sync before paging starts",
-                                min=1, max=100_000_000)
-    max_response_mb: int = setting(64, "Largest answer (one page) read from the shop, in MB",
-                                   min=1, max=4096)
+    sync_deadline_minutes: float = setting(60.0, "Minutes one whole sync may take; then it "
+                                                 "fails and the previous snapshot stays",
+                                           min=0.01, max=10_080)
+    max_products: int = setting(5_000_000, "Most products (or categories, or orders) a shop "
+                                           "may promise; a first page promising more fails "
+                                           "before paging", min=1, max=100_000_000)
+    max_response_mb: int = setting(64, "Largest answer (one page) read, in MB; a larger page "
+                                       "fails like an unreadable one", min=1, max=4096)
     orders: bool = setting(True, "Read orders too (for bestseller labels); a failure is a "
                                  "warning")
     orders_days: int = setting(60, "Keep the orders of this many past days, judged by order "

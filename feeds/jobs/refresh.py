@@ -19,9 +19,20 @@ from feeds.storage.layout import Layout
 from feeds.storage.lock import hold
 from feeds.storage.store import Store
 
-__all__ = ["build_all", "run_refresh"]
+__all__ = ["IndexNotRebuilt", "build_all", "index_due", "index_skipped", "run_refresh"]
 
 log = logging.getLogger("feeds.jobs.refresh")
+
+
+class IndexNotRebuilt(BuildError):
+    """Every feed was published, but the tracking index, which was due, was not rebuilt.
+
+    `results` are the feeds' results, so a caller can still report them.
+    """
+
+    def __init__(self, message: str, results: list[FeedResult]) -> None:
+        super().__init__(message)
+        self.results = results
 
 
 def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = False,
@@ -32,16 +43,32 @@ def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = F
     between two feeds or before the index: all of them describe one catalogue. The
     index is rebuilt only when every feed was published, so the loader never names
     an item the live feeds do not have yet (or no longer have).
+
+    :raises IndexNotRebuilt: the index was due (`[tracking] site_key` is set) and
+        every feed was published, but the index could not be built; the feeds
+        stay published and the previous index stays.
     """
     layout = Layout(cfg.data_dir)
     with hold(layout.lock("snapshot"), "sync or build"):
         results = build_feeds(cfg, codes=codes, force=force, now=now, progress=progress)
         _withdraw_disabled(cfg, layout)
+        # When a feed was not published, the index is skipped on purpose; the caller's
+        # "not published" line says so (`index_skipped`).
         if all(r.published for r in results):
-            _build_tracking_index(cfg, now)
-        else:
-            log.warning("tracking index not rebuilt: not every feed was published")
+            failure = _build_tracking_index(cfg, now)
+            if failure:
+                raise IndexNotRebuilt(failure, results)
     return results
+
+
+def index_due(cfg: Config) -> bool:
+    """Whether a build must rebuild the tracking index: a loader can ask for it."""
+    return bool(cfg.tracking.site_key)
+
+
+def index_skipped(cfg: Config) -> str:
+    """The end of a "not published" line: the index, when due, was not rebuilt either."""
+    return "; the tracking index was not rebuilt either" if index_due(cfg) else ""
 
 
 def _withdraw_disabled(cfg: Config, layout: Layout) -> None:
@@ -55,20 +82,21 @@ def _withdraw_disabled(cfg: Config, layout: Layout) -> None:
                         feed.file)
 
 
-def _build_tracking_index(cfg: Config, now: datetime) -> None:
-    """The product index, when a site key lets a loader ask for it. The feeds are
-    published by now, so a failure here is logged and the previous index stays."""
-    if not cfg.tracking.site_key:
-        return
+def _build_tracking_index(cfg: Config, now: datetime) -> str:
+    """The product index, when a site key lets a loader ask for it; "" when done or not
+    due, else the one line that says why not (the previous index stays)."""
+    if not index_due(cfg):
+        return ""
     from feeds.events.index import build_index
 
     try:
         info = build_index(cfg, Store.in_dir(cfg.data_dir), now)
     except (FeedsError, OSError, sqlite3.Error) as exc:
-        log.error("tracking index not rebuilt (the previous one stays): %s", exc)
-        return
+        return (f"tracking index not rebuilt, the previous one stays (the feeds were "
+                f"published): {exc}")
     log.info("tracking index %s: %d keys in %d shards (%d products, %d categories)",
              info.version, info.count, info.shards, info.products, info.categories)
+    return ""
 
 
 def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = None,
@@ -77,7 +105,8 @@ def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = Non
     """Sync, then build; a summary for the refresh state and /health.
 
     :raises FeedsError: when the sync fails (nothing is built: the last good feeds
-        stay) or when a feed could not be published (the others were).
+        stay), when a feed could not be published (the others were), or when the
+        tracking index was due but not rebuilt (`IndexNotRebuilt`).
     """
     now = now or datetime.now(UTC)
     progress = progress or make_progress(quiet=True)
@@ -91,7 +120,8 @@ def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = Non
     }
     failed = [r.stem for r in results if not r.ok]
     if failed:
-        raise BuildError(f"not published: {', '.join(failed)} (see reports/)")
+        raise BuildError(f"not published: {', '.join(failed)} (see reports/)"
+                         + index_skipped(cfg))
     summary["pushed"] = _push_after_build(cfg, now)
     return summary
 

@@ -3,15 +3,19 @@ a sync's line."""
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Callable
 from datetime import datetime
 
 from feeds.config import Config
+from feeds.log import mask
 from feeds.pipeline.run import FeedResult
 from feeds.storage.layout import Layout
 from feeds.storage.report import read as read_report
 from feeds.storage.store import Store, SyncRecord
 
-__all__ = ["age", "format_build", "format_status", "sync_line"]
+__all__ = ["age", "format_build", "format_status", "shown_safely", "sync_line"]
 
 
 def age(moment: datetime, now: datetime) -> str:
@@ -26,14 +30,26 @@ def age(moment: datetime, now: datetime) -> str:
     return f"{seconds // 86400} days ago"
 
 
-def _sync_lines(record: SyncRecord, now: datetime) -> list[str]:
+def shown_safely(cfg: Config, text: str) -> str:
+    """Stored text (a sync's error or warning, a refresh's error) made fit to show.
+
+    The reader scrubs the API key from every message before it is stored; this is
+    the second line of defence, for text stored before that or by other means: the
+    configured key (read from the variable `[vendre] api_key_env` names, as the
+    sync does) and every registered secret become ***.
+    """
+    key = os.environ.get(cfg.vendre.api_key_env, "").strip()
+    return mask(text, [key] if len(key) >= 4 else [])  # as short as `add_secret` ignores
+
+
+def _sync_lines(record: SyncRecord, now: datetime, shown: Callable[[str], str]) -> list[str]:
     when = f"{record.finished_at:%Y-%m-%d %H:%M} UTC ({age(record.finished_at, now)})"
     if not record.ok:
-        return [f"last sync FAILED {when}: {record.error}"]
+        return [f"last sync FAILED {when}: {shown(record.error)}"]
     lines = [f"last sync ok {when}: {record.products} products, {record.categories} "
              f"categories, {record.orders} orders; {record.added} added, {record.removed} "
              f"removed, {record.changed} changed"]
-    lines += [f"  warning: {w}" for w in record.warnings]
+    lines += [f"  warning: {shown(w)}" for w in record.warnings]
     return lines
 
 
@@ -63,14 +79,15 @@ def format_status(cfg: Config, *, now: datetime) -> str:
     lines.append(f"store: {counts['products']} products, {counts['categories']} categories, "
                  f"{counts['orders']} orders")
     recent = store.syncs(limit=1)
+    shown = functools.partial(shown_safely, cfg)
     if not recent:
         lines.append("never synced")
     else:
-        lines += _sync_lines(recent[0], now)
+        lines += _sync_lines(recent[0], now, shown)
         if not recent[0].ok:
             good = store.last_good_sync()
             lines += ["  the store holds the last good snapshot:"] + \
-                [f"  {line}" for line in _sync_lines(good, now)] if good else \
+                [f"  {line}" for line in _sync_lines(good, now, shown)] if good else \
                 ["  no sync has succeeded yet"]
     return "\n".join(lines + _feed_lines(Layout(cfg.data_dir), now))
 

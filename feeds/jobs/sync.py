@@ -3,18 +3,24 @@
 Categories and products must be read completely or the sync fails and the
 previous snapshot stays. Orders are optional: a missing, refused or oddly
 shaped /orders endpoint is a warning, and the previously stored orders stay.
+
+The whole sync has a deadline (`[vendre] sync_deadline_minutes`): when it
+passes, the reader stops its requests and the sync fails with a line that says
+so, whatever it was reading, orders included.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from feeds.config import Config, api_key_from_env, require
-from feeds.errors import FeedsError, VendreError
-from feeds.log import add_secret
+from feeds.errors import FeedsError, VendreError, VendreUnavailable
+from feeds.log import add_secret, mask
 from feeds.progress import Progress
 from feeds.storage.layout import Layout
 from feeds.storage.lock import hold
@@ -49,44 +55,92 @@ def sync_shop(cfg: Config, progress: Progress, *, transport: Any = None,
     key = api_key if api_key is not None else api_key_from_env(cfg)
     add_secret(key)
     v = cfg.vendre
+    # One instant for the reader and the sync, so both agree on when it has passed.
+    deadline = time.monotonic() + v.sync_deadline_minutes * 60
     with hold(Layout(cfg.data_dir).lock("snapshot"), "sync or build"), \
             VendreClient(api_url, key, page_size=v.page_size, concurrency=v.concurrency,
-                         timeout_s=v.timeout_s, retries=v.retries, transport=transport,
+                         timeout_s=v.timeout_s, retries=v.retries, max_items=v.max_products,
+                         max_response_bytes=v.max_response_mb * 1024 * 1024,
+                         deadline=deadline, transport=transport,
                          on_page=lambda page: progress.total_known(page.total)) as client:
         return run_sync(cfg, client, Store.in_dir(cfg.data_dir), progress=progress,
-                        now=now or datetime.now(UTC))
+                        now=now or datetime.now(UTC), deadline=deadline)
 
 
 def run_sync(cfg: Config, client: PageSource, store: Store, *, progress: Progress,
-             now: datetime) -> SyncRecord:
+             now: datetime, deadline: float | None = None) -> SyncRecord:
     """Read categories, products and (optionally) orders into one new snapshot.
 
-    :raises FeedsError: when categories or products cannot be read completely;
-        the failure is recorded in the store and the old snapshot is untouched.
+    :param deadline: a `time.monotonic()` instant by which the sync must be done
+        (None = no limit); it is checked after every page.
+    :raises FeedsError: when categories or products cannot be read completely, or
+        the deadline passed; the failure is recorded in the store (secrets masked)
+        and the old snapshot is untouched.
     """
     warnings: list[str] = []
+    clock = _Deadline(deadline, cfg.vendre.sync_deadline_minutes)
     try:
         with store.write_snapshot(now) as writer:
-            _copy(client, "categories", writer.add_categories, progress, warnings)
-            _copy(client, "products", writer.add_products, progress, warnings)
+            _copy(client, "categories", writer.add_categories, progress, warnings, clock)
+            _copy(client, "products", writer.add_products, progress, warnings, clock)
             if cfg.vendre.orders:
-                _sync_orders(cfg, client, writer, progress, warnings, now)
+                _sync_orders(cfg, client, writer, progress, warnings, now, clock)
             writer.warnings = warnings
     except FeedsError as exc:
-        store.record_failure(now, str(exc), warnings)
-        raise
+        failure = clock.failure() if clock.passed() else exc
+        # The reader scrubs the key from its messages; masking again costs nothing.
+        store.record_failure(now, mask(str(failure)), [mask(w) for w in warnings])
+        if failure is exc:
+            raise
+        raise failure from exc
     return store.syncs(limit=1)[0]
 
 
+class _Deadline:
+    """The sync's deadline, and the one line that says it passed."""
+
+    def __init__(self, at: float | None, minutes: float) -> None:
+        self.at = at
+        self.minutes = minutes
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    def failure(self) -> VendreUnavailable:
+        return VendreUnavailable(
+            f"the sync did not finish within {self.minutes:g} minutes "
+            "(vendre.sync_deadline_minutes); stopped, the previous snapshot stays")
+
+    def check(self) -> None:
+        if self.passed():
+            raise self.failure()
+
+
+def _pages(client: PageSource, resource: str, clock: _Deadline, **kwargs: Any
+           ) -> Iterator[list[dict]]:
+    """The client's pages, checked against the deadline after each; the client's
+    iterator is closed however this ends, so its threads stop now, not at GC."""
+    pages = client.iter_pages(resource, **kwargs)
+    try:
+        for page in pages:
+            yield page
+            clock.check()
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+
+
 def _copy(client: PageSource, resource: str, write: Callable[[list[dict]], int],
-          progress: Progress, warnings: list[str]) -> None:
+          progress: Progress, warnings: list[str], clock: _Deadline) -> None:
     step = progress.step(resource)
     written = skipped = 0
-    for page in client.iter_pages(resource):
-        good = [item for item in page if _has_int_id(item)]
-        skipped += len(page) - len(good)
-        written += write(good)
-        step.advance(len(page), pages=1)
+    with closing(_pages(client, resource, clock)) as pages:
+        for page in pages:
+            good = [item for item in page if _has_int_id(item)]
+            skipped += len(page) - len(good)
+            written += write(good)
+            step.advance(len(page), pages=1)
     if skipped:
         warnings.append(f"{resource}: {skipped} objects without a numeric id were skipped")
     step.close(f"{written} written")
@@ -98,18 +152,22 @@ def _has_int_id(item: Any) -> bool:
 
 
 def _sync_orders(cfg: Config, client: PageSource, writer: SnapshotWriter, progress: Progress,
-                 warnings: list[str], now: datetime) -> None:
-    """Stage the orders of the last `orders_days` days; any failure becomes a warning."""
+                 warnings: list[str], now: datetime, clock: _Deadline) -> None:
+    """Stage the orders of the last `orders_days` days; any failure becomes a warning,
+    except the sync's deadline passing (that fails the whole sync)."""
     step = progress.step("orders")
     since = now - timedelta(days=cfg.vendre.orders_days)
     writer.orders_since = since
     kept: list[tuple[str, datetime | None, Mapping[str, Any]]] = []
     stats = {"read": 0, "no_id": 0, "undated": 0}
     try:
-        for page in client.iter_pages("orders", key=order_key):
-            step.advance(len(page), pages=1)
-            kept += _recent_orders(page, since, stats)
+        with closing(_pages(client, "orders", clock, key=order_key)) as pages:
+            for page in pages:
+                step.advance(len(page), pages=1)
+                kept += _recent_orders(page, since, stats)
     except VendreError as exc:
+        if clock.passed():
+            raise
         message = f"orders: {exc}; the catalogue was synced, previous orders kept"
         warnings.append(message)
         log.warning("%s", message)

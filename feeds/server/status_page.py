@@ -28,7 +28,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request
 
 from feeds.errors import StoreError
-from feeds.jobs.status import age
+from feeds.jobs.status import age, shown_safely
 from feeds.log import mask
 from feeds.server.context import ServerContext, context, render
 from feeds.server.feeds_routes import key_matches
@@ -106,7 +106,7 @@ def status_page() -> Response:
     nonce = secrets.token_urlsafe(16)
     body = render("server/status.html", nonce=nonce, shop=ctx.cfg.shop.name,
                   feeds=feed_rows(ctx.layout, _base_url(ctx), ctx.key, now),
-                  sync=_sync_view(ctx, now), refresh=_refresh_view(ctx.layout, now),
+                  sync=_sync_view(ctx, now), refresh=_refresh_view(ctx, now),
                   snippets=_snippets(ctx), now=_when(now))
     return _page(body, 200, nonce, secret=True)
 
@@ -212,7 +212,8 @@ def _sync_view(ctx: ServerContext, now: datetime) -> SyncView | None:
     if record is None:
         return None
     return SyncView(ok=record.ok, finished_at=_when(record.finished_at),
-                    ago=_ago(record.finished_at, now), error=mask(record.error),
+                    ago=_ago(record.finished_at, now),
+                    error=shown_safely(ctx.cfg, record.error),
                     products=record.products, categories=record.categories,
                     orders=record.orders, warnings=len(record.warnings))
 
@@ -232,23 +233,25 @@ def _last_refresh(layout: Layout) -> tuple[dict[str, Any], bool, dict[str, Any],
     return state, running, shown, state_time(shown, "finished_at")
 
 
-def _refresh_view(layout: Layout, now: datetime) -> RefreshView | None:
-    last = _last_refresh(layout)
+def _refresh_view(ctx: ServerContext, now: datetime) -> RefreshView | None:
+    last = _last_refresh(ctx.layout)
     if last is None:
         return None
     state, running, shown, finished = last
     return RefreshView(
         running=running, ok=shown.get("ok") if finished else None,
         started_at=_when(state_time(state, "started_at")), finished_at=_when(finished),
-        ago=_ago(finished, now), error=mask(str(shown.get("error") or "")),
-        summary=_summary_text(state.get("summary") or {}) if not running else "")
+        ago=_ago(finished, now), error=shown_safely(ctx.cfg, str(shown.get("error") or "")),
+        summary=_summary_text(ctx, state.get("summary") or {}) if not running else "")
 
 
-def _summary_text(summary: Any) -> str:
+def _summary_text(ctx: ServerContext, summary: Any) -> str:
     if isinstance(summary, dict):
-        return ", ".join(f"{k}: {v if not isinstance(v, (dict, list)) else json.dumps(v)}"
-                         for k, v in summary.items())[:500]
-    return str(summary)[:500]
+        text = ", ".join(f"{k}: {v if not isinstance(v, (dict, list)) else json.dumps(v)}"
+                         for k, v in summary.items())
+    else:
+        text = str(summary)
+    return shown_safely(ctx.cfg, text)[:500]  # masked first: a cut must not halve the key
 
 
 def _snippets(ctx: ServerContext) -> list[tuple[str, str]]:

@@ -19,7 +19,26 @@ offset order:
 Timeouts, connection errors, 429 and 5xx are retried (tenacity, exponential
 backoff with jitter, `Retry-After` honoured). Every failure is a
 `feeds.errors.VendreError`. The API key travels only in the header: it is never
-in a URL, an exception message, a log line or a repr.
+in a URL, an exception message, a log line or a repr; text the shop sends back
+(a reason phrase, a `Location`) is scrubbed of it before it enters a message,
+in case the shop echoes the header.
+
+A shop is not trusted to be honest or quick:
+
+- `timeout_s` bounds one request from connect to last byte. The client's own
+  transport clamps every socket operation to what is left of that deadline, so
+  neither headers nor a body dripped a byte at a time can hold a request longer
+  (httpx's own timeouts apply per read). A late request is a failed, retried one.
+- `deadline` (a `time.monotonic()` instant, the whole sync's) ends every request
+  and backoff wait when it passes; the pages then fail with `VendreUnavailable`.
+- A first page promising more than `max_items` items fails before paging, and
+  an empty page before the promised total fails at once (`VendreResponseError`).
+- One response may hold at most `max_response_bytes` (decoded): a larger
+  Content-Length is refused unread, and the body is read as a stream and
+  dropped as soon as it passes the cap (so at most the cap plus one chunk is
+  read; gzip is inflated in bounded steps for the same reason).
+- JSON nested too deeply to parse is an unreadable page, like any other body
+  that is not the envelope.
 """
 
 from __future__ import annotations
@@ -27,11 +46,14 @@ from __future__ import annotations
 import email.utils
 import functools
 import itertools
+import json
 import logging
 import math
 import re
 import threading
 import time
+import urllib.request
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +62,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import tenacity
 
@@ -47,6 +70,7 @@ from feeds.errors import (
     ConfigError,
     IncompleteSync,
     VendreAuthError,
+    VendreError,
     VendreResponseError,
     VendreUnavailable,
 )
@@ -68,6 +92,15 @@ _RESOURCE = re.compile(r"[a-z0-9_]+(/[a-z0-9_]+)*")
 # Printable ASCII without spaces: anything else would be rejected by the HTTP
 # library with an error that quotes the header value, i.e. the key.
 _KEY = re.compile(r"[\x21-\x7e]+")
+# What a message may quote of text the shop sent (a reason phrase, a Location):
+# no control characters (a forged line, a terminal escape), and not much of it.
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+_QUOTE_MAX = 200
+# The loggers of httpx and httpcore: at debug level they print reason phrases and
+# response headers, which a hostile shop can make echo the key.
+_HTTP_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2",
+                 "httpcore.proxy", "httpcore.socks")
+MIB = 1024 * 1024
 
 
 def default_key(item: dict) -> object:
@@ -97,6 +130,24 @@ class _Page:
     remaining: int
 
 
+class _KeyFilter(logging.Filter):
+    """Masks one key in log records (set on the loggers of httpx and httpcore).
+
+    A logger's filters act before every handler, ours (which mask secrets anyway,
+    `feeds.log`) and any other. They run only for records that pass the level.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self._key = key
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._key in message:
+            record.msg, record.args = message.replace(self._key, "***"), None
+        return True
+
+
 class _Transient(Exception):
     """A failure worth retrying; becomes the public error after the last try."""
 
@@ -120,7 +171,7 @@ class _Distinct:
         """The items not seen before, in their order; remembers them."""
         out = []
         for item in items:
-            k = self._key(item)
+            k = _hashable_or_none(self._key(item))
             if k is None:
                 self._unkeyed += 1
             elif k in self._seen:
@@ -135,6 +186,154 @@ class _Distinct:
         return len(self._seen) + self._unkeyed
 
 
+def _hashable_or_none(key: object) -> object:
+    """`key`, or None when it cannot be a set member (a shop sent `"id": [1]`)."""
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+# ---------------------------------------------------------------- the deadline of one request
+
+
+class _Deadlines(threading.local):
+    """Per thread: the `time.monotonic()` instant by which its current request must end.
+
+    httpx hands each socket operation the same per-read timeout, so a peer that
+    sends a byte just before each one expires is never cut off. The transport
+    below asks this instead, on every connect, TLS handshake, write and read, so
+    the operations of one request together never outlast its deadline. A sync
+    httpx client does its I/O in the calling thread, which makes a thread-local
+    the right place for "the current request".
+    """
+
+    at: float | None = None
+
+    def left(self, timeout: float | None, late: type[Exception]) -> float | None:
+        """`timeout`, shortened to what is left; raises `late` when nothing is."""
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise late("the request's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation ends by the calling thread's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadlines: _Deadlines) -> None:
+        self._stream = stream
+        self._deadlines = deadlines
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._deadlines.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._deadlines.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        stream = self._stream.start_tls(ssl_context, server_hostname,
+                                        self._deadlines.left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(stream, self._deadlines)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens connections that keep to the calling thread's deadline."""
+
+    def __init__(self, backend: httpcore.NetworkBackend, deadlines: _Deadlines) -> None:
+        self._backend = backend
+        self._deadlines = deadlines
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, self._deadlines.left(timeout, httpcore.ConnectTimeout), local_address,
+            socket_options)
+        return _DeadlineStream(stream, self._deadlines)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None
+                            ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(
+            path, self._deadlines.left(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream, self._deadlines)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's own transport, its connections opened by a `_DeadlineBackend`.
+
+    httpx takes no network backend, so the one of its httpcore pool is wrapped in
+    place. Should a later httpx or httpcore rename those attributes, this fails at
+    once here rather than silently dropping the deadline.
+    """
+
+    def __init__(self, deadlines: _Deadlines, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        pool = getattr(self, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if not isinstance(backend, httpcore.NetworkBackend):
+            raise RuntimeError("this httpx/httpcore version hides its network backend; the "
+                               "request deadline (vendre.timeout_s) cannot be enforced")
+        pool._network_backend = _DeadlineBackend(backend, deadlines)  # type: ignore[union-attr]
+
+
+def _env_proxy(api_url: str) -> str | None:
+    """The proxy the environment names for `api_url` (http(s)_proxy, all_proxy, no_proxy).
+
+    Read here rather than by httpx (`trust_env`), because httpx would mount a
+    transport of its own for it, one without the request deadline.
+    """
+    parts = urlsplit(api_url)
+    host = parts.hostname or ""
+    if host in _LOOPBACK or urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+class _Inflater:
+    """Decodes a response body chunk by chunk, never producing more than asked for.
+
+    Only identity and gzip are accepted (gzip is all the client asks for): httpx's
+    own decoders inflate a whole chunk at once, and 64 KiB of gzip can hold 64 MB.
+    """
+
+    def __init__(self, encoding: str | None, where: str, quote: Callable[[str], str]) -> None:
+        name = (encoding or "identity").strip().lower()
+        self._where = where
+        if name == "identity":
+            self._zlib = None
+        elif name in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        else:
+            raise VendreResponseError(f"{where}: the answer is encoded as {quote(name)}, "
+                                      "which was not asked for (only gzip)")
+
+    def __call__(self, chunk: bytes, room: int) -> bytes:
+        """`chunk` decoded: all of it, or `room` bytes when it holds more (room >= 1)."""
+        if self._zlib is None:
+            return chunk
+        try:
+            return self._zlib.decompress(chunk, room)
+        except zlib.error:
+            raise VendreResponseError(f"{self._where}: the gzip-encoded answer is corrupt"
+                                      ) from None
+
+
 class VendreClient:
     """Reads paged resources (`products`, `categories`, `orders`, ...) of one shop.
 
@@ -143,10 +342,16 @@ class VendreClient:
     :param api_key: sent raw in `X-Authorization`, nowhere else.
     :param page_size: items asked for per page; the shop may answer with fewer.
     :param concurrency: pages in flight at once after the first (1 = sequential).
-    :param timeout_s: timeout of one request.
+    :param timeout_s: the deadline of one request, connect to last byte (seconds).
     :param retries: extra tries of one request after a timeout, connection error,
         429 or 5xx (0 = one try only).
-    :param transport: an httpx transport (tests use `httpx.MockTransport`).
+    :param max_items: the most items one resource may have; a first page that
+        promises more fails before paging (`vendre.max_products`).
+    :param max_response_bytes: the most (decoded) bytes one answer may hold.
+    :param deadline: a `time.monotonic()` instant after which no request runs and
+        no backoff waits (the whole sync's deadline); None = none.
+    :param transport: an httpx transport (tests use `httpx.MockTransport`); the
+        request deadline is then checked between body chunks only.
     :param sleep: how backoff waits; tests inject a recorder.
     :param on_page: called with a `PageInfo` after each page was yielded.
 
@@ -163,6 +368,9 @@ class VendreClient:
         concurrency: int = 4,
         timeout_s: float = 30.0,
         retries: int = 5,
+        max_items: int = 5_000_000,
+        max_response_bytes: int = 64 * MIB,
+        deadline: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_page: Callable[[PageInfo], None] | None = None,
@@ -172,24 +380,44 @@ class VendreClient:
         _check_number("vendre.page_size", page_size, minimum=1)
         _check_number("vendre.concurrency", concurrency, minimum=1)
         _check_number("vendre.retries", retries, minimum=0)
-        if not timeout_s > 0:
-            raise ConfigError(f"vendre.timeout_s: must be greater than 0, got {timeout_s!r}")
+        _check_number("vendre.max_products", max_items, minimum=1)
+        _check_number("vendre.max_response_mb", max_response_bytes, minimum=1)
+        if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s < math.inf):
+            raise ConfigError(f"vendre.timeout_s: must be a finite number greater than 0, got "
+                              f"{timeout_s!r}")
         self.page_size = page_size
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.retries = retries
+        self.max_items = max_items
+        self.max_response_bytes = max_response_bytes
+        self._deadline = deadline
         self._sleep = sleep
         self._on_page = on_page
+        self._deadlines = _Deadlines()
+        loopback = urlsplit(self.api_url).hostname in _LOOPBACK
+        if transport is None:
+            # Proxy variables must not divert the tests' loopback traffic.
+            transport = _DeadlineTransport(self._deadlines, trust_env=not loopback,
+                                           proxy=None if loopback else _env_proxy(self.api_url))
         self._http = httpx.Client(
-            headers={"X-Authorization": api_key, "Accept": "application/json"},
+            # gzip only: the body is inflated here, in bounded steps (see _Inflater).
+            headers={"X-Authorization": api_key, "Accept": "application/json",
+                     "Accept-Encoding": "gzip"},
             timeout=timeout_s,
             # A redirect is an error: following one to another host would hand
             # that host the key header.
             follow_redirects=False,
             transport=transport,
-            # Proxy variables must not divert the tests' loopback traffic.
-            trust_env=urlsplit(self.api_url).hostname not in _LOOPBACK,
+            # The environment's proxy is the transport's (above); nothing else
+            # of the environment (.netrc) applies.
+            trust_env=False,
         )
+        # Before any request: the HTTP libraries log reason phrases and headers at
+        # debug level, and a hostile shop can make those echo the key.
+        self._log_filter = _KeyFilter(api_key)
+        for name in _HTTP_LOGGERS:
+            logging.getLogger(name).addFilter(self._log_filter)
 
     def __repr__(self) -> str:
         return (f"VendreClient(api_url={self.api_url!r}, page_size={self.page_size}, "
@@ -204,6 +432,8 @@ class VendreClient:
     def close(self) -> None:
         """Release the HTTP connections; the client cannot be used afterwards."""
         self._http.close()
+        for name in _HTTP_LOGGERS:
+            logging.getLogger(name).removeFilter(self._log_filter)
 
     # ------------------------------------------------------------ paging
 
@@ -217,19 +447,34 @@ class VendreClient:
 
         :raises VendreAuthError: 401/403, at once.
         :raises VendreResponseError: another error status (`.status` set; 404 for a
-            missing resource), a retried 429/5xx after the last try, or a body that
-            is not the envelope (`.status` None).
-        :raises VendreUnavailable: timeouts or connection errors after the last try.
+            missing resource), a retried 429/5xx after the last try, a body that is
+            not the envelope or too large (`.status` None), a first page promising
+            more than `max_items`, or an empty page before the promised total.
+        :raises VendreUnavailable: timeouts or connection errors after the last try,
+            or any request once `deadline` has passed.
         :raises IncompleteSync: after the last page, when the distinct items read
             differ from the total the first page promised.
         """
         resource = _checked_resource(resource)
+        try:
+            yield from self._pages(resource, key)
+        except VendreError as exc:
+            # The one place every failure passes: whatever text of the shop's a
+            # message quotes, the key is gone before anyone can store or print it.
+            exc.args = tuple(self._scrub(a) if isinstance(a, str) else a for a in exc.args)
+            raise
+
+    def _pages(self, resource: str, key: Callable[[dict], object]) -> Iterator[list[dict]]:
         first = self._fetch(resource, 0, threading.Event())
+        total = len(first.items) + first.remaining
+        if total > self.max_items:
+            raise VendreResponseError(
+                f"{resource}: the first page promises {total} items, more than "
+                f"vendre.max_products = {self.max_items}; not paging through them")
         if not first.items and first.remaining:
             raise VendreResponseError(
                 f"{self._where(resource, 0)}: the first page is empty but says "
                 f"{first.remaining} more items follow")
-        total = len(first.items) + first.remaining
         # The step is what the shop actually served, not what we asked for: a shop
         # that clamps page_size would otherwise make us skip items.
         offsets = range(len(first.items), total, max(len(first.items), 1))
@@ -237,12 +482,18 @@ class VendreClient:
         rest = self._fetch_in_order(resource, offsets)
         try:
             for page in itertools.chain([first], rest):
+                if not page.items and page is not first:
+                    # Every offset asked for is below the promised total. Paging on
+                    # would make as many requests as the lie is large.
+                    raise VendreResponseError(
+                        f"{resource}: page at offset {page.offset} is empty although the "
+                        f"first page promised {total} items")
                 items = distinct.fresh(page.items)
                 yield items
                 if self._on_page is not None:
                     self._on_page(PageInfo(resource, page.offset, len(items), total))
         finally:
-            rest.close()  # on an early `break` too: stops the worker threads now
+            rest.close()  # on an error or an early `break` too: stops the worker threads now
         log.debug("%s: %d distinct items of %d promised", resource, distinct.count, total)
         if distinct.count != total:
             raise IncompleteSync(
@@ -293,6 +544,8 @@ class VendreClient:
         )
 
         def attempt() -> _Page:
+            if self._past_deadline():  # not retried: no later try can be in time
+                raise self._too_late(where)
             if abandon.is_set():  # woken from a backoff wait because the sync was abandoned
                 raise _Transient("abandoned")
             return self._get_page(resource, offset)
@@ -303,21 +556,63 @@ class VendreClient:
             raise self._gave_up(where, exc) from exc
 
     def _get_page(self, resource: str, offset: int) -> _Page:
-        """One try at one page."""
+        """One try at one page: streamed, within the request's deadline and size cap."""
         url = f"{self.api_url}/{resource}"
         where = self._where(resource, offset)
+        ends = time.monotonic() + self.timeout_s
+        if self._deadline is not None:
+            ends = min(ends, self._deadline)
+        self._deadlines.at = ends  # every socket operation of this thread keeps to it
         try:
-            response = self._http.get(url, params={"page_size": self.page_size,
-                                                   "offset": offset})
+            with self._http.stream("GET", url, params={"page_size": self.page_size,
+                                                       "offset": offset}) as response:
+                log.debug("GET %s -> HTTP %d", where, response.status_code)
+                self._check_status(response, url, where)
+                body = self._read_body(response, where, ends)
         except _TRANSIENT_ERRORS as exc:
             log.debug("GET %s -> %s", where, type(exc).__name__)
+            exc.args = tuple(self._scrub(str(a)) for a in exc.args)  # it is chained below
+            if self._past_deadline():
+                raise self._too_late(where) from None
+            if time.monotonic() >= ends:
+                raise _Transient(f"{type(exc).__name__}: no complete answer within "
+                                 f"{self.timeout_s:g} s (vendre.timeout_s)") from exc
             raise _Transient(self._scrub(_describe(exc))) from exc
         except httpx.HTTPError as exc:
             # Not a network hiccup (e.g. a malformed request): retrying cannot help.
             raise VendreUnavailable(f"{where}: {type(exc).__name__}") from None
-        log.debug("GET %s -> HTTP %d", where, response.status_code)
-        self._check_status(response, url, where)
-        return _parse_page(response, where, offset)
+        finally:
+            self._deadlines.at = None
+        return _parse_page(body, where, offset)
+
+    def _read_body(self, response: httpx.Response, where: str, ends: float) -> bytearray:
+        """The whole body, or `VendreResponseError` as soon as it is over the cap.
+
+        Reads raw chunks (httpcore's, 64 KiB at most) and decodes them here, so at
+        most the cap plus one chunk is ever read or held. The wall clock is checked
+        between chunks too, for transports that are not ours.
+        """
+        cap = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise VendreResponseError(f"{where}: the answer is {int(declared)} bytes, more "
+                                      f"than {_size(cap)} (vendre.max_response_mb); not read")
+        if response.is_stream_consumed:
+            # A transport that hands over a body already read and decoded
+            # (httpx.MockTransport): only the cap is left to check.
+            chunks, inflate = iter([response.content]), _Inflater(None, where, self._quote)
+        else:
+            chunks = response.iter_raw()
+            inflate = _Inflater(response.headers.get("Content-Encoding"), where, self._quote)
+        body = bytearray()
+        for chunk in chunks:
+            if time.monotonic() >= ends:
+                raise httpx.ReadTimeout("the request's deadline passed", request=response.request)
+            body += inflate(chunk, cap + 1 - len(body))
+            if len(body) > cap:
+                raise VendreResponseError(f"{where}: the answer is larger than {_size(cap)} "
+                                          "(vendre.max_response_mb); stopped reading it")
+        return body
 
     def _check_status(self, response: httpx.Response, url: str, where: str) -> None:
         status = response.status_code
@@ -327,15 +622,15 @@ class VendreClient:
             raise _Transient(f"HTTP {status}", status,
                              parse_retry_after(response.headers.get("Retry-After")))
         if 300 <= status < 400:
-            location = self._scrub(response.headers.get("Location", "?"))[:200]
+            location = self._quote(response.headers.get("Location", "?"))
             raise VendreResponseError(
                 f"{where}: the shop answered HTTP {status}, a redirect to {location}; "
                 "redirects are not followed (they could carry the key elsewhere), set "
                 "vendre.api_url to the final https URL", status=status)
         if not response.is_success:
             raise VendreResponseError(
-                f"{where}: the shop answered HTTP {status} {response.reason_phrase}".rstrip(),
-                status=status)
+                f"{where}: the shop answered HTTP {status} "
+                f"{self._quote(response.reason_phrase)}".rstrip(), status=status)
 
     def _gave_up(self, where: str, exc: _Transient) -> VendreResponseError | VendreUnavailable:
         tries = self.retries + 1
@@ -344,7 +639,17 @@ class VendreClient:
         return VendreResponseError(f"{where}: the shop answered {exc.reason} "
                                    f"(gave up after {tries} tries)", status=exc.status)
 
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    @staticmethod
+    def _too_late(where: str) -> VendreUnavailable:
+        return VendreUnavailable(f"{where}: stopped, the sync's deadline passed "
+                                 "(vendre.sync_deadline_minutes)")
+
     def _pause(self, abandon: threading.Event, seconds: float) -> None:
+        if self._deadline is not None:  # the try after the wait would be too late anyway
+            seconds = min(seconds, max(0.0, self._deadline - time.monotonic()))
         if self._sleep is time.sleep:
             # Same wait, but an abandoned sync stops waiting at once.
             abandon.wait(seconds)
@@ -359,6 +664,10 @@ class VendreClient:
         """`text` from elsewhere (an exception, a header) with the key masked, to be sure."""
         # The key is kept only in the client's headers, not in an attribute of its own.
         return text.replace(self._http.headers["X-Authorization"], "***")
+
+    def _quote(self, text: str) -> str:
+        """Text the shop sent, fit for a one-line message: no key, no control characters."""
+        return _UNPRINTABLE.sub("?", self._scrub(text))[:_QUOTE_MAX]
 
 
 # ---------------------------------------------------------------- helpers
@@ -402,22 +711,24 @@ def _log_retry(where: str, state: tenacity.RetryCallState) -> None:
              where, getattr(exc, "reason", type(exc).__name__), state.attempt_number, delay)
 
 
-def _parse_page(response: httpx.Response, where: str, offset: int) -> _Page:
+def _parse_page(body: bytearray, where: str, offset: int) -> _Page:
     try:
-        body: Any = response.json()
+        parsed: Any = json.loads(body)
+        problem = _envelope_problem(parsed)
+    except RecursionError:
+        # 200,000 nested arrays: the parser gives up by recursion depth. It is just
+        # another page that is not the envelope, not a crash.
+        problem = "JSON nested too deeply"
     except ValueError:  # also UnicodeDecodeError
-        body = None
-    problem = _envelope_problem(body)
+        problem = "not JSON"
     if problem:
         raise VendreResponseError(
             f"{where}: the answer is not the {{list, remaining}} JSON envelope ({problem})")
-    return _Page(offset, body["list"], body["remaining"])
+    return _Page(offset, parsed["list"], parsed["remaining"])
 
 
 def _envelope_problem(body: Any) -> str:
     """What is wrong with `body` as a `{list, remaining}` envelope; "" when nothing."""
-    if body is None:
-        return "not JSON"
     if not isinstance(body, dict):
         return f"a JSON {type(body).__name__}, not an object"
     items, remaining = body.get("list"), body.get("remaining")
@@ -428,6 +739,10 @@ def _envelope_problem(body: Any) -> str:
     if not all(isinstance(item, dict) for item in items):
         return '"list" holds something that is not an object'
     return ""
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MIB} MB" if limit % MIB == 0 else f"{limit} bytes"
 
 
 def _describe(exc: Exception) -> str:
