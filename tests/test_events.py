@@ -192,6 +192,62 @@ def test_purchase_uses_the_orders_prices(tmp_path):
     assert (purchase.tax, purchase.shipping) == (Decimal("131.20"), Decimal("49.00"))
 
 
+def test_a_purchase_keeps_the_line_of_a_product_no_longer_in_the_store(tmp_path):
+    """Order 50007 sold product 990, which the shop has since deleted. Its line keeps its
+    id, name and the order's price (79.20 x 1.25 = 99.00), so the purchase's value is the
+    order's own subtotal: 2 x 199.00 + 49.00 (43.75 x 1.12) + 99.00 = 546.00."""
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    purchase = EventSource(cfg, Store.in_dir(cfg.data_dir), NOW).purchase("50007")
+    assert [(i.id, i.name, i.price, i.quantity, i.index) for i in purchase.items] == [
+        ("1031", "T-shirt Meeple – S", Decimal("199.00"), 2, 0),
+        ("1020", "Godistärningar 200 g", Decimal("49.00"), 1, 1),
+        ("990", "Utgånget spel", Decimal("99.00"), 1, 2)]
+    assert purchase.items[2].net_price == Decimal("79.20")
+    assert purchase.value == Decimal("546.00")
+    html = preview(cfg, "all", event="purchase", placement="head", now=NOW, order="50007")
+    assert "990" in ids_in(html)
+    by_article = demo_cfg(tmp_path / "a", shop={"id_field": "article_number"})
+    fill(by_article, NOW)
+    lines = EventSource(by_article, Store.in_dir(by_article.data_dir), NOW).purchase("50007")
+    assert [i.id for i in lines.items] == ["DB-1030-S", "DB-1020", "DB-990"]
+
+
+def _line(product_id, model, name, price=None, tax=None, quantity=1):
+    line = {"product_id": product_id, "model": model, "name": name, "quantity": quantity}
+    if price is not None:
+        line["price_each"] = price
+    if tax is not None:
+        line["tax"] = tax
+    return line
+
+
+def test_a_purchase_never_drops_a_line(tmp_path):
+    """Lines whose product is hidden, unpriced, unknown, or named by an article number
+    only: each stays, with the feeds' id where the store knows the product."""
+    order = {"id": 60001, "currency": "SEK", "date_added": int(NOW.timestamp()) - 3600,
+             "products": [
+                 _line(1010, "DB-1010", "Gömd produkt", 8, 25),      # hidden
+                 _line(1013, "DB-1013", "Okänd momsklass", 80, 25),   # unknown tax class
+                 _line(None, "X-77", "Bara artikelnummer", 40, 25, 2),
+                 _line(1001, "DB-1001", "Stigar genom skogen"),       # no price in the order
+                 _line(995, "", "Inget pris", quantity=3)]}           # unknown, no price
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW, orders=[order])
+    purchase = EventSource(cfg, Store.in_dir(cfg.data_dir), NOW).purchase("60001")
+    assert [(i.id, i.name, i.price, i.net_price, i.quantity) for i in purchase.items] == [
+        ("1010", "Gömd produkt", Decimal("10.00"), Decimal("8.00"), 1),
+        ("1013", "Okänd momsklass", Decimal("100.00"), Decimal("80.00"), 1),
+        ("X-77", "Bara artikelnummer", Decimal("50.00"), Decimal("40.00"), 2),
+        ("1001", "Stigar genom skogen", Decimal("349.00"), Decimal("279.20"), 1),
+        ("995", "Inget pris", Decimal("0.00"), Decimal("0.00"), 3)]
+    assert purchase.value == Decimal("10.00") + 100 + 2 * 50 + 349
+    by_article = demo_cfg(tmp_path / "a", shop={"id_field": "article_number"})
+    fill(by_article, NOW, orders=[order])
+    lines = EventSource(by_article, Store.in_dir(by_article.data_dir), NOW).purchase("60001")
+    assert [i.id for i in lines.items] == ["DB-1010", "DB-1013", "X-77", "DB-1001", "995"]
+
+
 # ---------------------------------------------------------------- no channel decides events
 
 

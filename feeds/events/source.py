@@ -4,7 +4,7 @@ Every `EventItem` id here is `Product.feed_id`, which `feeds.core.ids.feed_id` g
 the feeds too, so an event names a product by the id its catalogue item has (or
 would have). Every sellable product gets events, whether or not a feed carries it
 (`feeds.events.catalog`); prices and language are the shop's own (`[shop]`), gross,
-in the shop's currency.
+in the shop's currency. A purchase keeps every line of the order.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from feeds.config import Config
-from feeds.core.model import CENT, Order, Product
+from feeds.config import Config, IdField
+from feeds.core.model import CENT, Order, OrderLine, Product
 from feeds.errors import NotFound
 from feeds.events.catalog import LIST_LENGTH, EventCatalog, why_untracked
 from feeds.storage.store import Store
@@ -99,21 +99,58 @@ class EventSource:
                         (order.shipping or Decimal(0)).quantize(CENT))
 
     def _order_items(self, order: Order) -> Iterable[EventItem]:
+        """Every line: a tracked product's item at the order's price, else the line as
+        the order names it (its id, name and price), so no line is ever dropped."""
         for index, line in enumerate(order.lines):
+            quantity = max(line.quantity, 1)
             ref = str(line.product_id or line.article_number or "")
             try:
                 product = self.product(ref) if ref else None
             except NotFound:
                 product = None
             if product is None:
+                yield self._line_item(line, quantity, index)
                 continue
-            base = event_item(product, quantity=max(line.quantity, 1), index=index)
+            base = event_item(product, quantity=quantity, index=index)
             yield _at_order_price(base, line.unit_price_net, line.tax_percent)
+
+    def _line_item(self, line: OrderLine, quantity: int, index: int) -> EventItem:
+        """A line whose product is unknown or gets no events: the id the feeds would
+        give it, its name and the order's price (else the product's, else 0)."""
+        found = self._find(str(line.product_id)) if line.product_id else None
+        found = found or (self._find(line.article_number) if line.article_number else None)
+        product = self.catalog.parse(*found) if found else None
+        ids = [line.article_number, str(line.product_id or "")]
+        if self.cfg.shop.id_field is IdField.ID:
+            ids.reverse()
+        item_id = (product.feed_id if product else "") or next((i for i in ids if i), "")
+        name = line.name or (product.title if product else "")
+        price, net = _line_price(line, product)
+        return EventItem(id=item_id or name or f"line-{index + 1}", name=name,
+                         price=price, net_price=net, currency=self.cfg.shop.currency,
+                         quantity=quantity, brand=product.brand if product else "",
+                         categories=product.category_path if product else (),
+                         variant=product.variant_label if product else "",
+                         group_id=(product.group_id or "") if product else "", index=index)
 
 
 def _order_id(raw: dict) -> str | None:
     key = order_key(raw)
     return None if key is None else str(key)
+
+
+def _line_price(line: OrderLine, product: Product | None) -> tuple[Decimal, Decimal]:
+    """(gross, net) of one unit: the order's, else the product's today, else unknown (0);
+    a net price without a tax rate stands for both."""
+    if line.unit_price_net is not None and line.tax_percent is not None:
+        net = line.unit_price_net
+        return (net * (1 + line.tax_percent / 100)).quantize(CENT), net.quantize(CENT)
+    if product is not None and product.price is not None:
+        item = event_item(product)
+        return item.price, item.net_price
+    if line.unit_price_net is not None:
+        return line.unit_price_net.quantize(CENT), line.unit_price_net.quantize(CENT)
+    return Decimal("0.00"), Decimal("0.00")
 
 
 def _at_order_price(item: EventItem, net: Decimal | None, tax: Decimal | None) -> EventItem:
