@@ -81,6 +81,7 @@ SHOPS = {
 # The demo products that get no events, and why (checked by hand in feeds/demo/catalog.py).
 UNTRACKED = {1010: "hidden", 1011: "no price above 0", 1013: "no price"}
 FIRST_VARIANT = {1021: 1022, 1030: 1031}  # variant parent -> the variant its page names
+HOME_STEMS = ("criteo", "google", "meta")
 
 
 @pytest.fixture(params=sorted(SHOPS))
@@ -149,14 +150,20 @@ def test_events_name_no_other_ids(shop):
         assert ids and ids <= allowed, (name, ref, ids - allowed)
 
 
-def test_every_sellable_product_has_an_index_entry(shop):
-    """The loader's index has an entry for every tracked id, and for no other."""
+def test_every_sellable_product_has_an_index_entry_naming_its_feeds(shop):
+    """The loader's index has an entry for every tracked id, and each entry lists the
+    home feeds that hold it."""
     info = build_index(shop, Store.in_dir(shop.data_dir), NOW)
-    ids: set[str] = set()
+    holders: dict[str, list[str]] = {}
     for path in info.folder.glob("*.json"):
         for entry in json.loads(path.read_text("utf-8")).values():
-            ids.update(item["id"] for item in entry.get("items", [entry]))
-    assert ids == tracked_ids(shop)
+            for item in entry.get("items", [entry]):
+                holders[item["id"]] = item["feeds"]
+    assert set(holders) == tracked_ids(shop)
+    for item_id, feeds in holders.items():
+        assert feeds == [s for s in HOME_STEMS if item_id in feed_ids(shop, s)], item_id
+    assert {i for i, feeds in holders.items() if feeds == list(HOME_STEMS)} == \
+        in_all_feeds(shop)
 
 
 def test_variant_parent_page_names_its_first_sellable_variant(shop):
@@ -312,7 +319,7 @@ def test_events_need_no_build(tmp_path, baseline):
 
 def test_a_criteo_only_filter_does_not_shrink_the_index(tmp_path):
     """`[channels.criteo] min_price = 300` once shrank the index from 187 to 63 keys. Now
-    it changes no entry."""
+    it changes only which entries list criteo among their feeds."""
     plain, filtered = demo_cfg(tmp_path / "plain"), demo_cfg(
         tmp_path / "filtered", channels={"criteo": {"min_price": 300}})
     found = {}
@@ -323,7 +330,19 @@ def test_a_criteo_only_filter_does_not_shrink_the_index(tmp_path):
         found[name] = {k: v for p in info.folder.glob("*.json")
                        for k, v in json.loads(p.read_text("utf-8")).items()}
     assert len(found["plain"]) == len(found["filtered"]) == 192   # 187 + 1012's five keys
-    assert found["plain"] == found["filtered"]
+    assert found["plain"].keys() == found["filtered"].keys()
+
+    def without_feeds(entry):
+        if "items" in entry:
+            return {**entry, "items": [without_feeds(i) for i in entry["items"]]}
+        return {k: v for k, v in entry.items() if k != "feeds"}
+
+    assert {k: without_feeds(v) for k, v in found["plain"].items()} == \
+        {k: without_feeds(v) for k, v in found["filtered"].items()}
+    assert found["plain"]["i:1004"]["feeds"] == ["criteo", "google", "meta"]
+    assert found["filtered"]["i:1004"]["feeds"] == ["google", "meta"]   # 279 SEK < 300
+    assert found["filtered"]["i:1009"]["feeds"] == ["criteo", "google", "meta"]
+    assert found["filtered"]["i:1012"]["feeds"] == []    # no image: in no feed
 
 
 # ---------------------------------------------------------------- the command

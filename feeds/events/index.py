@@ -24,20 +24,25 @@ and `en/rpgs/x` are one key. A key's shard is FNV-1a (32 bit) of its UTF-8
 bytes modulo the shard count (`shard_of`).
 
 Entries hold only what the shop's own pages already show, exactly the fields
-an `EventItem` needs plus availability:
+an `EventItem` needs plus availability, and which published feeds hold the id:
 
     product   {id, name, price, net_price, currency, brand, categories, variant,
-               group_id, availability}
+               group_id, availability, feeds}
     category  {list_id, list_name, items: [product entry, ...]}   (view_item_list)
 
 `id` is `Product.feed_id` through `feeds.events.source.event_item`, the id the feeds
 publish. Every sellable product gets an entry, whether or not a feed carries it
-(`feeds.events.catalog` decides, for events and index alike). A variant parent's
-keys give its first sellable variant's entry (whose `group_id` is the parent), the
-product its page shows. A category's items are its list members
-(`EventCatalog.walk`): the first `LIST_LENGTH` sellable products of the category
-and its subcategories, in store order. Never purchase prices, stock counts,
-customers or orders.
+(`feeds.events.catalog` decides, for events and index alike); `feeds` lists the
+home feeds (one per enabled feed channel, by stem, sorted) that hold the id when
+the index is built (`feeds.storage.feed_ids`), so a service may tell an item its
+catalogue lacks. A variant parent's keys give its first sellable variant's entry
+(whose `group_id` is the parent), the product its page shows. A category's items
+are its list members (`EventCatalog.walk`): the first `LIST_LENGTH` sellable
+products of the category and its subcategories, in store order. Never purchase
+prices, stock counts, customers or orders.
+
+The same pass counts, per home feed, how many of the sellable products it holds:
+the match rate the status page shows (`feeds.events.match`).
 
 Shard count: `[tracking] index_shards` is a maximum. A small catalogue gets
 fewer shards, one per `KEYS_PER_SHARD` keys (at least one), so that a page
@@ -70,7 +75,10 @@ from urllib.parse import unquote, urlsplit
 from feeds.config import Config
 from feeds.core.model import Category, Product
 from feeds.events.catalog import EventCatalog, Seen
+from feeds.events.match import Match, MatchCounter, write_match
 from feeds.events.source import event_item
+from feeds.pipeline.plan import home_stems
+from feeds.storage.feed_ids import FeedIds
 from feeds.storage.layout import Layout, write_json_atomic
 from feeds.storage.lock import hold
 from feeds.storage.store import Store
@@ -99,7 +107,7 @@ log = logging.getLogger("feeds.events.index")
 KEYS_PER_SHARD = 64  # ~64 entries: some 25 kB, a few kB gzipped
 WARN_KEYS_PER_SHARD = 2000
 PRODUCT_FIELDS = ("id", "name", "price", "net_price", "currency", "brand", "categories",
-                  "variant", "group_id", "availability")
+                  "variant", "group_id", "availability", "feeds")
 CATEGORY_FIELDS = ("list_id", "list_name", "items")
 _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 _VERSION_LENGTH = 16  # hex digits of the content hash that names a version
@@ -223,6 +231,7 @@ class IndexInfo:
     categories: int
     built_at: datetime
     folder: Path
+    match: Match | None = None
 
 
 _SCHEMA = """
@@ -239,7 +248,7 @@ CREATE TABLE members (category INTEGER NOT NULL, pos INTEGER NOT NULL, entry TEX
 def build_index(cfg: Config, store: Store, now: datetime) -> IndexInfo:
     """Build the index from the store, derived for the shop's own target (as
     `EventSource`), install it as the current version, prune versions older than the
-    previous one.
+    previous one, and write the match rates the same pass counted.
 
     :raises StoreError: the store cannot be read.
     :raises LockBusy: another index build runs on the same data dir.
@@ -265,11 +274,12 @@ def build_index(cfg: Config, store: Store, now: datetime) -> IndexInfo:
                            tuple(sorted(found.languages)))
         write_json_atomic(layout.tracking / "index.json", state.as_json())
         _prune(versions, keep={version, previous})
+        write_match(layout, found.match)
     if found.keys > shards * WARN_KEYS_PER_SHARD:
         log.warning("tracking index: %d keys in %d shards; raise [tracking] index_shards so "
                     "that a page fetches a small file", found.keys, shards)
     return IndexInfo(version, previous, shards, found.keys, found.products, found.categories,
-                     now, folder)
+                     now, folder, found.match)
 
 
 # ---------------------------------------------------------------- staging
@@ -331,11 +341,12 @@ class _Found:
     products: int = 0
     categories: int = 0
     languages: frozenset[str] = frozenset()
+    match: Match | None = None
 
 
 class _Collector:
     """One pass over the store (`EventCatalog.walk`): product rows, variant parents,
-    category members."""
+    category members, and the match counts."""
 
     def __init__(self, cfg: Config, store: Store, now: datetime, stage: _Stage) -> None:
         self.store, self.stage = store, stage
@@ -343,19 +354,26 @@ class _Collector:
         self.categories: dict[int, Category] = self.catalog.categories
         self.language = self.catalog.derive.language
         self.shop_path = base_path(cfg.shop.base_url)
+        stems = home_stems(cfg)
+        self.holders = FeedIds(Layout(cfg.data_dir)).holders(stems)
+        self.counter = MatchCounter(stems, now)
         self.shared_articles = store.duplicate_article_numbers()
         self.listed: set[int] = set()  # categories with at least one member staged
         self.languages: set[str] = set()
         self.found = _Found()
 
     def run(self) -> _Found:
-        for seen in self.catalog.walk():
-            self._product(seen)
+        try:
+            for seen in self.catalog.walk():
+                self._product(seen)
+        finally:
+            self.holders.close()
         self.stage.add_parent_rows()
         for category in self.categories.values():
             self._category(category)
         self.found.keys = self.stage.key_count()
         self.found.languages = frozenset(self.languages)
+        self.found.match = self.counter.result()
         return self.found
 
     def _product(self, seen: Seen) -> None:
@@ -366,7 +384,9 @@ class _Collector:
             return
         if not seen.tracked:
             return
-        entry = js_dumps(product_entry(product))
+        feeds = self.holders(product.feed_id)
+        self.counter.add(feeds)
+        entry = js_dumps(product_entry(product, feeds))
         self.stage.rows(keys, entry)
         self.found.products += 1
         if seen.first_variant_of is not None:
@@ -403,14 +423,15 @@ class _Collector:
         self.found.categories += 1
 
 
-def product_entry(product: Product) -> dict[str, Any]:
-    """A sellable product's index entry: its event item (feed id, prices) and
-    availability."""
+def product_entry(product: Product, feeds: Iterable[str] = ()) -> dict[str, Any]:
+    """A sellable product's index entry: its event item (feed id, prices), availability
+    and the home feeds that hold its id."""
     item = event_item(product)
     return {"id": item.id, "name": item.name, "price": item.price,
             "net_price": item.net_price, "currency": item.currency, "brand": item.brand,
             "categories": list(item.categories), "variant": item.variant,
-            "group_id": item.group_id, "availability": product.availability.value}
+            "group_id": item.group_id, "availability": product.availability.value,
+            "feeds": list(feeds)}
 
 
 # ---------------------------------------------------------------- files

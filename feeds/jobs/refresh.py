@@ -18,6 +18,8 @@ from feeds.storage.feed_ids import FeedIds
 from feeds.storage.layout import Layout
 from feeds.storage.lock import hold
 from feeds.storage.store import Store
+from tracking.options import TrackingOptions
+from tracking.services import enabled_services
 
 __all__ = ["build_all", "run_refresh"]
 
@@ -30,8 +32,9 @@ def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = F
 
     Holds the data dir's "snapshot" lock throughout, so no sync replaces the snapshot
     between two feeds or before the index: all of them describe one catalogue. The
-    index is rebuilt only when every feed was published, so the loader never names
-    an item the live feeds do not have yet (or no longer have).
+    index is rebuilt only when every feed built was published: a feed refused (drop
+    guard, errors) may mean a broken snapshot, and the previous index stays with the
+    previous feeds. A channel that was not built (or never was) blocks nothing.
     """
     layout = Layout(cfg.data_dir)
     with hold(layout.lock("snapshot"), "sync or build"):
@@ -56,13 +59,18 @@ def _withdraw_disabled(cfg: Config, layout: Layout) -> None:
 
 
 def _build_tracking_index(cfg: Config, now: datetime) -> None:
-    """The product index, when a site key lets a loader ask for it. The feeds are
-    published by now, so a failure here is logged and the previous index stays."""
-    if not cfg.tracking.site_key:
-        return
+    """The product index, when a site key lets a loader ask for it, else only the match
+    rates when a tracking service is on. The feeds are published by now, so a failure
+    here is logged and the previous index stays."""
     from feeds.events.index import build_index
+    from feeds.events.match import count_match, write_match
 
     try:
+        if not cfg.tracking.site_key:
+            if enabled_services(TrackingOptions.from_settings(cfg.tracking)):
+                write_match(Layout(cfg.data_dir),
+                            count_match(cfg, Store.in_dir(cfg.data_dir), now))
+            return
         info = build_index(cfg, Store.in_dir(cfg.data_dir), now)
     except (FeedsError, OSError, sqlite3.Error) as exc:
         log.error("tracking index not rebuilt (the previous one stays): %s", exc)
