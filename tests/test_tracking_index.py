@@ -59,7 +59,7 @@ def entries(info: IndexInfo) -> dict[str, dict[str, Any]]:
 def built(cfg: Config, products: list[dict] | None = None,
           categories: list[dict] | None = None) -> IndexInfo:
     store = fill(cfg, NOW, products=products, categories=categories)
-    build_feeds(cfg, now=NOW)    # the index names only ids the published feeds hold
+    build_feeds(cfg, now=NOW)    # each entry names the published feeds that hold its id
     return build_index(cfg, store, NOW)
 
 
@@ -116,7 +116,10 @@ def test_demo_keys_lead_to_the_feed_id(demo):
         assert found[f"p:{normalise_path(raw[1001]['seo_link'][language])}"]["id"] == "1001"
     assert found["i:1001"] == found["a:DB-1001"] == found["p:spel/bradspel/stigar-genom-skogen"]
     assert found["i:1001"]["name"] == "Stigar genom skogen"  # the home (sv) feed's values
-    assert "i:1012" not in found  # no image: in no feed, so in no event
+    assert found["i:1001"]["feeds"] == ["criteo", "google", "meta"]
+    # No image: in no feed, but sellable, so its page still sends events.
+    assert found["i:1012"]["id"] == "1012" and found["i:1012"]["feeds"] == []
+    assert "i:1010" not in found and "i:1013" not in found  # hidden; no price
     assert info.shards == choose_shards(info.count, cfg.tracking.index_shards) == 3
     assert read_index(Layout(cfg.data_dir)).languages == ("en", "nb")
 
@@ -174,7 +177,10 @@ def test_a_shared_article_number_is_no_key(tmp_path):
     found = entries(info)
     assert "a:DB-1001" not in found and found["i:1001"]["id"] == "1001"
     info = built(demo_cfg(tmp_path, shop={"id_field": "article_number"}), products=products)
-    assert "i:1001" not in entries(info)  # the build drops both items: no feed id
+    # Both products have the id DB-1001: the feeds drop both, events name both by it.
+    found = entries(info)
+    assert found["i:1001"]["id"] == found["i:1002"]["id"] == "DB-1001"
+    assert found["i:1001"]["feeds"] == found["i:1002"]["feeds"] == []
 
 
 # ---------------------------------------------------------------- hostile names

@@ -24,20 +24,25 @@ and `en/rpgs/x` are one key. A key's shard is FNV-1a (32 bit) of its UTF-8
 bytes modulo the shard count (`shard_of`).
 
 Entries hold only what the shop's own pages already show, exactly the fields
-an `EventItem` needs plus availability:
+an `EventItem` needs plus availability, and which published feeds hold the id:
 
     product   {id, name, price, net_price, currency, brand, categories, variant,
-               group_id, availability}
+               group_id, availability, feeds}
     category  {list_id, list_name, items: [product entry, ...]}   (view_item_list)
 
 `id` is `Product.feed_id` through `feeds.events.source.event_item`, the id the feeds
-publish; only items of every published home feed get an entry (`feeds.storage.feed_ids`).
-A variant parent's keys give its first sellable variant's entry (whose
-`group_id` is the parent), the product its page shows. A category's items are
-the first `LIST_LENGTH` feed items of the category and its subcategories, in
-store order, as
-`EventSource.category_list` picks them. Never purchase prices, stock counts,
-customers or orders.
+publish. Every sellable product gets an entry, whether or not a feed carries it
+(`feeds.events.catalog` decides, for events and index alike); `feeds` lists the
+home feeds (one per enabled feed channel, by stem, sorted) that hold the id when
+the index is built (`feeds.storage.feed_ids`), so a service may tell an item its
+catalogue lacks. A variant parent's keys give its first sellable variant's entry
+(whose `group_id` is the parent), the product its page shows. A category's items
+are its list members (`EventCatalog.walk`): the first `LIST_LENGTH` sellable
+products of the category and its subcategories, in store order. Never purchase
+prices, stock counts, customers or orders.
+
+The same pass counts, per home feed, how many of the sellable products it holds:
+the match rate the status page shows (`feeds.events.match`).
 
 Shard count: `[tracking] index_shards` is a maximum. A small catalogue gets
 fewer shards, one per `KEYS_PER_SHARD` keys (at least one), so that a page
@@ -69,13 +74,14 @@ from urllib.parse import unquote, urlsplit
 
 from feeds.config import Config
 from feeds.core.model import Category, Product
-from feeds.events.source import LIST_LENGTH, event_item
-from feeds.pipeline.plan import derive_context, home_stems
+from feeds.events.catalog import EventCatalog, Seen
+from feeds.events.match import Match, MatchCounter, write_match
+from feeds.events.source import event_item
+from feeds.pipeline.plan import home_stems
 from feeds.storage.feed_ids import FeedIds
 from feeds.storage.layout import Layout, write_json_atomic
 from feeds.storage.lock import hold
 from feeds.storage.store import Store
-from feeds.vendre.parse import DeriveContext, parse_category, parse_product
 from tracking.serialize import js_dumps
 
 __all__ = [
@@ -101,7 +107,7 @@ log = logging.getLogger("feeds.events.index")
 KEYS_PER_SHARD = 64  # ~64 entries: some 25 kB, a few kB gzipped
 WARN_KEYS_PER_SHARD = 2000
 PRODUCT_FIELDS = ("id", "name", "price", "net_price", "currency", "brand", "categories",
-                  "variant", "group_id", "availability")
+                  "variant", "group_id", "availability", "feeds")
 CATEGORY_FIELDS = ("list_id", "list_name", "items")
 _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 _VERSION_LENGTH = 16  # hex digits of the content hash that names a version
@@ -225,6 +231,7 @@ class IndexInfo:
     categories: int
     built_at: datetime
     folder: Path
+    match: Match | None = None
 
 
 _SCHEMA = """
@@ -239,9 +246,9 @@ CREATE TABLE members (category INTEGER NOT NULL, pos INTEGER NOT NULL, entry TEX
 
 
 def build_index(cfg: Config, store: Store, now: datetime) -> IndexInfo:
-    """Build the index from the store with the home target's derive context (the
-    first Google target, as `EventSource`), install it as the current version and
-    prune versions older than the previous one.
+    """Build the index from the store, derived for the shop's own target (as
+    `EventSource`), install it as the current version, prune versions older than the
+    previous one, and write the match rates the same pass counted.
 
     :raises StoreError: the store cannot be read.
     :raises LockBusy: another index build runs on the same data dir.
@@ -267,11 +274,12 @@ def build_index(cfg: Config, store: Store, now: datetime) -> IndexInfo:
                            tuple(sorted(found.languages)))
         write_json_atomic(layout.tracking / "index.json", state.as_json())
         _prune(versions, keep={version, previous})
+        write_match(layout, found.match)
     if found.keys > shards * WARN_KEYS_PER_SHARD:
         log.warning("tracking index: %d keys in %d shards; raise [tracking] index_shards so "
                     "that a page fetches a small file", found.keys, shards)
     return IndexInfo(version, previous, shards, found.keys, found.products, found.categories,
-                     now, folder)
+                     now, folder, found.match)
 
 
 # ---------------------------------------------------------------- staging
@@ -295,8 +303,6 @@ class _Stage:
                               [(parent, k, fnv1a_32(_utf8(k))) for k in keys])
 
     def first_variant(self, parent: int, entry: str) -> None:
-        # Products stream by id, so the first one kept is the lowest-id sellable variant,
-        # the one EventSource._first_variant picks.
         self.conn.execute("INSERT OR IGNORE INTO first_variant VALUES (?, ?)", (parent, entry))
 
     def member(self, category: int, pos: int, entry: str) -> None:
@@ -335,52 +341,59 @@ class _Found:
     products: int = 0
     categories: int = 0
     languages: frozenset[str] = frozenset()
+    match: Match | None = None
 
 
 class _Collector:
-    """One pass over the store: product rows, variant parents, category members."""
+    """One pass over the store (`EventCatalog.walk`): product rows, variant parents,
+    category members, and the match counts."""
 
     def __init__(self, cfg: Config, store: Store, now: datetime, stage: _Stage) -> None:
-        self.cfg, self.store, self.stage = cfg, store, stage
-        self.categories: dict[int, Category] = {
-            c.id: c for c in map(parse_category, store.raw_categories())}
-        home = cfg.channel("google").targets[0]
-        self.derive: DeriveContext = derive_context(cfg, home, self.categories, now)
+        self.store, self.stage = store, stage
+        self.catalog = EventCatalog(cfg, store, now)
+        self.categories: dict[int, Category] = self.catalog.categories
+        self.language = self.catalog.derive.language
         self.shop_path = base_path(cfg.shop.base_url)
-        self.is_feed_item = FeedIds(Layout(cfg.data_dir)).in_all(home_stems(cfg))
+        stems = home_stems(cfg)
+        self.holders = FeedIds(Layout(cfg.data_dir)).holders(stems)
+        self.counter = MatchCounter(stems, now)
         self.shared_articles = store.duplicate_article_numbers()
-        self.listed: dict[int, int] = {}  # category -> items staged for its list
+        self.listed: set[int] = set()  # categories with at least one member staged
         self.languages: set[str] = set()
         self.found = _Found()
 
     def run(self) -> _Found:
-        for raw, parent in self.store.iter_products():
-            self._product(raw, parent)
+        try:
+            for seen in self.catalog.walk():
+                self._product(seen)
+        finally:
+            self.holders.close()
         self.stage.add_parent_rows()
         for category in self.categories.values():
             self._category(category)
         self.found.keys = self.stage.key_count()
         self.found.languages = frozenset(self.languages)
+        self.found.match = self.counter.result()
         return self.found
 
-    def _product(self, raw: Mapping[str, Any], parent: Mapping[str, Any] | None) -> None:
-        product = parse_product(raw, self.derive, parent)
+    def _product(self, seen: Seen) -> None:
+        product = seen.product
         keys = self._keys(product)
         if product.is_parent:
             self.stage.parent_keys(product.vendre_id, keys)
             return
-        if not self._listable(product):
+        if not seen.tracked:
             return
-        entry = js_dumps(product_entry(product))
+        feeds = self.holders(product.feed_id)
+        self.counter.add(feeds)
+        entry = js_dumps(product_entry(product, feeds))
         self.stage.rows(keys, entry)
         self.found.products += 1
-        if product.parent_id:
-            self.stage.first_variant(product.parent_id, entry)
-        self._add_to_lists(raw, entry)
-
-    def _listable(self, product: Product) -> bool:
-        """An item of every live home feed (so its id is one the feeds carry)."""
-        return self.is_feed_item(product.feed_id)
+        if seen.first_variant_of is not None:
+            self.stage.first_variant(seen.first_variant_of, entry)
+        for category, position in seen.lists:
+            self.stage.member(category, position, entry)
+            self.listed.add(category)
 
     def _keys(self, product: Product) -> list[str]:
         keys = [f"p:{path}" for path in self._paths(product.seo_paths) if path]
@@ -398,47 +411,27 @@ class _Collector:
                 self.languages.add(language.lower())  # a language root such as /en/
         return paths
 
-    def _add_to_lists(self, raw: Mapping[str, Any], entry: str) -> None:
-        """Add the item to the list of each category it is in and of their parents
-        (EventSource.category_list reads the raw `category_ids` the same way)."""
-        direct = [c for c in raw.get("category_ids") or [] if isinstance(c, int)]
-        for category in _with_ancestors(direct, self.categories):
-            count = self.listed.get(category, 0)
-            if count < LIST_LENGTH:
-                self.stage.member(category, count, entry)
-                self.listed[category] = count + 1
-
     def _category(self, category: Category) -> None:
-        items = self.stage.members(category.id) if self.listed.get(category.id) else []
+        items = self.stage.members(category.id) if category.id in self.listed else []
         paths = [p for p in self._paths(category.seo_links) if p]
         if not items or not paths:
             return
-        name = category.names.get(self.derive.language, "")
+        name = category.names.get(self.language, "")
         entry = (f'{{"list_id":{js_dumps(str(category.id))},"list_name":{js_dumps(name)},'
                  f'"items":[{",".join(items)}]}}')
         self.stage.rows(dict.fromkeys(f"p:{p}" for p in paths), entry)
         self.found.categories += 1
 
 
-def product_entry(product: Product) -> dict[str, Any]:
-    """A feed item's index entry: its event item (feed id, prices) and availability."""
+def product_entry(product: Product, feeds: Iterable[str] = ()) -> dict[str, Any]:
+    """A sellable product's index entry: its event item (feed id, prices), availability
+    and the home feeds that hold its id."""
     item = event_item(product)
     return {"id": item.id, "name": item.name, "price": item.price,
             "net_price": item.net_price, "currency": item.currency, "brand": item.brand,
             "categories": list(item.categories), "variant": item.variant,
-            "group_id": item.group_id, "availability": product.availability.value}
-
-
-def _with_ancestors(ids: Iterable[int], categories: Mapping[int, Category]) -> list[int]:
-    """The categories and every category above them, each once, cycles cut."""
-    found: dict[int, None] = {}
-    for start in ids:
-        current: int | None = start
-        while current is not None and current not in found:
-            found[current] = None
-            known = categories.get(current)
-            current = known.parent_id if known else None
-    return list(found)
+            "group_id": item.group_id, "availability": product.availability.value,
+            "feeds": list(feeds)}
 
 
 # ---------------------------------------------------------------- files

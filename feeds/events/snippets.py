@@ -115,7 +115,7 @@ def status_snippets(cfg: Config, now: datetime | None = None) -> list[tuple[str,
 
 
 def _previews(cfg: Config, source: EventSource) -> list[tuple[str, str, dict[str, str]]]:
-    """Preview events for the first feed item and the newest stored order."""
+    """Preview events for the first sellable product and the newest stored order."""
     previews = []
     store = source.store
     if not store.exists():

@@ -1,8 +1,10 @@
 """The bridge from the catalogue to tracking events: one id policy for feeds and tags.
 
-Every `EventItem` id here is `Product.feed_id`, which `feeds.vendre.parse.feed_id`
-gave the feeds too, so an event can only ever name an id the feeds use. Prices
-are the home feed's prices (gross, in the shop's currency).
+Every `EventItem` id here is `Product.feed_id`, which `feeds.core.ids.feed_id` gave
+the feeds too, so an event names a product by the id its catalogue item has (or
+would have). Every sellable product gets events, whether or not a feed carries it
+(`feeds.events.catalog`); prices and language are the shop's own (`[shop]`), gross,
+in the shop's currency. A purchase keeps every line of the order.
 """
 
 from __future__ import annotations
@@ -11,26 +13,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from feeds.config import Config
-from feeds.core.model import CENT, Order, Product
+from feeds.config import Config, IdField
+from feeds.core.model import CENT, Order, OrderLine, Product
 from feeds.errors import NotFound
-from feeds.pipeline.plan import derive_context, home_stems
-from feeds.storage.feed_ids import FeedIds
-from feeds.storage.layout import Layout
+from feeds.events.catalog import LIST_LENGTH, EventCatalog, why_untracked
 from feeds.storage.store import Store
-from feeds.vendre.parse import (
-    DeriveContext,
-    order_key,
-    parse_category,
-    parse_order,
-    parse_product,
-    with_descendants,
-)
+from feeds.vendre.parse import order_key, parse_order
 from tracking.events import EventItem, Purchase, ViewItemList
 
-__all__ = ["EventSource", "event_item"]
-
-LIST_LENGTH = 12  # items in a category's view_item_list (a first screen of products)
+__all__ = ["LIST_LENGTH", "EventSource", "event_item"]
 
 
 def event_item(product: Product, *, quantity: int = 1, index: int = 0) -> EventItem:
@@ -53,52 +44,39 @@ class EventSource:
 
     def __init__(self, cfg: Config, store: Store, now: datetime) -> None:
         self.cfg, self.store = cfg, store
-        categories = {c.id: c for c in map(parse_category, store.raw_categories())}
-        home = cfg.channel("google").targets[0]
-        self.derive: DeriveContext = derive_context(cfg, home, categories, now)
-        # Events name only ids every live home feed holds (see feeds.storage.feed_ids).
-        self.is_feed_item = FeedIds(Layout(cfg.data_dir)).in_all(home_stems(cfg))
+        self.catalog = EventCatalog(cfg, store, now)
+        self.derive = self.catalog.derive
 
     def product(self, ref: str) -> Product:
         """A product by Vendre id or article number; a variant parent gives its first
-        sellable variant (the parent is no feed item)."""
-        found = self.store.product(int(ref)) if ref.isdigit() else None
-        found = found or self.store.product_by_article(ref)
+        sellable variant (the variant its page shows)."""
+        found = self._find(ref)
         if found is None:
             raise NotFound(f"no product with id or article number {ref!r} in the store")
         raw, parent = found
-        product = parse_product(raw, self.derive, parent)
+        product = self.catalog.parse(raw, parent)
         if product.is_parent:
-            return self._first_variant(product)
-        if not self.is_feed_item(product.feed_id):
-            why = product.not_sellable_because or "not in every published feed (see reports/)"
-            raise NotFound(f"product {ref} is not a feed item: {why}")
+            variant = self.catalog.first_variant(product, raw)
+            if variant is None:
+                raise NotFound(f"variant parent {product.vendre_id} has no sellable variant")
+            return variant
+        why = why_untracked(product)
+        if why:
+            raise NotFound(f"product {ref} gets no events: {why}")
         return product
 
-    def _first_variant(self, parent: Product) -> Product:
-        raw_parent = self.store.product(parent.vendre_id)
-        for raw in self.store.children(parent.vendre_id):
-            child = parse_product(raw, self.derive, raw_parent[0] if raw_parent else None)
-            if self.is_feed_item(child.feed_id):
-                return child
-        raise NotFound(f"variant parent {parent.vendre_id} has no sellable variant")
+    def _find(self, ref: str) -> tuple[dict, dict | None] | None:
+        found = self.store.product(int(ref)) if ref.isdigit() else None
+        return found or self.store.product_by_article(ref)
 
     def category_list(self, category_id: int) -> ViewItemList:
-        """The first feed items of a category or its subcategories, in store order."""
-        wanted = with_descendants([category_id], self.derive.categories)
-        items = []
-        for raw, parent in self.store.iter_products():
-            if not wanted.intersection(raw.get("category_ids") or []):
-                continue
-            product = parse_product(raw, self.derive, parent)
-            if self.is_feed_item(product.feed_id):
-                items.append(event_item(product, index=len(items)))
-            if len(items) == LIST_LENGTH:
-                break
-        if not items:
+        """The first sellable products of a category or its subcategories, in store order."""
+        members = self.catalog.members(category_id)
+        if not members:
             raise NotFound(f"category {category_id} has no products for sale in the store")
+        items = tuple(event_item(p, index=n) for n, p in enumerate(members))
         names = self.derive.categories.get(category_id)
-        return ViewItemList(tuple(items), list_id=str(category_id),
+        return ViewItemList(items, list_id=str(category_id),
                             list_name=names.names.get(self.derive.language, "") if names else "")
 
     def purchase(self, order_id: str) -> Purchase:
@@ -121,21 +99,58 @@ class EventSource:
                         (order.shipping or Decimal(0)).quantize(CENT))
 
     def _order_items(self, order: Order) -> Iterable[EventItem]:
+        """Every line: a tracked product's item at the order's price, else the line as
+        the order names it (its id, name and price), so no line is ever dropped."""
         for index, line in enumerate(order.lines):
+            quantity = max(line.quantity, 1)
             ref = str(line.product_id or line.article_number or "")
             try:
                 product = self.product(ref) if ref else None
             except NotFound:
                 product = None
             if product is None:
+                yield self._line_item(line, quantity, index)
                 continue
-            base = event_item(product, quantity=max(line.quantity, 1), index=index)
+            base = event_item(product, quantity=quantity, index=index)
             yield _at_order_price(base, line.unit_price_net, line.tax_percent)
+
+    def _line_item(self, line: OrderLine, quantity: int, index: int) -> EventItem:
+        """A line whose product is unknown or gets no events: the id the feeds would
+        give it, its name and the order's price (else the product's, else 0)."""
+        found = self._find(str(line.product_id)) if line.product_id else None
+        found = found or (self._find(line.article_number) if line.article_number else None)
+        product = self.catalog.parse(*found) if found else None
+        ids = [line.article_number, str(line.product_id or "")]
+        if self.cfg.shop.id_field is IdField.ID:
+            ids.reverse()
+        item_id = (product.feed_id if product else "") or next((i for i in ids if i), "")
+        name = line.name or (product.title if product else "")
+        price, net = _line_price(line, product)
+        return EventItem(id=item_id or name or f"line-{index + 1}", name=name,
+                         price=price, net_price=net, currency=self.cfg.shop.currency,
+                         quantity=quantity, brand=product.brand if product else "",
+                         categories=product.category_path if product else (),
+                         variant=product.variant_label if product else "",
+                         group_id=(product.group_id or "") if product else "", index=index)
 
 
 def _order_id(raw: dict) -> str | None:
     key = order_key(raw)
     return None if key is None else str(key)
+
+
+def _line_price(line: OrderLine, product: Product | None) -> tuple[Decimal, Decimal]:
+    """(gross, net) of one unit: the order's, else the product's today, else unknown (0);
+    a net price without a tax rate stands for both."""
+    if line.unit_price_net is not None and line.tax_percent is not None:
+        net = line.unit_price_net
+        return (net * (1 + line.tax_percent / 100)).quantize(CENT), net.quantize(CENT)
+    if product is not None and product.price is not None:
+        item = event_item(product)
+        return item.price, item.net_price
+    if line.unit_price_net is not None:
+        return line.unit_price_net.quantize(CENT), line.unit_price_net.quantize(CENT)
+    return Decimal("0.00"), Decimal("0.00")
 
 
 def _at_order_price(item: EventItem, net: Decimal | None, tax: Decimal | None) -> EventItem:

@@ -18,6 +18,8 @@ from feeds.storage.feed_ids import FeedIds
 from feeds.storage.layout import Layout
 from feeds.storage.lock import hold
 from feeds.storage.store import Store
+from tracking.options import TrackingOptions
+from tracking.services import enabled_services
 
 __all__ = ["IndexNotRebuilt", "build_all", "index_due", "index_skipped", "run_refresh"]
 
@@ -41,8 +43,9 @@ def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = F
 
     Holds the data dir's "snapshot" lock throughout, so no sync replaces the snapshot
     between two feeds or before the index: all of them describe one catalogue. The
-    index is rebuilt only when every feed was published, so the loader never names
-    an item the live feeds do not have yet (or no longer have).
+    index is rebuilt only when every feed built was published: a feed refused (drop
+    guard, errors) may mean a broken snapshot, and the previous index stays with the
+    previous feeds. A channel that was not built (or never was) blocks nothing.
 
     :raises IndexNotRebuilt: the index was due (`[tracking] site_key` is set) and
         every feed was published, but the index could not be built; the feeds
@@ -83,15 +86,24 @@ def _withdraw_disabled(cfg: Config, layout: Layout) -> None:
 
 
 def _build_tracking_index(cfg: Config, now: datetime) -> str:
-    """The product index, when a site key lets a loader ask for it; "" when done or not
-    due, else the one line that says why not (the previous index stays)."""
-    if not index_due(cfg):
-        return ""
+    """The product index, when a site key lets a loader ask for it (else only the match
+    rates, when a tracking service is on); "" when done or not due, else the one line
+    that says why not (the previous index stays)."""
     from feeds.events.index import build_index
+    from feeds.events.match import count_match, write_match
 
+    due = index_due(cfg)
     try:
+        if not due:
+            if enabled_services(TrackingOptions.from_settings(cfg.tracking)):
+                write_match(Layout(cfg.data_dir),
+                            count_match(cfg, Store.in_dir(cfg.data_dir), now))
+            return ""
         info = build_index(cfg, Store.in_dir(cfg.data_dir), now)
     except (FeedsError, OSError, sqlite3.Error) as exc:
+        if not due:  # only the status page's match rates are stale
+            log.warning("tracking match rates not counted: %s", exc)
+            return ""
         return (f"tracking index not rebuilt, the previous one stays (the feeds were "
                 f"published): {exc}")
     log.info("tracking index %s: %d keys in %d shards (%d products, %d categories)",

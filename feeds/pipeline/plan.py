@@ -22,8 +22,8 @@ from feeds.errors import ConfigError, NotFound
 from feeds.storage.store import Store
 from feeds.vendre.parse import DeriveContext, parse_category, parse_order
 
-__all__ = ["FeedSpec", "SharedInputs", "derive_context", "feed_specs", "home_stems",
-           "shared_inputs"]
+__all__ = ["FeedSpec", "SharedInputs", "derive_context", "feed_specs", "home_feeds",
+           "home_stems", "shared_inputs"]
 
 
 @dataclass(frozen=True)
@@ -131,15 +131,21 @@ def derive_context(cfg: Config, target: Target, categories: Mapping[int, Categor
                          default_brand=cfg.shop.default_brand, categories=categories)
 
 
-def home_stems(cfg: Config) -> list[str]:
-    """The feed of each enabled channel made for the shop's own country, language and
-    currency (else its first target): the feeds the shop's own pages' events must match."""
+def home_feeds(cfg: Config) -> dict[str, str]:
+    """Channel name -> the stem of its feed made for the shop's own country, language and
+    currency (else its first target), for every enabled feed channel: the catalogues
+    that events on the shop's own pages are matched against."""
     shop = (cfg.shop.country, cfg.shop.language, cfg.shop.currency)
-    stems = []
+    found = {}
     feeds = [s for s in feed_specs(cfg) if s.channel.one_file_per_target]
-    for _name, group in groupby(feeds, key=lambda spec: spec.name):
+    for name, group in groupby(feeds, key=lambda spec: spec.name):
         specs = list(group)
         home = [s for s in specs
                 if (s.target.country, s.target.language, s.target.currency) == shop]
-        stems.append((home or specs)[0].stem)
-    return sorted(stems)
+        found[name] = (home or specs)[0].stem
+    return found
+
+
+def home_stems(cfg: Config) -> list[str]:
+    """The stems of `home_feeds`, sorted."""
+    return sorted(home_feeds(cfg).values())

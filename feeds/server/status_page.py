@@ -3,9 +3,11 @@
 `/` without the key shows a small form asking for it (200; 403 after a wrong
 key) and nothing about the shop. With the key: one row per feed (URL, items,
 last build, errors and warnings with a link to the report), the last sync and
-the last refresh with their outcomes, and the tracking snippets that
-`app.config["STATUS_SNIPPETS"]` returns. Pages that carry the key are
-`no-store` and load only their own nonce'd style and script.
+the last refresh with their outcomes, the tracking snippets that
+`app.config["STATUS_SNIPPETS"]` returns, and each tracking service's match rate (how
+many of the shop's sellable products its catalogue holds, `feeds.events.match`).
+Pages that carry the key are `no-store` and load only their own nonce'd style and
+script.
 
 `/health` needs no key and shows only counts and ages. It answers 503 when no
 feed is published yet or any published feed is older than
@@ -28,6 +30,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request
 
 from feeds.errors import StoreError
+from feeds.events.match import ServiceMatch, service_matches
 from feeds.jobs.status import age, shown_safely
 from feeds.log import mask
 from feeds.server.context import ServerContext, context, render
@@ -107,7 +110,8 @@ def status_page() -> Response:
     body = render("server/status.html", nonce=nonce, shop=ctx.cfg.shop.name,
                   feeds=feed_rows(ctx.layout, _base_url(ctx), ctx.key, now),
                   sync=_sync_view(ctx, now), refresh=_refresh_view(ctx, now),
-                  snippets=_snippets(ctx), now=_when(now))
+                  snippets=_snippets(ctx), now=_when(now),
+                  tracking_match=_tracking_match(ctx))
     return _page(body, 200, nonce, secret=True)
 
 
@@ -261,6 +265,15 @@ def _snippets(ctx: ServerContext) -> list[tuple[str, str]]:
         return [(str(title), str(code)) for title, code in (hook(ctx.cfg) if hook else [])]
     except Exception:
         log.error("status snippets failed\n%s", mask(traceback.format_exc()).rstrip())
+        return []
+
+
+def _tracking_match(ctx: ServerContext) -> list[ServiceMatch]:
+    """Each enabled tracking service's match rate; a failure shows none."""
+    try:
+        return service_matches(ctx.cfg, ctx.layout)
+    except Exception:
+        log.error("tracking match failed\n%s", mask(traceback.format_exc()).rstrip())
         return []
 
 

@@ -1,7 +1,8 @@
-"""Which item ids each published feed holds: the one answer to "may an event name this id?".
+"""Which item ids each published feed holds: "does this catalogue hold the item?".
 
-Tracking events and the loader's index must only name ids the live feeds carry
-(remarketing matches events to feed items by id). Rather than re-deciding which
+Events name every sellable product, but ad platforms match events to catalogue
+items by id, so the loader's index records which published feeds hold each id and
+the status page shows each service's match rate. Rather than re-deciding which
 products are feed items (filters, rules, drop guard and all), the build records
 the ids it renders for each feed and makes them current in the same step that
 publishes the file: `<data_dir>/state/feed-ids.sqlite3`, table (stem, id).
@@ -80,6 +81,10 @@ class FeedIds:
         """A predicate: is an id an item of every one of `stems`?"""
         return _Membership(self.path, tuple(stems))
 
+    def holders(self, stems: Sequence[str]) -> _Holders:
+        """`holders(id)` -> which of `stems` hold the id, sorted."""
+        return _Holders(self.path, tuple(stems))
+
 
 class _Membership:
     """`membership(id)` -> True when every feed of `stems` holds the id."""
@@ -108,3 +113,22 @@ class _Membership:
         return [r[0] for r in self._conn.execute(
             f"SELECT id FROM feed_ids WHERE stem IN ({marks}) GROUP BY id "
             "HAVING count(*) = ?", (*self._stems, len(self._stems)))]
+
+
+class _Holders:
+    """`holders(id)` -> the feeds of `stems` that hold the id, sorted by stem."""
+
+    def __init__(self, path: Path, stems: tuple[str, ...]) -> None:
+        self._stems = stems
+        self._conn = sqlite3.connect(path, timeout=30) if path.is_file() and stems else None
+        marks = ",".join("?" * len(stems))
+        self._query = f"SELECT stem FROM feed_ids WHERE id = ? AND stem IN ({marks}) ORDER BY stem"
+
+    def __call__(self, item_id: str) -> tuple[str, ...]:
+        if self._conn is None or not item_id:
+            return ()
+        return tuple(r[0] for r in self._conn.execute(self._query, (item_id, *self._stems)))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

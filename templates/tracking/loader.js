@@ -471,7 +471,8 @@
     var out = [], i;
     for (i = 0; isArray(lines) && i < lines.length; i++) {
       if (lines[i]) {
-        out.push({id: lines[i][idKey], quantity: lines[i].quantity, price: lines[i].price});
+        out.push({id: lines[i][idKey], quantity: lines[i].quantity, price: lines[i].price,
+                  name: lines[i].item_name || lines[i].name});
       }
     }
     return out;
@@ -564,11 +565,12 @@
   }
 
   // Lines -> event items in line order (`index` = the line's position, as the Python
-  // events number order lines); lines the index does not know are left out.
-  function resolveLines(lines) {
+  // events number order lines). A cart leaves out lines the index does not know; an
+  // order keeps them as the page names them (`keepUnknown`): no purchase line is dropped.
+  function resolveLines(lines, keepUnknown) {
     var pending = [], i;
     for (i = 0; i < lines.length; i++) {
-      pending.push(lineItem(lines[i], i));
+      pending.push(lineItem(lines[i], i, keepUnknown));
     }
     return Promise.all(pending).then(function (found) {
       var items = [], j;
@@ -577,10 +579,10 @@
     });
   }
 
-  function lineItem(line, index) {
+  function lineItem(line, index, keepUnknown) {
     if (!line || typeof line !== 'object') { return Promise.resolve(null); }
     return lookupFirst(refKeys(line.id)).then(function (entry) {
-      if (!entry || entry.items) { return null; }
+      if (!entry || entry.items) { return keepUnknown ? unknownLine(line, index) : null; }
       var item = toItem(entry, quantityOf(line.quantity), index), price = number(line.price);
       if (price !== null && price >= 0) {  // the price this order charged
         var net = number(line.net_price);
@@ -591,6 +593,21 @@
       }
       return item;
     });
+  }
+
+  // An order line the index does not know (a product deleted, hidden or without a
+  // price since): its id, name and the order's price, as the Python purchase keeps it.
+  // Without `net_price` on the line the price stands for both.
+  function unknownLine(line, index) {
+    var id = line.id === null || line.id === undefined || typeof line.id === 'object' ? ''
+      : String(line.id).replace(/^\s+|\s+$/g, ''),
+      name = typeof line.name === 'string' ? line.name : '',
+      price = number(line.price), net = number(line.net_price);
+    price = price !== null && price >= 0 ? round2(price) : 0;
+    return {id: id || name || 'line-' + (index + 1), name: name, price: price,
+            net_price: net !== null && net >= 0 ? round2(net) : price, currency: '',
+            brand: '', categories: [], variant: '', group_id: '',
+            quantity: quantityOf(line.quantity), index: index, own_price: true};
   }
 
   function sameCurrency(items) {
@@ -608,7 +625,7 @@
     status.page = 'confirmation';
     id = order && order.id != null ? String(order.id).replace(/^\s+|\s+$/g, '') : '';
     if (!id || !isArray(order.items) || !order.items.length) { return Promise.resolve(); }
-    return resolveLines(order.items).then(function (items) {
+    return resolveLines(order.items, true).then(function (items) {
       if (!items.length) { return; }
       var currency = typeof order.currency === 'string' && /^[A-Z]{3}$/.test(order.currency)
         ? order.currency : items[0].currency, i, value = number(order.value);
