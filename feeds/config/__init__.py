@@ -138,6 +138,10 @@ class ServerSettings:
                              "e.g. https://feeds.shop.se", example="https://feeds.shop.se")
     max_feed_age_minutes: int = _s(180, "/health answers 503 when a feed is older than this")
     threads: int = _s(8, "Worker threads of the WSGI server")
+    connection_limit: int = _s(1000, "Open connections the server accepts at once (1-100000); "
+                                     "further clients wait in the listen queue")
+    channel_timeout_s: int = _s(30, "Seconds a connection may pass without a byte received or "
+                                    "sent before it is closed (1-3600)")
 
 
 @dataclass(frozen=True)
@@ -452,6 +456,10 @@ def _check_range(dotted: str, fname: str, value: Any) -> None:
         raise ConfigError(f"{dotted}: must be a percentage from 0 to 100, got {value!r}")
     if fname in {"retries", "every_minutes"} and value < 0:
         raise ConfigError(f"{dotted}: must not be negative, got {value!r}")
+    if fname == "connection_limit" and not 1 <= value <= 100_000:
+        raise ConfigError(f"{dotted}: must be from 1 to 100000, got {value!r}")
+    if fname == "channel_timeout_s" and not 1 <= value <= 3600:
+        raise ConfigError(f"{dotted}: must be from 1 to 3600 seconds, got {value!r}")
     if fname == "tax_classes" and any(not 0 <= v < 100 for v in value.values()):
         raise ConfigError(f"{dotted}: VAT percentages must be from 0 to 100")
 
