@@ -130,12 +130,12 @@ class ServerSettings:
     max_feed_age_minutes: int = setting(180, "/health answers 503 when a feed is older than "
                                              "this", min=1, max=525_600)
     threads: int = setting(8, "Worker threads of the WSGI server", min=1, max=256)
-    connection_limit: int = setting(1000, "Open connections the WSGI server accepts at once "
-                                          "(more wait in the listen queue)",
+    connection_limit: int = setting(1000, "Open connections the server accepts at once; "
+                                          "further clients wait in the listen queue",
                                     min=1, max=100_000)
-    channel_timeout_s: int = setting(30, "Seconds a connection may stay idle (also between "
-                                         "the bytes of a request's headers) before it is "
-                                         "closed", min=1, max=3600)
+    channel_timeout_s: int = setting(30, "Seconds a connection may pass without a byte "
+                                         "received or sent before it is closed",
+                                     min=1, max=3600)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ This is the HTTP boundary of `feeds.errors`: every exception becomes a short
 plain-text page (no stack trace ever reaches a client) and is logged with the
 access key masked. The key is a URL secret, so the access log never writes the
 path segment or query value that carries a key, whether it is right or wrong.
+
+A request is the client's text, so what is logged from one cannot forge a log
+line or drive a terminal: control characters are written as escapes (`\\n`,
+`\\x1b`), and a record's further lines (a traceback) are indented, so only a
+record's own first line starts at column 0 (`printable`, `KeyPathFilter`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import traceback
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -23,7 +27,7 @@ from feeds.log import add_secret, mask
 from feeds.server import feeds_routes, status_page, tracking_routes
 from feeds.server.context import SnippetHook, init_app
 
-__all__ = ["KeyPathFilter", "create_app", "loggable"]
+__all__ = ["KeyPathFilter", "create_app", "loggable", "printable"]
 
 log = logging.getLogger("feeds.server")
 access_log = logging.getLogger("feeds.server.access")
@@ -32,6 +36,12 @@ DEFAULT_CSP = ("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
                "form-action 'none'")
 _KEY_IN_PATH = re.compile(r"(/(?:feeds|reports)/)[^/?#\s]*")
 _KEY_IN_QUERY = re.compile(r"((?:^|[?&\s])key=)[^&#\s]*")
+# C0 and C1 controls and DEL (newline, carriage return, ESC and CSI among them), the
+# Unicode line and paragraph separators, and the bidi overrides and isolates: whatever
+# could end a log line, move a terminal's cursor or reorder the text a reader sees.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_CONTINUATION = "  "  # the indent of a record's further lines
 
 
 def create_app(config: Config, *, snippets: SnippetHook | None = None) -> Flask:
@@ -96,9 +106,9 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def _log_error(exc: BaseException | None) -> None:
+    """`error on METHOD path` and the traceback (masked and escaped by KeyPathFilter)."""
     where = loggable(request.method, request.full_path) if has_request_context() else "-"
-    trace = "".join(traceback.format_exception(exc)) if exc else ""
-    log.error("error on %s\n%s", where, _scrub(trace).rstrip())
+    log.error("error on %s", where, exc_info=exc)
 
 
 # ---------------------------------------------------------------- headers and access log
@@ -129,8 +139,27 @@ def _security_headers(response: Response) -> None:
 
 
 def loggable(method: str, path: str) -> str:
-    """`METHOD path` fit for a log: key segments and `key=` values replaced by ***."""
-    return f"{method} {_scrub(path.rstrip('?'))}"
+    """`METHOD path` fit for a log: key segments and `key=` values replaced by ***,
+    on one line, control characters escaped."""
+    return printable(f"{method} {_scrub(path.rstrip('?'))}")
+
+
+def printable(text: str) -> str:
+    """`text` on one line: every control character written as an escape, newline as
+    `\\n`, carriage return `\\r`, tab `\\t`, others `\\xHH` (ESC is `\\x1b`) or `\\uHHHH`."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def _continuation(text: str) -> str:
+    """Further lines of a record (a traceback): each escaped and indented, so that none
+    can pass for a record of its own, whatever an exception's message holds."""
+    return "\n".join(_CONTINUATION + printable(line) for line in text.rstrip("\n").split("\n"))
 
 
 def _scrub(text: str) -> str:
@@ -139,23 +168,26 @@ def _scrub(text: str) -> str:
 
 
 class KeyPathFilter(logging.Filter):
-    """Masks key path segments, `key=` values and registered secrets in a record.
+    """Masks key path segments, `key=` values and registered secrets in a record, and
+    makes its message one line (`printable`) and its traceback indented lines.
 
-    Installed on the `waitress` logger, which writes request paths ("Client
-    disconnected while serving /feeds/<key>/...") that no handler of ours formats.
+    Installed on the loggers that write what a request brought: ours (`feeds.server`,
+    also Flask's `app.logger`, and the access log) and `waitress`, which writes
+    request paths ("Client disconnected while serving /feeds/<key>/...") itself.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        record.msg, record.args = _scrub(message), None
+        record.msg, record.args = printable(_scrub(message)), None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = _scrub(logging.Formatter().formatException(record.exc_info))
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = _continuation(_scrub(trace))
             record.exc_info = None
         return True
 
 
 def _install_log_filter() -> None:
-    for name in ("waitress", "feeds.server.access"):
+    for name in ("waitress", "feeds.server", "feeds.server.access"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, KeyPathFilter) for f in logger.filters):
             logger.addFilter(KeyPathFilter())

@@ -7,6 +7,10 @@ downloaded reaches the client whole, old or new, never mixed. Conditional
 requests (304), ranges (206) and the build's precompressed `<file>.gz`
 (`Content-Encoding: gzip`, its own ETag) are handled here.
 
+Range follows RFC 9110 section 14: one `bytes` range is served (206, or 416 when
+it lies wholly beyond the end); another unit, several ranges or a malformed
+spec are ignored, and the whole file is the answer (200).
+
 A wrong key and an unknown file give the same 404, so neither can be probed.
 """
 
@@ -43,6 +47,12 @@ _REPORT_NAME = re.compile(r"^([a-z0-9][a-z0-9_-]{0,63})\.json$")
 # the two writes; the order of the two writes is the build's, so allow some slack.
 STALE_GZ_SECONDS = 300
 _MISSING = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP}
+# One byte-range-spec (`first-[last]`) or suffix-range (`-length`), RFC 9110 14.1.1;
+# the unit is case-insensitive. A list of ranges does not match: it is ignored.
+_ONE_BYTE_RANGE = re.compile(r"bytes=(?:([0-9]+)-([0-9]*)|-([0-9]+))", re.IGNORECASE)
+# Positions with more digits than this are beyond any file (and int() of a huge
+# string of digits is slow, then refused).
+_MAX_DIGITS = 18
 
 Opened = tuple[BinaryIO, os.stat_result]
 
@@ -152,9 +162,59 @@ def _file_response(fh: BinaryIO, st: os.stat_result, mimetype: str,
             response.headers["Content-Encoding"] = encoding
         response.vary.add("Accept-Encoding")
         response.content_length = st.st_size
-        response.make_conditional(request.environ, accept_ranges=True,
-                                  complete_length=st.st_size)
+        response.make_conditional(_range_environ(request.environ, st.st_size),
+                                  accept_ranges=True, complete_length=st.st_size)
     except BaseException:
         fh.close()
         raise
     return response
+
+
+
+def _range_environ(environ: dict, length: int) -> dict:
+    """`environ` with its Range header as werkzeug should see it (RFC 9110 14.2).
+
+    werkzeug answers 416 to any Range it cannot serve, where the RFC says to
+    ignore an unknown unit (and allows ignoring several ranges or a bad spec),
+    and 416 to a suffix longer than the file, which means the whole file.
+    """
+    header = environ.get("HTTP_RANGE")
+    if header is None:
+        return environ
+    honoured = dict(environ)
+    value = _honoured_range(header, length)
+    if value is None:
+        del honoured["HTTP_RANGE"]
+    else:
+        honoured["HTTP_RANGE"] = value
+    return honoured
+
+
+def _honoured_range(header: str, length: int) -> str | None:
+    """The Range for werkzeug, in one of two forms it serves right; None to ignore it.
+
+    - one satisfiable bytes range: its absolute form `bytes=first-last` (206);
+    - one unsatisfiable (it starts at or past the end, or is the suffix `-0`):
+      `bytes=<length>-` (416, with `Content-Range: bytes */<length>`);
+    - another unit, several ranges, or a malformed or invalid spec (a last
+      position before the first): None (the whole file, 200).
+    """
+    found = _ONE_BYTE_RANGE.fullmatch(header.strip(" \t"))
+    if found is None or length <= 0:
+        return None
+    first, last, suffix = found.groups()
+    if suffix is not None:
+        size = _position(suffix)
+        return f"bytes={max(0, length - size)}-{length - 1}" if size else f"bytes={length}-"
+    start, end = _position(first), _position(last) if last else None
+    if end is not None and end < start:
+        return None
+    if start >= length:
+        return f"bytes={length}-"
+    return f"bytes={start}-{length - 1 if end is None else min(end, length - 1)}"
+
+
+def _position(digits: str) -> int:
+    """A byte position; one too long to matter counts as far past any file."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10 ** _MAX_DIGITS

@@ -1,12 +1,19 @@
 """Running the feed server (waitress) and the schedule, and the feed URLs to paste.
 
 The commands (`serve`, `worker`, `refresh`, `urls`) live in `feeds.cli.server`.
+
+waitress gets its connection limits from `[server]` explicitly, never its own
+defaults (100 connections, 120 s idle), which 100 clients trickling one header
+line at a time could exhaust: see `create_server`. Production still runs behind
+a reverse proxy (deploy/nginx.conf), which bounds the time a request header may
+take; waitress cannot.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,14 +22,90 @@ from urllib.parse import quote
 
 import click
 
-from feeds.config import Config, require
+from feeds.config import Config, ServerSettings, require
 from feeds.errors import ConfigError, FeedsError
 from feeds.server.schedule import RefreshJob, Scheduler
 from feeds.storage.layout import Layout
 
-__all__ = ["feed_urls", "run_server", "run_worker"]
+__all__ = ["create_server", "feed_urls", "run_server", "run_worker"]
 
 log = logging.getLogger("feeds.server")
+
+#: How often waitress looks for connections idle longer than `channel_timeout_s` (its
+#: default, 30 s, would let an idle connection live up to a whole interval longer).
+CLEANUP_INTERVAL_S = 5
+#: No route takes a request body (GET and HEAD only); waitress's default would buffer
+#: up to 1 GB of one to disk before the app could answer 405.
+MAX_REQUEST_BODY_BYTES = 64 * 1024
+#: The kernel send buffer of each connection (Linux doubles it). Left to autotuning, a
+#: client that reads slowly gets up to 4 MB (tcp_wmem): 200 slow readers of a feed took
+#: 800 MB of kernel memory, and waitress's one loop stalled /health for 5 s filling
+#: them. 256 KiB still moves a feed at 5 MB/s to a client 100 ms away, and at full
+#: speed to a proxy on the same host.
+SEND_BUFFER_BYTES = 256 * 1024
+# Descriptors one connection can hold: its socket and the feed file it is streaming.
+_FDS_PER_CONNECTION = 2
+_FDS_SPARE = 64  # listener, trigger pipe, store, logs, imports
+
+
+def create_server(app: Any, settings: ServerSettings, host: str, port: int) -> Any:
+    """A waitress server for `app` on host:port with `[server]`'s threads and limits.
+
+    - `connection_limit`: beyond it waitress stops accepting and new clients wait
+      in the listen backlog, so it must be well above what slow clients may hold.
+    - `channel_timeout_s`: a connection that sends and receives nothing for this
+      long is closed, looked for every `CLEANUP_INTERVAL_S` (or sooner). A client
+      that trickles a byte now and then is not idle: only the limit and the proxy
+      stop it.
+    - poll() instead of select(), which fails beyond 1024 descriptors, and the
+      process's open-files limit raised to what the limit needs.
+    - each connection's send buffer fixed at `SEND_BUFFER_BYTES` (set on the
+      listening socket, which accepted connections inherit).
+
+    :raises OSError: the address cannot be bound.
+    """
+    import waitress
+    from waitress.server import BaseWSGIServer
+
+    _raise_open_files_limit(settings.connection_limit * _FDS_PER_CONNECTION + _FDS_SPARE)
+    server = waitress.create_server(
+        app, host=host, port=port, ident="vendre-feeds",
+        threads=settings.threads,
+        connection_limit=settings.connection_limit,
+        channel_timeout=settings.channel_timeout_s,
+        cleanup_interval=min(CLEANUP_INTERVAL_S, settings.channel_timeout_s),
+        max_request_body_size=MAX_REQUEST_BODY_BYTES,
+        asyncore_use_poll=True)
+    # One listener, or several (a host name with IPv4 and IPv6 addresses) in its map.
+    listeners = ([server] if isinstance(server, BaseWSGIServer) else
+                 [d for d in server.map.values() if isinstance(d, BaseWSGIServer)])
+    for listener in listeners:
+        listener.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+    return server
+
+
+def _raise_open_files_limit(needed: int) -> None:
+    """Raise the soft RLIMIT_NOFILE towards `needed` (never above the hard limit).
+
+    Service managers often start processes with a soft limit of 1024, which 1000
+    connections streaming feeds would exceed; accept() would then fail.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Unix: nothing to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError):
+        target = soft
+    if target < needed:
+        log.warning("open files are limited to %d, below the %d that [server] "
+                    "connection_limit may need; raise the hard limit (LimitNOFILE=)",
+                    target, needed)
 
 
 def _base_url(cfg: Config, host: str | None = None, port: int | None = None) -> str:
@@ -71,14 +154,11 @@ def run_server(cfg: Config, host: str, port: int, *, schedule: bool = True,
 
     ConfigError (before listening) when `[server] access_key` is empty.
     """
-    import waitress
-
     from feeds.server.factory import create_app
 
     app = create_app(cfg)
     try:
-        server = waitress.create_server(app, host=host, port=port, threads=cfg.server.threads,
-                                        ident="vendre-feeds")
+        server = create_server(app, cfg.server, host, port)
     except OSError as exc:
         raise FeedsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     scheduler = _scheduler(cfg, job) if schedule else None

@@ -22,8 +22,9 @@ import waitress
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds.config import Config
+from feeds.config import Config, ServerSettings
 from feeds.server import create_app
+from feeds.server.run import create_server
 from feeds.storage.layout import Layout, PublishedFeed, write_json_atomic
 from feeds.storage.store import Store
 from tests.conftest import make_config
@@ -148,11 +149,18 @@ def client(app: Flask) -> FlaskClient:
 
 
 class LiveServer:
-    """A real waitress server on 127.0.0.1 (a free port), run in a thread."""
+    """A real waitress server on 127.0.0.1 (a free port), run in a thread.
 
-    def __init__(self, app: Flask, threads: int = 4) -> None:
-        self.server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads,
-                                             ident="vendre-feeds")
+    With `settings`, it is built as `serve` builds it (`feeds.server.run.create_server`).
+    """
+
+    def __init__(self, app: Flask, threads: int = 4,
+                 settings: ServerSettings | None = None) -> None:
+        if settings is None:
+            self.server = waitress.create_server(app, host="127.0.0.1", port=0,
+                                                 threads=threads, ident="vendre-feeds")
+        else:
+            self.server = create_server(app, settings, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self._thread = threading.Thread(target=self.server.run, name="waitress", daemon=True)
         self._thread.start()
@@ -175,8 +183,8 @@ def live() -> Iterator[Any]:
     """`live(app)` starts a waitress server for `app` and returns it; all stop at teardown."""
     servers: list[LiveServer] = []
 
-    def start(app: Flask, threads: int = 4) -> LiveServer:
-        servers.append(LiveServer(app, threads))
+    def start(app: Flask, threads: int = 4, settings: ServerSettings | None = None) -> LiveServer:
+        servers.append(LiveServer(app, threads, settings))
         return servers[-1]
 
     yield start
