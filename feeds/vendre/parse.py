@@ -3,6 +3,13 @@
 Facts and their confidence are in ../shared/docs/vendre-api.md. What is only
 inferred (variants, special-price ranges, the whole order object) is read
 defensively: optional fields, several known aliases, the raw JSON kept.
+
+Total: any JSON value in any field gives a result, never an exception, because
+one odd product must not end a build for the whole catalogue. A field of an
+unusable type or value is ignored with a `field_unusable` warning (an unusable
+id or price is an error, which keeps the item out of the feeds). Types are
+checked where a value is used, cheaply, on the path well-formed data takes;
+`parse_product` also has one outer guard as a last resort.
 """
 
 from __future__ import annotations
@@ -100,35 +107,80 @@ def to_datetime(value: Any) -> datetime | None:
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit():
-            return to_datetime(int(text))
+            try:  # isdigit() also holds for "²" and for more digits than int() reads
+                return to_datetime(int(text))
+            except ValueError:
+                return None
         try:
             parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
         except ValueError:
             return None
         if parsed.year < 1971:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if not parsed.tzinfo:
+            return parsed.replace(tzinfo=UTC)
+        try:  # 9999-12-31T23:00-05:00 is past datetime.max in UTC: unusable for comparisons
+            parsed.astimezone(UTC)
+        except OverflowError:
+            return None
+        return parsed
     return None
 
 
+# Amounts (prices, weights, order totals) from 10**12 on are garbage, and the money
+# arithmetic would fail on them: quantizing to cents needs at most 28 digits.
+_AMOUNT_LIMIT = Decimal(10) ** 12
+
+
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool) or value == "":
+    """A number, or a number written as text (`"160.0000"`, `"10,5"`), as a Decimal;
+    None for anything else and for amounts of 10**12 or more."""
+    kind = type(value)
+    if kind is int:
+        result = Decimal(value)
+    elif kind is float:
+        result = Decimal(repr(value))
+    elif kind is str:
+        try:
+            result = Decimal(value.strip().replace(",", "."))
+        except InvalidOperation:
+            return None
+    else:  # None, bool, lists, objects
         return None
-    if isinstance(value, int):
-        return Decimal(value)
-    try:
-        result = Decimal(repr(value) if isinstance(value, float) else
-                         str(value).strip().replace(",", "."))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
+    return result if result.is_finite() and -_AMOUNT_LIMIT < result < _AMOUNT_LIMIT else None
 
 
 def _int(value: Any, default: int = 0) -> int:
+    """An integer, or a number or text that reads as one; `default` for anything else
+    (booleans, lists, objects, inf, unreadable text)."""
+    if type(value) is int:
+        return value
+    found = _int_or_none(value)
+    return default if found is None else found
+
+
+def _int_or_none(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    if value is None or isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
-        return default
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _show(value: Any) -> str:
+    """A raw value, short, for a violation message (never the whole of a huge value)."""
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    if isinstance(value, list):
+        return f"a list of {len(value)} values"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:40] + "…")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)  # None, a bool, a float or a short int
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~._-]*")
@@ -140,23 +192,33 @@ def _absolute(base_url: str, path: str) -> str:
     if _URL_SAFE.fullmatch(url):
         return url
     # Feeds want ASCII URLs (RFC 3986); keep reserved characters and existing escapes.
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+    # Characters XML forbids (lone surrogates among them, which UTF-8 cannot encode) go.
+    return quote(strip_xml_illegal(url), safe=":/?#[]@!$&'()*+,;=%~")
 
 
 # ---------------------------------------------------------------- categories
 
 
 def parse_category(raw: Mapping[str, Any]) -> Category:
-    """One category object; a `false` or 0 parent means the root."""
+    """One category object; a `false` or 0 parent means the root.
+
+    Total: an unusable field is left out (a name that is not an object of texts
+    gives no names), and a raw value that is not an object gives category 0.
+    """
+    if not isinstance(raw, Mapping):
+        raw = {}
     parent = raw.get("parent_id")
     gpc = raw.get("google_product_category")
+    names = raw.get("name")
+    links = raw.get("seo_link")
     return Category(
         id=_int(raw.get("id")),
-        parent_id=parent if isinstance(parent, int) and not isinstance(parent, bool)
-        and parent > 0 else None,
-        names={k: clean_text(v) for k, v in (raw.get("name") or {}).items() if isinstance(v, str)},
-        seo_links={k: v for k, v in (raw.get("seo_link") or {}).items() if isinstance(v, str)},
-        google_product_category=gpc if isinstance(gpc, int) and gpc > 0 else None,
+        parent_id=parent if type(parent) is int and parent > 0 else None,
+        names={k: clean_text(v) for k, v in names.items() if isinstance(v, str)}
+        if isinstance(names, Mapping) else {},
+        seo_links={k: v for k, v in links.items() if isinstance(v, str)}
+        if isinstance(links, Mapping) else {},
+        google_product_category=gpc if type(gpc) is int and gpc > 0 else None,
         status=raw.get("status") is not False,
     )
 
@@ -173,34 +235,56 @@ def _ancestry(category_id: int, categories: Mapping[int, Category]) -> list[Cate
     return chain
 
 
-def _categories(raw: Mapping[str, Any], ctx: DeriveContext
+def _category_ids(raw: Mapping[str, Any], problems: _Problems) -> tuple[int, ...]:
+    """`category_ids`: a list of integers; other values and entries are left out."""
+    value = raw.get("category_ids")
+    if type(value) is not list:
+        if value:
+            problems.unusable("category_ids", value, "a list of category ids")
+        return ()
+    ids = tuple(i for i in value if type(i) is int)
+    if len(ids) != len(value):
+        problems.add(Severity.WARNING, "category_ids", f"category_ids: {len(value) - len(ids)} "
+                     "of its values are not integers; left out", "field_unusable")
+    return ids
+
+
+def _first_path(raw: Mapping[str, Any], problems: _Problems) -> str | None:
+    """The first of `category_paths` ("A|B|C"), the only one read; None when unusable."""
+    paths = raw.get("category_paths")
+    if type(paths) is list and paths and type(paths[0]) is str:
+        return paths[0]
+    if paths and (type(paths) is not list or paths[0] not in (None, "")):
+        problems.unusable("category_paths", paths, 'a list of texts "A|B|C"')
+    return None
+
+
+def _categories(ids: tuple[int, ...], first_path: str | None, ctx: DeriveContext
                 ) -> tuple[tuple[str, ...], int | None]:
     """(category path, Google product category) of a product, memoised per category list."""
-    ids = raw.get("category_ids") or []
-    paths = raw.get("category_paths") or []
-    key = (tuple(ids) if isinstance(ids, list) else (), paths[0] if paths else None)
+    key = (ids, first_path)
     found = ctx.memo.get(key)
     if found is None:
-        found = ctx.memo[key] = (_category_path(raw, ctx), _google_category(raw, ctx))
+        found = ctx.memo[key] = (_category_path(ids, first_path, ctx),
+                                 _google_category(ids, ctx))
     return found
 
 
-def _category_path(raw: Mapping[str, Any], ctx: DeriveContext) -> tuple[str, ...]:
-    ids = [i for i in raw.get("category_ids") or [] if isinstance(i, int)]
+def _category_path(ids: tuple[int, ...], first_path: str | None, ctx: DeriveContext
+                   ) -> tuple[str, ...]:
     if ids and ids[0] in ctx.categories:
         chain = reversed(_ancestry(ids[0], ctx.categories))
         names = tuple(ml(c.names, ctx.language) for c in chain)
         if all(names):
             return names
-    paths = raw.get("category_paths") or []
-    if paths and isinstance(paths[0], str):
-        return tuple(clean_text(p) for p in paths[0].split("|") if clean_text(p))
+    if first_path:
+        return tuple(clean_text(p) for p in first_path.split("|") if clean_text(p))
     return ()
 
 
-def _google_category(raw: Mapping[str, Any], ctx: DeriveContext) -> int | None:
-    for cid in raw.get("category_ids") or []:
-        for cat in _ancestry(cid, ctx.categories) if isinstance(cid, int) else []:
+def _google_category(ids: tuple[int, ...], ctx: DeriveContext) -> int | None:
+    for cid in ids:
+        for cat in _ancestry(cid, ctx.categories):
             if cat.google_product_category:
                 return cat.google_product_category
     return None
@@ -219,28 +303,45 @@ class _Problems:
     def add(self, severity: Severity, field_: str, message: str, rule: str) -> None:
         self.found.append(Violation(severity, self.item_id, field_, message, rule))
 
+    def unusable(self, field_: str, value: Any, expected: str) -> None:
+        """A field whose type or value cannot be used: ignored, with a warning."""
+        self.add(Severity.WARNING, field_, f"{field_} is {_show(value)}, not {expected}; "
+                 "ignored", "field_unusable")
+
 
 _GTIN_NOISE = re.compile(r"[\s-]")
 
 
 def _gtin(raw_ean: Any, problems: _Problems) -> str | None:
     """A valid EAN-8/UPC-A/EAN-13/GTIN-14, else None with a warning."""
-    text = raw_ean if isinstance(raw_ean, str) and raw_ean.isdigit() else \
-        _GTIN_NOISE.sub("", str(raw_ean or ""))
+    if isinstance(raw_ean, str):
+        text = raw_ean if raw_ean.isdigit() else _GTIN_NOISE.sub("", raw_ean)
+    elif type(raw_ean) is int:
+        text = str(raw_ean) if raw_ean else ""
+    else:
+        if raw_ean:
+            problems.unusable("ean1", raw_ean, "a text of digits")
+        return None
     if not text:
         return None
-    if text.isdigit() and len(text) in (8, 12, 13, 14) and \
+    # isascii: "²" and other Unicode digits pass isdigit() but not the check-digit sum
+    if text.isdigit() and text.isascii() and len(text) in (8, 12, 13, 14) and \
             _ean.calc_check_digit(text[:-1]) == text[-1]:
         return text
-    problems.add(Severity.WARNING, "gtin", f"ean1 {text!r} is not a valid GTIN "
+    problems.add(Severity.WARNING, "gtin", f"ean1 {_show(text)} is not a valid GTIN "
                  "(length or check digit); sent without a GTIN", "gtin_invalid")
     return None
 
 
-def _availability(raw: Mapping[str, Any], now: datetime) -> tuple[Availability, datetime | None]:
-    if _int(raw.get("quantity")) > 0:
+def _availability(quantity: int, raw: Mapping[str, Any], now: datetime, problems: _Problems
+                  ) -> tuple[Availability, datetime | None]:
+    if quantity > 0:
         return Availability.IN_STOCK, None
-    available = to_datetime(raw.get("date_available"))
+    value = raw.get("date_available")
+    available = to_datetime(value)
+    if available is None and value not in (None, "", 0) and \
+            not (type(value) in (int, float) and value < 0):  # negative: MySQL's zero date
+        problems.unusable("date_available", value, "a unix time or a date")
     if available is not None and available > now:
         return Availability.PREORDER, available
     if raw.get("stock_allow_checkout") is True:
@@ -285,8 +386,8 @@ def _sale(raw: Mapping[str, Any], net: Decimal, vat: Decimal | None, ctx: Derive
     window = _sale_range(raw.get("price_special_date_range"))
     if window is None:
         problems.add(Severity.WARNING, "sale_price", "price_special_date_range "
-                     f"{raw.get('price_special_date_range')!r} is unreadable; sale price left out",
-                     "sale_range_unreadable")
+                     f"{_show(raw.get('price_special_date_range'))} is unreadable; sale price "
+                     "left out", "sale_range_unreadable")
         return None, None, None
     start, end = window
     if (start and start > ctx.now) or (end and end <= ctx.now):
@@ -297,16 +398,24 @@ def _sale(raw: Mapping[str, Any], net: Decimal, vat: Decimal | None, ctx: Derive
 
 def _vat(raw: Mapping[str, Any], ctx: DeriveContext, problems: _Problems) -> Decimal | None:
     tax_class = raw.get("tax_class_id")
-    vat = ctx.pricing.tax_classes.get(tax_class) if isinstance(tax_class, int) else None
+    vat = ctx.pricing.tax_classes.get(tax_class) if type(tax_class) is int else None
     if vat is None:
-        problems.add(Severity.ERROR, "price", f"unknown tax class {tax_class!r}: add it to "
-                     "[shop] tax_classes", "tax_class_unknown")
+        problems.add(Severity.ERROR, "price", f"unknown tax class {_show(tax_class)}: add it "
+                     "to [shop] tax_classes", "tax_class_unknown")
     return vat
 
 
-def _images(raw: Mapping[str, Any], base_url: str) -> tuple[str, ...]:
+def _images(raw: Mapping[str, Any], base_url: str,
+            problems: _Problems | None = None) -> tuple[str, ...]:
+    """The images' absolute URLs, in the list's order, without repeats. Entries that are
+    not image objects are skipped; a value that is not a list is reported to `problems`."""
+    images = raw.get("images")
+    if type(images) is not list:
+        if images and problems is not None:
+            problems.unusable("images", images, "a list of images")
+        return ()
     urls = []
-    for image in raw.get("images") or []:
+    for image in images:
         if not isinstance(image, dict):
             continue
         full = image["url"].get("full") if isinstance(image.get("url"), dict) else None
@@ -345,42 +454,93 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
     A variant child (`parent` != 0) borrows what it lacks (text, images, brand,
     categories) from its parent's raw object when given, and is grouped under
     the parent's feed id.
+
+    Never raises: an unusable field is ignored with a violation (module docstring).
     """
+    try:
+        return _product(raw, ctx, parent)
+    except Exception as exc:  # the last resort: one product must never end a build
+        return _unreadable(raw, ctx, exc)
+
+
+_ML_EXPECTED = "a text or an object of texts per language"
+_FLAGS = ("status", "show", "is_parent", "stock_allow_checkout")
+# A module constant: an Enum attribute or `.value` costs more than the checks it serves.
+_BY_ARTICLE = IdField.ARTICLE_NUMBER
+
+
+def _product(raw: Mapping[str, Any], ctx: DeriveContext,
+             parent: Mapping[str, Any] | None) -> Product:
+    is_object = type(raw) is dict or isinstance(raw, Mapping)
+    not_an_object, raw = (None, raw) if is_object else (raw, {})
     vendre_id = _int(raw.get("id"))
-    item_id = feed_id(raw, ctx.id_field)
+    id_field = ctx.id_field
+    id_key = "article_number" if id_field is _BY_ARTICLE else "id"
+    id_value = raw.get(id_key)
+    id_usable = type(id_value) is str or type(id_value) is int or id_value is None
+    item_id = feed_id(raw, id_field) if id_usable else ""
     problems = _Problems(item_id or f"vendre:{vendre_id}")
-    if not item_id:
-        problems.add(Severity.ERROR, "id", f"product {vendre_id} has no {ctx.id_field.value}",
+    if not id_usable:
+        problems.add(Severity.ERROR, "id", f"product {vendre_id}: its {id_key} is "
+                     f"{_show(id_value)}, not a text or an integer", "id_unusable")
+    elif not item_id:
+        problems.add(Severity.ERROR, "id", f"product {vendre_id} has no {id_key}",
                      "id_missing")
     elif strip_xml_illegal(item_id) != item_id:
-        problems.add(Severity.ERROR, "id", f"product {vendre_id}: its {ctx.id_field.value} "
+        problems.add(Severity.ERROR, "id", f"product {vendre_id}: its {id_key} "
                      "holds characters XML cannot carry", "id_unusable")
-    parent_vendre_id = _int(raw.get("parent")) or None
-    is_parent = raw.get("is_parent") is True or bool(raw.get("child_product_ids"))
+    if not is_object:
+        problems.add(Severity.ERROR, "product", f"the product is {_show(not_an_object)}, "
+                     "not an object", "product_unusable")
+    if parent is not None and type(parent) is not dict and not isinstance(parent, Mapping):
+        problems.unusable("parent object", parent, "a product object")
+        parent = None
+    _check_shapes(raw, id_field, problems)
+    raw_parent = raw.get("parent")
+    parent_vendre_id = _int(raw_parent) or None
+    if parent_vendre_id is None and raw_parent and raw_parent != "0":
+        problems.unusable("parent", raw_parent, "a product id")
+    children = raw.get("child_product_ids")
+    if children and type(children) is not list and type(children) is not dict:
+        problems.unusable("child_product_ids", children, "a list of product ids")
+        children = None
+    is_parent = raw.get("is_parent") is True or bool(children)
     source = _with_parent(raw, parent)
-    net = _decimal(raw.get("price"))
+    raw_price = raw.get("price")
+    net = _decimal(raw_price)
     if net is None:
-        problems.add(Severity.ERROR, "price", f"price {raw.get('price')!r} is not a number",
-                     "price_unreadable")
+        problems.add(Severity.ERROR, "price", f"price {_show(raw_price)} is not a number "
+                     "(or not below 10^12)", "price_unreadable")
     vat = _vat(raw, ctx, problems)
     pricing = ctx.pricing
     price = Money(pricing.gross(net, vat), pricing.target_currency) \
         if net is not None and vat is not None else None
     sale_price, sale_start, sale_end = _sale(raw, net, vat, ctx, problems) \
         if net is not None else (None, None, None)
-    availability, available_date = _availability(raw, ctx.now)
-    title = ml(source.get("name"), ctx.language, clean_text)
+    quantity = _quantity(raw, problems)
+    availability, available_date = _availability(quantity, raw, ctx.now, problems)
+    names = source.get("name")
+    title = ml(names, ctx.language, clean_text)
     parent_title = ml(parent.get("name"), ctx.language, clean_text) if parent else ""
-    description = ml(source.get("description"), ctx.language, html_to_text) or \
-        ml(source.get("description_short"), ctx.language, html_to_text)
-    seo_paths = raw.get("seo_link")
-    seo_paths = seo_paths if isinstance(seo_paths, dict) else {}
+    long_text = source.get("description")
+    short_text = source.get("description_short")
+    description = ml(long_text, ctx.language, html_to_text) or \
+        ml(short_text, ctx.language, html_to_text)
+    if type(names) is not dict and type(names) is not str and names:
+        problems.unusable("name", names, _ML_EXPECTED)
+    if type(long_text) is not dict and type(long_text) is not str and long_text:
+        problems.unusable("description", long_text, _ML_EXPECTED)
+    if type(short_text) is not dict and type(short_text) is not str and short_text:
+        problems.unusable("description_short", short_text, _ML_EXPECTED)
+    seo_paths = _seo_paths(raw, problems)
     link_path = ml(seo_paths, ctx.language) or ml((parent or {}).get("seo_link"), ctx.language)
-    category_path, google_category = _categories(source, ctx)
+    category_ids = _category_ids(source, problems)
+    category_path, google_category = _categories(category_ids, _first_path(source, problems),
+                                                 ctx)
     why_not = _not_sellable_because(raw, net, is_parent)
     return Product(
         vendre_id=vendre_id,
-        article_number=str(raw.get("article_number") or "").strip(),
+        article_number=_article_number(raw.get("article_number")),
         feed_id=item_id,
         group_id=_group_id(parent_vendre_id, parent, ctx),
         parent_id=parent_vendre_id,
@@ -390,26 +550,136 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
         title=title,
         description=description,
         link=_absolute(ctx.base_url, link_path) if link_path and ctx.base_url else "",
-        images=_images(raw, ctx.base_url) or _images(parent or {}, ctx.base_url),
+        images=_images(raw, ctx.base_url, problems) or _images(parent or {}, ctx.base_url),
         availability=availability,
         availability_date=available_date,
-        quantity=max(0, _int(raw.get("quantity"))),
+        quantity=quantity,
         net_price=Money(net if net is not None else Decimal(0), pricing.home_currency),
         price=price,
         sale_price=sale_price,
         sale_start=sale_start,
         sale_end=sale_end,
-        brand=clean_text(source.get("manufacturer_name") or "") or ctx.default_brand,
+        brand=_text(source, "manufacturer_name", problems) or ctx.default_brand,
         gtin=_gtin(raw.get("ean1"), problems),
-        mpn=clean_text(str(raw.get("manufacturer_model") or "")),
-        category_ids=tuple(i for i in source.get("category_ids") or [] if isinstance(i, int)),
+        mpn=_mpn(raw.get("manufacturer_model"), problems),
+        category_ids=category_ids,
         category_path=category_path,
         google_product_category=google_category,
-        weight_kg=_positive(_decimal(raw.get("weight"))),
+        weight_kg=_weight(raw.get("weight"), problems),
         seo_paths=seo_paths,
         variant_label=_variant_label(title, parent_title) if parent else "",
         raw_variant=_raw_variant(raw) if parent_vendre_id or is_parent else {},
         violations=tuple(problems.found),
+    )
+
+
+def _check_shapes(raw: Mapping[str, Any], id_field: IdField, problems: _Problems) -> None:
+    """Warnings for fields read only as flags or kept as they are, when of the wrong type."""
+    for key in _FLAGS:
+        value = raw.get(key)
+        if value is not None and type(value) is not bool:
+            problems.unusable(key, value, "true or false")
+    # The field that is not the feed id: the other is checked as the id.
+    if id_field is not _BY_ARTICLE:
+        article = raw.get("article_number")
+        if type(article) is not str and type(article) is not int and article:
+            problems.unusable("article_number", article, "a text")
+    elif raw.get("id") is not None and type(raw.get("id")) is not int:
+        problems.unusable("id", raw.get("id"), "an integer")
+
+
+def _article_number(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
+    return str(value) if type(value) is int and value else ""
+
+
+def _text(raw: Mapping[str, Any], key: str, problems: _Problems) -> str:
+    """A plain one-line text field (not multilingual), e.g. `manufacturer_name`."""
+    value = raw.get(key)
+    if type(value) is str:
+        return clean_text(value)
+    if value:
+        problems.unusable(key, value, "a text")
+    return ""
+
+
+def _mpn(value: Any, problems: _Problems) -> str:
+    if type(value) is str:
+        return clean_text(value)
+    if type(value) is int and value:
+        return str(value)
+    if value:
+        problems.unusable("manufacturer_model", value, "a text")
+    return ""
+
+
+def _quantity(raw: Mapping[str, Any], problems: _Problems) -> int:
+    """Stock: `quantity` when it reads as an integer, never below 0; else 0."""
+    value = raw.get("quantity")
+    if type(value) is int:
+        return max(0, value)
+    quantity = _int_or_none(value)
+    if quantity is None:
+        if value is not None and value != "":
+            problems.unusable("quantity", value, "an integer")
+        return 0
+    return max(0, quantity)
+
+
+# A weight is read in kg between one milligram and 10^12 kg; the digits beyond the
+# 28 that Decimal's context keeps are rounded away (the feed writes it out in full).
+_MIN_WEIGHT = Decimal("0.000001")
+
+
+def _weight(value: Any, problems: _Problems) -> Decimal | None:
+    if value is None:
+        return None
+    kg = _decimal(value)
+    if kg is None or 0 < kg < _MIN_WEIGHT:
+        if kg is not None or value != "":
+            problems.unusable("weight", value, "a weight in kg")
+        return None
+    return +kg if kg > 0 else None
+
+
+def _seo_paths(raw: Mapping[str, Any], problems: _Problems) -> Mapping[str, str]:
+    """`seo_link`: an object of relative paths per language (values that are not texts
+    are left out)."""
+    paths = raw.get("seo_link")
+    if type(paths) is not dict:
+        if paths:
+            problems.unusable("seo_link", paths, "an object of paths per language")
+        return {}
+    for value in paths.values():
+        if type(value) is not str:
+            problems.add(Severity.WARNING, "seo_link", "seo_link: values that are not texts "
+                         "left out", "field_unusable")
+            return {k: v for k, v in paths.items() if type(v) is str}
+    return paths
+
+
+def _unreadable(raw: Any, ctx: DeriveContext, exc: Exception) -> Product:
+    """The product an unforeseen failure leaves: not sellable, with an error that names
+    the failure (and keeps the item out of every feed)."""
+    raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+    vendre_id = raw_id if type(raw_id) is int else 0
+    try:
+        detail = f"{type(exc).__name__}: {exc}"[:200]
+    except Exception:  # an exception whose text cannot be made
+        detail = type(exc).__name__
+    return Product(
+        vendre_id=vendre_id, article_number="", feed_id="", group_id=None, parent_id=None,
+        is_parent=False, sellable=False, not_sellable_because="unreadable product",
+        title="", description="", link="", images=(), availability=Availability.OUT_OF_STOCK,
+        availability_date=None, quantity=0,
+        net_price=Money(Decimal(0), ctx.pricing.home_currency), price=None,
+        sale_price=None, sale_start=None, sale_end=None, brand="", gtin=None, mpn="",
+        category_ids=(), category_path=(), google_product_category=None, weight_kg=None,
+        seo_paths={},
+        violations=(Violation(Severity.ERROR, f"vendre:{vendre_id}", "product",
+                              f"product {vendre_id} could not be read ({detail}); "
+                              "left out", "parse_failed"),),
     )
 
 
@@ -419,10 +689,6 @@ _VARIANT_KEYS = ("parent", "is_parent", "child_product_ids", "variants", "varian
 def _raw_variant(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The raw variant fields, kept so the inferred variant mapping can be corrected."""
     return {k: raw[k] for k in _VARIANT_KEYS if k in raw}
-
-
-def _positive(value: Decimal | None) -> Decimal | None:
-    return value if value is not None and value > 0 else None
 
 
 _INHERITED = ("name", "description", "description_short", "manufacturer_name",
@@ -452,7 +718,11 @@ def _group_id(parent_vendre_id: int | None, parent: Mapping[str, Any] | None,
     if parent_vendre_id is None:
         return None
     if parent is not None:
-        return feed_id(parent, ctx.id_field) or str(parent_vendre_id)
+        value = parent.get("article_number" if ctx.id_field is _BY_ARTICLE else "id")
+        if type(value) is str or type(value) is int:
+            group = feed_id(parent, ctx.id_field)
+            if group and strip_xml_illegal(group) == group:
+                return group
     return str(parent_vendre_id)
 
 
@@ -475,13 +745,23 @@ def _first(raw: Mapping[str, Any], keys: Iterable[str]) -> Any:
 
 
 def order_key(raw: Mapping[str, Any]) -> object:
-    """De-duplication key of a raw order (its id under any known alias)."""
-    value = _first(raw, _ORDER_ID)
-    return None if value is None else str(value)
+    """De-duplication key of a raw order: its id under the first known alias that holds
+    a text or an integer; None when none does (or `raw` is not an object)."""
+    if not isinstance(raw, Mapping):
+        return None
+    for key in _ORDER_ID:
+        value = raw.get(key)
+        if type(value) is int or (type(value) is str and value.strip()):
+            return str(value)
+    return None
 
 
 def parse_order(raw: Mapping[str, Any]) -> Order | None:
-    """An `Order` from a raw object, or None when it carries no id at all."""
+    """An `Order` from a raw object, or None when it carries no id at all.
+
+    Total: fields of unusable types are None or left out, lines that are not
+    objects are skipped, and nothing raises.
+    """
     order_id = order_key(raw)
     if order_id is None:
         return None
@@ -508,12 +788,19 @@ def _line(raw: Mapping[str, Any]) -> OrderLine:
     product = _first(raw, _LINE_PRODUCT)
     return OrderLine(
         product_id=_int(product, 0) or None,
-        article_number=str(_first(raw, _LINE_MODEL) or "").strip(),
+        article_number=_article_number(_first(raw, _LINE_MODEL)),
         name=ml(raw.get("name"), "", clean_text),
-        quantity=max(0, _int(_first(raw, ("quantity", "qty", "products_quantity")), 1)),
+        quantity=_line_quantity(_first(raw, ("quantity", "qty", "products_quantity"))),
         unit_price_net=_decimal(_first(raw, _LINE_PRICE)),
         tax_percent=_decimal(_first(raw, ("tax", "tax_rate", "products_tax"))),
     )
+
+
+def _line_quantity(value: Any) -> int:
+    """Units on an order line: 1 when unreadable, and when beyond 10^9 (garbage that would
+    make the events' price x quantity too long for Decimal's 28 digits)."""
+    quantity = _int(value, 1)
+    return max(0, quantity) if quantity < 1_000_000_000 else 1
 
 
 def _total(raw: Mapping[str, Any], kind: str) -> Decimal | None:
