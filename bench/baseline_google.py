@@ -34,10 +34,16 @@ def main(store: str, out: str, base_url: str) -> int:
     with open(out, "w", encoding="utf-8") as fh:
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
                  'xmlns:g="http://base.google.com/ns/1.0">\n<channel>\n<title>Shop</title>\n')
-        for (raw,) in conn.execute("SELECT raw FROM products ORDER BY id"):
+        rows = conn.execute("SELECT c.raw, p.raw FROM products c LEFT JOIN products p "
+                            "ON p.id = c.parent ORDER BY c.id")
+        for raw, parent_raw in rows:
             p = json.loads(raw)
             if not (p["status"] and p["show"]) or p["is_parent"] or not p["price"]:
                 continue
+            if parent_raw:  # a variant of a hidden or inactive parent is not for sale
+                parent = json.loads(parent_raw)
+                if not (parent["status"] and parent["show"]):
+                    continue
             vat = TAX.get(p["tax_class_id"])
             if vat is None:
                 continue

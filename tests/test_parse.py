@@ -114,7 +114,9 @@ def test_unknown_tax_class_is_a_violation_not_a_crash():
 def test_availability(fields, expected):
     p = parse_product(product(**fields), ctx())
     assert p.availability is expected
-    assert (p.availability_date is not None) == (expected is Availability.PREORDER)
+    # Google requires a date for both (answer/6324470): a backorder gets one too.
+    assert (p.availability_date is not None) == (expected in (Availability.PREORDER,
+                                                              Availability.BACKORDER))
 
 
 def test_special_price_active_and_expired():

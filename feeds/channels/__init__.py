@@ -73,6 +73,9 @@ class Channel:
     settings: type[ChannelSettings] = FeedSettings
     delivery: Push | None = None
     one_file_per_target: bool = True
+    # Limited fields cut at a word boundary with an ellipsis; every other limited field
+    # (a brand, an identifier) is cut plain, since an ellipsis would change its value.
+    prose: frozenset[str] = frozenset({"title", "description"})
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # Rules hold lambdas, which do not pickle: a channel crosses to a child process as
@@ -92,7 +95,8 @@ class Channel:
         for name, limit in self.limits.items():
             value = item.get(name)
             if isinstance(value, str) and len(value) > limit:
-                item[name] = truncate(value, limit)
+                item[name] = truncate(value, limit) if name in self.prose \
+                    else value[:limit].rstrip()
         return item
 
 

@@ -3,12 +3,14 @@
 Spec: https://help.criteo.com/kb/guide/en/product-feed-specifications (support
 articles 207571095 and 360001395365): a Google Shopping feed can be reused; ids
 are ASCII without quotation marks, at most 240 characters, and equal the ids
-sent in OneTag events; titles start with a letter or digit.
+sent in OneTag events; titles start with a letter or digit; images are PNG, GIF or
+JPEG (judged by the URL path's extension; an image is never fetched).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from feeds.channels import Channel, ItemContext, google
 from feeds.core.model import Derived
@@ -25,6 +27,19 @@ def _criteo_id(v: Any, _item: Any) -> str | None:
     return f"{len(v)} characters, more than 240" if len(v) > 240 else None
 
 
+_IMAGE_TYPES = (".png", ".gif", ".jpg", ".jpeg")
+
+
+def _accepted_image(url: str) -> bool:
+    return urlsplit(url).path.lower().endswith(_IMAGE_TYPES)
+
+
+def _image_type(v: Any, item: Any) -> str | None:
+    if v and not item.get("_image_accepted"):
+        return "no PNG, GIF or JPEG image (Criteo takes only those): the first image is sent"
+    return None
+
+
 def _title_start(v: Any, item: Any) -> str | None:
     return "title did not start with a letter or digit; leading marks removed" \
         if item.get("_title_trimmed") else None
@@ -34,6 +49,7 @@ def _title_start(v: Any, item: Any) -> str | None:
 RULES: tuple[Rule, ...] = tuple(r for r in google.RULES if r.name != "id_max_length") + (
     Rule("criteo_id", "id", Severity.ERROR, _criteo_id),
     Rule("title_start", "title", Severity.WARNING, _title_start),
+    Rule("image_type", "image_link", Severity.WARNING, _image_type),
 )
 
 
@@ -43,6 +59,12 @@ def to_item(derived: Derived, ctx: ItemContext) -> dict[str, Any]:
     start = next((i for i, ch in enumerate(title) if ch.isalnum()), len(title))
     item["_title_trimmed"] = start > 0
     item["title"] = title[start:]
+    images = derived.primary.images
+    accepted = [url for url in images if _accepted_image(url)]
+    item["_image_accepted"] = bool(accepted)
+    if accepted:
+        item["image_link"] = accepted[0]
+        item["additional_image_links"] = accepted[1:1 + google.MAX_IMAGES]
     return item
 
 

@@ -3,6 +3,18 @@
 Spec: https://support.google.com/merchants/answer/7052112 (product data),
 https://support.google.com/merchants/answer/160589 (RSS 2.0 feeds).
 Prices include VAT; no g:tax (US sales tax only).
+
+- brand: only when known (answer/6324351: never a made-up value; `[shop] default_brand`
+  is applied by the parser only to the shop's own goods, those without an EAN);
+- identifier_exists (answer/6324478): `no` only when there is no evidence of an
+  identifier; a GTIN, or a brand with an MPN, is one (see `_identifier_exists`);
+- availability_date (answer/6324470): required for preorder and backorder, at most a
+  year ahead;
+- variants (answer/6324507): every item of an item_group_id names what sets it apart
+  (color, size, material, pattern);
+- GTINs with restricted-circulation or coupon prefixes (02, 04, 2 as 13-digit codes;
+  981-984, 99, 05) are refused by Merchant Center;
+- promotional text in titles is disapproved (answer/6324415).
 """
 
 from __future__ import annotations
@@ -16,7 +28,8 @@ from feeds.core.model import Availability, Derived, Product
 from feeds.core.outputs import GOOGLE_NS, RssXml
 from feeds.core.validation import Rule, Severity, required
 
-__all__ = ["CHANNEL", "RULES", "apply_extra", "availability_date", "base_item", "rss"]
+__all__ = ["CHANNEL", "RULES", "apply_extra", "availability_date", "base_item",
+           "promotional_title", "rss", "variant_attribute"]
 
 NS = GOOGLE_NS
 
@@ -42,13 +55,48 @@ def _dated(status: str) -> Any:
     return test
 
 
-# Coupon and restricted-circulation GTIN prefixes get "Unsupported value" in Merchant Center.
-_RESTRICTED_GTIN = re.compile(r"^(0?(98[1-4]|99|05)|0?2\d{11}$)")
-
-
 def _gtin_prefix(v: Any, _item: Any) -> str | None:
-    if v and _RESTRICTED_GTIN.match(v):
-        return f"GTIN {v} has a coupon or restricted-circulation prefix"
+    """Restricted circulation (02, 04, 2 as a 13-digit code) and coupon (981-984, 99, 05)
+    prefixes get "Unsupported value" in Merchant Center."""
+    if not v:
+        return None
+    code = v[1:] if len(v) == 14 and v[0] == "0" else v.zfill(13) if len(v) == 12 else v
+    if len(code) == 13 and code.startswith(("02", "04", "2", "981", "982", "983", "984",
+                                            "99", "05")):
+        return f"GTIN {v} has a restricted-circulation or coupon prefix"
+    return None
+
+
+def _identifier_evidence(v: Any, item: Any) -> str | None:
+    why = item.get("_identifier_note")
+    return f"identifier_exists left out: {why}" if why else None
+
+
+# "REA!!!", "GRATIS FRAKT", "FREE SHIPPING", shouting in capitals: Google disapproves
+# promotional text in titles.
+_PROMOTIONAL = re.compile(r"!{2,}|\b(rea|gratis frakt|fri frakt|free shipping|sale|"
+                          r"kampanj|erbjudande|billigast|best price)\b", re.I)
+
+
+def promotional_title(v: Any, _item: Any) -> str | None:
+    if not v:
+        return None
+    letters = [c for c in v if c.isalpha()]
+    if len(letters) >= 8 and all(c.isupper() for c in letters):
+        return "title in capitals reads as promotional text (Google disapproves it)"
+    found = _PROMOTIONAL.search(v)
+    if found and (found.group().startswith("!") or found.group().isupper()):
+        return f"title holds promotional text {found.group()!r} (Google disapproves it)"
+    return None
+
+
+_ATTRIBUTES = ("color", "size", "material", "pattern")
+
+
+def variant_attribute(_v: Any, item: Any) -> str | None:
+    if item.get("item_group_id") and not any(item.get(a) for a in _ATTRIBUTES):
+        return ("a variant without color, size, material or pattern (add its axis to "
+                "[shop] variant_axes, or check the variant payload)")
     return None
 
 
@@ -61,11 +109,15 @@ RULES: tuple[Rule, ...] = (
     required("price", what="price (unknown tax class or unreadable price)"),
     one_of("availability", set(AVAILABILITY.values())),
     Rule("preorder_date", "availability_date", Severity.ERROR, _dated("preorder")),
-    # Vendre has no restock date for backorders; Google asks for one, so warn.
-    Rule("backorder_date", "availability_date", Severity.WARNING, _dated("backorder")),
-    required("description", Severity.WARNING),
-    required("brand", Severity.WARNING, what="brand (set [shop] default_brand for own goods)"),
+    Rule("backorder_date", "availability_date", Severity.ERROR, _dated("backorder")),
+    required("description", what="description (Google disapproves items without one)"),
+    required("brand", Severity.WARNING, what="brand (known for the shop's own goods through "
+                                             "[shop] default_brand, others need a "
+                                             "manufacturer)"),
     Rule("gtin_prefix", "gtin", Severity.WARNING, _gtin_prefix),
+    Rule("identifier_evidence", "identifier_exists", Severity.WARNING, _identifier_evidence),
+    Rule("title_promotional", "title", Severity.WARNING, promotional_title),
+    Rule("variant_attribute_missing", "item_group_id", Severity.WARNING, variant_attribute),
 )
 
 
@@ -80,9 +132,23 @@ def _sale_window(product: Product) -> str:
     return ""
 
 
+def _identifier_exists(product: Product) -> tuple[str, str]:
+    """(identifier_exists, why it is left out with a warning) per answer/6324478: `no`
+    only when nothing could be taken for an identifier."""
+    if product.gtin or (product.brand and product.mpn):
+        return "", ""
+    if product.ean_rejected:
+        return "", "the EAN failed its check digit; Google may still see it as a GTIN"
+    if product.mpn:
+        return "", "an MPN without a brand; add the manufacturer"
+    return "no", ""
+
+
 def base_item(product: Product, ctx: ItemContext) -> dict[str, Any]:
     """The fields Google, Criteo (and, re-worded, Meta) share."""
     images = product.images
+    identifier_exists, note = _identifier_exists(product)
+    attributes = product.variant_attributes
     return {
         "id": product.feed_id,
         "title": product.title,
@@ -95,12 +161,16 @@ def base_item(product: Product, ctx: ItemContext) -> dict[str, Any]:
         "sale_price": money(product.sale_price),
         "sale_price_effective_date": _sale_window(product),
         "condition": "new",
-        "brand": product.brand or ctx.default_brand,
+        "brand": product.brand,
         "gtin": product.gtin or "",
         "mpn": product.mpn,
-        # Google: identifier_exists=no only when the item has neither GTIN nor MPN.
-        "identifier_exists": "" if product.gtin or product.mpn else "no",
+        "identifier_exists": identifier_exists,
+        "_identifier_note": note,
         "item_group_id": product.group_id or "",
+        "color": attributes.get("color", ""),
+        "size": attributes.get("size", ""),
+        "material": attributes.get("material", ""),
+        "pattern": attributes.get("pattern", ""),
         "product_type": " > ".join(product.category_path),
         "google_product_category": str(product.google_product_category or ""),
         "shipping_weight": weight(product.weight_kg),

@@ -1,6 +1,7 @@
 """Meta (Facebook/Instagram) catalog: the Google-style RSS form Meta accepts.
 
 Spec: https://developers.facebook.com/docs/marketing-api/catalog/reference
+(field `brand`: one of brand, GTIN or MPN is required, not the brand itself)
 Availability words follow Meta's own Graph API reference for product items
 (https://developers.facebook.com/docs/marketing-api/reference/product-item:
 `availability enum {in stock, out of stock, preorder, available for order,
@@ -12,7 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from feeds.channels import Channel, ItemContext, one_of
-from feeds.channels.google import apply_extra, base_item, rss
+from feeds.channels.google import (
+    apply_extra,
+    base_item,
+    promotional_title,
+    rss,
+    variant_attribute,
+)
 from feeds.core.model import Availability, Derived
 from feeds.core.validation import Rule, Severity, required
 
@@ -27,9 +34,11 @@ AVAILABILITY = {
 MAX_IMAGES = 20
 
 
-def _description_fallback(v: Any, item: Any) -> str | None:
-    return "no description: the title is used (Meta requires one)" \
-        if item.get("_description_is_title") else None
+def _identifier(v: Any, item: Any) -> str | None:
+    """Meta's catalog reference (field `brand`): one of brand, GTIN or MPN is required."""
+    if v or item.get("gtin") or item.get("mpn"):
+        return None
+    return "missing brand, GTIN and MPN (Meta requires one of them)"
 
 
 RULES: tuple[Rule, ...] = (
@@ -41,10 +50,10 @@ RULES: tuple[Rule, ...] = (
     required("link"),
     required("image_link", what="image (Meta requires one)"),
     required("price", what="price (unknown tax class or unreadable price)"),
-    # Meta requires a brand; [shop] default_brand fills it for the shop's own goods.
-    required("brand", what="brand (set [shop] default_brand)"),
+    Rule("identifier_required", "brand", Severity.ERROR, _identifier),
     one_of("availability", set(AVAILABILITY.values())),
-    Rule("description_fallback", "description", Severity.WARNING, _description_fallback),
+    Rule("title_promotional", "title", Severity.WARNING, promotional_title),
+    Rule("variant_attribute_missing", "item_group_id", Severity.WARNING, variant_attribute),
 )
 
 
@@ -53,9 +62,6 @@ def to_item(derived: Derived, ctx: ItemContext) -> dict[str, Any]:
     item = base_item(product, ctx)
     item["availability"] = AVAILABILITY[product.availability]
     item["additional_image_links"] = list(product.images[1:1 + MAX_IMAGES])
-    item["_description_is_title"] = not item["description"] and bool(item["title"])
-    if item["_description_is_title"]:
-        item["description"] = item["title"]
     return apply_extra(item, getattr(ctx.settings, "extra", {}))
 
 

@@ -112,6 +112,12 @@ class Product:
     seo_paths: Mapping[str, str]
     variant_label: str = ""
     raw_variant: Mapping[str, Any] = field(default_factory=dict)
+    # color, size, material, pattern -> the variant's value, where its payload names it
+    variant_attributes: Mapping[str, str] = field(default_factory=dict)
+    # "description", "description_short", "meta_description" or "composed"
+    description_source: str = "description"
+    # the shop gave an EAN that failed its check (evidence of an identifier Google weighs)
+    ean_rejected: bool = False
     violations: tuple[Violation, ...] = ()
 
     @property

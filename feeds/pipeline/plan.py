@@ -128,7 +128,9 @@ def derive_context(cfg: Config, target: Target, categories: Mapping[int, Categor
                       quantum=target.rounding, rounding=target.rounding_mode.value)
     return DeriveContext(base_url=cfg.shop.base_url, language=target.language,
                          id_field=cfg.shop.id_field, pricing=pricing, now=now,
-                         default_brand=cfg.shop.default_brand, categories=categories)
+                         default_brand=cfg.shop.default_brand, categories=categories,
+                         variant_axes=cfg.shop.variant_axes,
+                         backorder_days=cfg.shop.backorder_days)
 
 
 def home_feeds(cfg: Config) -> dict[str, str]:

@@ -111,7 +111,7 @@ def status_page() -> Response:
                   feeds=feed_rows(ctx.layout, _base_url(ctx), ctx.key, now),
                   sync=_sync_view(ctx, now), refresh=_refresh_view(ctx, now),
                   snippets=_snippets(ctx), now=_when(now),
-                  tracking_match=_tracking_match(ctx))
+                  tracking_match=_tracking_match(ctx), config_warnings=ctx.cfg.warnings)
     return _page(body, 200, nonce, secret=True)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +53,8 @@ class DeriveContext:
     now: datetime
     default_brand: str = ""
     categories: Mapping[int, Category] = field(default_factory=dict)
+    variant_axes: Mapping[str, str] = field(default_factory=dict)
+    backorder_days: int = 14
     # Category paths repeat across thousands of products: derived once per category list.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -89,6 +91,24 @@ def ml(value: Any, language: str, convert: Callable[[str], str] = str.strip) -> 
             if text:
                 return text
     return ""
+
+
+def ml_lang(value: Any, language: str, convert: Callable[[str], str] = str.strip
+            ) -> tuple[str, str]:
+    """`ml`, and the language the text came from ("" for a plain text or none)."""
+    if not isinstance(value, dict):
+        return ml(value, language, convert), ""
+    preferred = value.get(language)
+    if isinstance(preferred, str) and preferred:
+        text = convert(preferred)
+        if text:
+            return text, language
+    for key, raw in value.items():
+        if key != language and isinstance(raw, str) and raw:
+            text = convert(raw)
+            if text:
+                return text, str(key)
+    return "", ""
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -183,7 +203,9 @@ def _show(value: Any) -> str:
     return repr(value)  # None, a bool, a float or a short int
 
 
-_URL_SAFE = re.compile(r"[A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~._-]*")
+# Google's guidance for URLs in feeds: spaces and commas percent-encoded; the other
+# reserved characters keep their meaning.
+_URL_SAFE = re.compile(r"[A-Za-z0-9:/?#\[\]@!$&'()*+;=%~._-]*")
 
 
 def _absolute(base_url: str, path: str) -> str:
@@ -193,7 +215,7 @@ def _absolute(base_url: str, path: str) -> str:
         return url
     # Feeds want ASCII URLs (RFC 3986); keep reserved characters and existing escapes.
     # Characters XML forbids (lone surrogates among them, which UTF-8 cannot encode) go.
-    return quote(strip_xml_illegal(url), safe=":/?#[]@!$&'()*+,;=%~")
+    return quote(strip_xml_illegal(url), safe=":/?#[]@!$&'()*+;=%~")
 
 
 # ---------------------------------------------------------------- categories
@@ -333,20 +355,62 @@ def _gtin(raw_ean: Any, problems: _Problems) -> str | None:
     return None
 
 
-def _availability(quantity: int, raw: Mapping[str, Any], now: datetime, problems: _Problems
-                  ) -> tuple[Availability, datetime | None]:
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_MAX_AHEAD = timedelta(days=365)  # Google: availability_date at most a year ahead
+
+
+def _availability(quantity: int, raw: Mapping[str, Any], ctx: DeriveContext,
+                  problems: _Problems) -> tuple[Availability, datetime | None]:
+    """In stock, preorder (a future release date), backorder (sold while out of stock)
+    or out of stock; preorders and backorders always with the date Google requires."""
     if quantity > 0:
         return Availability.IN_STOCK, None
+    now = ctx.now
     value = raw.get("date_available")
     available = to_datetime(value)
     if available is None and value not in (None, "", 0) and \
             not (type(value) in (int, float) and value < 0):  # negative: MySQL's zero date
         problems.unusable("date_available", value, "a unix time or a date")
-    if available is not None and available > now:
-        return Availability.PREORDER, available
-    if raw.get("stock_allow_checkout") is True:
-        return Availability.BACKORDER, None
+    released = _delivery_date(raw.get("delivery_time"))
+    checkout = raw.get("stock_allow_checkout")
+    release = available if available is not None and available > now else \
+        released if released is not None and released > now else None
+    if release is not None:
+        if checkout is False:  # the shop says it cannot be bought before it arrives
+            return Availability.OUT_OF_STOCK, None
+        if release > now + _MAX_AHEAD:
+            problems.add(Severity.WARNING, "availability_date", f"release date "
+                         f"{release:%Y-%m-%d} is more than a year ahead; sent as a year "
+                         "from now (Google's limit)", "availability_date_capped")
+            release = now + _MAX_AHEAD
+        return Availability.PREORDER, release
+    if checkout is True:
+        return Availability.BACKORDER, _backorder_date(raw, ctx)
     return Availability.OUT_OF_STOCK, None
+
+
+def _delivery_date(text: Any) -> datetime | None:
+    """The ISO date a `delivery_time` text names ("Release 2026-08-28"), or None."""
+    if type(text) is not str or "-" not in text:
+        return None
+    match = _ISO_DATE.search(text)
+    if match is None:
+        return None
+    try:
+        return datetime(int(match[1]), int(match[2]), int(match[3]), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _backorder_date(raw: Mapping[str, Any], ctx: DeriveContext) -> datetime:
+    """When a backorder is expected in stock: the `delivery_time` text's date, else
+    `lead_time` days, else `[shop] backorder_days`."""
+    released = _delivery_date(raw.get("delivery_time"))
+    if released is not None and ctx.now < released <= ctx.now + _MAX_AHEAD:
+        return released
+    lead = raw.get("lead_time")
+    days = lead if type(lead) is int and 0 < lead <= 365 else ctx.backorder_days
+    return ctx.now + timedelta(days=days)
 
 
 def _sale_range(value: Any) -> tuple[datetime | None, datetime | None] | None:
@@ -518,26 +582,34 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
     sale_price, sale_start, sale_end = _sale(raw, net, vat, ctx, problems) \
         if net is not None else (None, None, None)
     quantity = _quantity(raw, problems)
-    availability, available_date = _availability(quantity, raw, ctx.now, problems)
+    availability, available_date = _availability(quantity, raw, ctx, problems)
     names = source.get("name")
-    title = ml(names, ctx.language, clean_text)
+    title, title_language = ml_lang(names, ctx.language, clean_text)
     parent_title = ml(parent.get("name"), ctx.language, clean_text) if parent else ""
-    long_text = source.get("description")
-    short_text = source.get("description_short")
-    description = ml(long_text, ctx.language, html_to_text) or \
-        ml(short_text, ctx.language, html_to_text)
-    if type(names) is not dict and type(names) is not str and names:
-        problems.unusable("name", names, _ML_EXPECTED)
-    if type(long_text) is not dict and type(long_text) is not str and long_text:
-        problems.unusable("description", long_text, _ML_EXPECTED)
-    if type(short_text) is not dict and type(short_text) is not str and short_text:
-        problems.unusable("description_short", short_text, _ML_EXPECTED)
+    for key in ("name", "description", "description_short", "meta_description"):
+        value = source.get(key)
+        if type(value) is not dict and type(value) is not str and value:
+            problems.unusable(key, value, _ML_EXPECTED)
     seo_paths = _seo_paths(raw, problems)
     link_path = ml(seo_paths, ctx.language) or ml((parent or {}).get("seo_link"), ctx.language)
     category_ids = _category_ids(source, problems)
     category_path, google_category = _categories(category_ids, _first_path(source, problems),
                                                  ctx)
-    why_not = _not_sellable_because(raw, net, is_parent)
+    gtin = _gtin(raw.get("ean1"), problems)
+    ean_given = bool(raw.get("ean1"))
+    brand = _text(source, "manufacturer_name", problems)
+    if not brand and not ean_given:
+        # The shop's own goods: no manufacturer and no EAN. A product with an EAN is
+        # somebody else's, and a made-up brand gets it disapproved (Google 6324351).
+        brand = ctx.default_brand
+    attributes = _variant_attributes(raw, parent, ctx) if parent_vendre_id else {}
+    if attributes:
+        title = _titled(title, attributes.values())
+    description, description_source, description_language = _description(
+        source, ctx, title, brand, category_path, problems)
+    _language_fallback(ctx.language, problems, title=title_language,
+                       description=description_language)
+    why_not = _not_sellable_because(raw, net, is_parent) or _parent_hidden(parent)
     return Product(
         vendre_id=vendre_id,
         article_number=_article_number(raw.get("article_number")),
@@ -559,18 +631,169 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
         sale_price=sale_price,
         sale_start=sale_start,
         sale_end=sale_end,
-        brand=_text(source, "manufacturer_name", problems) or ctx.default_brand,
-        gtin=_gtin(raw.get("ean1"), problems),
+        brand=brand,
+        gtin=gtin,
         mpn=_mpn(raw.get("manufacturer_model"), problems),
         category_ids=category_ids,
         category_path=category_path,
         google_product_category=google_category,
         weight_kg=_weight(raw.get("weight"), problems),
         seo_paths=seo_paths,
-        variant_label=_variant_label(title, parent_title) if parent else "",
+        variant_label=(", ".join(attributes.values()) if attributes else
+                       _variant_label(title, parent_title)) if parent else "",
         raw_variant=_raw_variant(raw) if parent_vendre_id or is_parent else {},
+        variant_attributes=attributes,
+        description_source=description_source,
+        ean_rejected=ean_given and gtin is None,
         violations=tuple(problems.found),
     )
+
+
+_DESCRIPTIONS = ("description", "description_short", "meta_description")
+_FALLBACK_RULES = {"description_short": "description_from_short",
+                   "meta_description": "description_from_meta"}
+
+
+def _description(source: Mapping[str, Any], ctx: DeriveContext, title: str, brand: str,
+                 category_path: tuple[str, ...], problems: _Problems
+                 ) -> tuple[str, str, str]:
+    """(text, where it came from, its language): the description, else the short
+    description, else `meta_description`, else a text composed from title, brand and
+    category path, each fallback with a warning. Never empty while there is a title."""
+    for key in _DESCRIPTIONS:
+        text, language = ml_lang(source.get(key), ctx.language, html_to_text)
+        if text:
+            if key in _FALLBACK_RULES:
+                problems.add(Severity.WARNING, "description", f"no description: the {key} "
+                             "is used", _FALLBACK_RULES[key])
+            return text, key, language
+    composed = ". ".join(part for part in (title, brand, " > ".join(category_path)) if part)
+    if composed:
+        problems.add(Severity.WARNING, "description", "no description, short description or "
+                     "meta description: composed from title, brand and category",
+                     "description_composed")
+    return composed, "composed", ""
+
+
+def _language_fallback(language: str, problems: _Problems, **found: str) -> None:
+    """A warning for each text taken from another language than the target's (Google
+    wants one language per feed)."""
+    for field_, used in found.items():
+        if used and used != language:
+            problems.add(Severity.WARNING, field_, f"no {language} text: the {used} text is "
+                         "used", "text_language_fallback")
+
+
+def _parent_hidden(parent: Mapping[str, Any] | None) -> str:
+    """Why a variant is not for sale because of its parent ('' when it is)."""
+    if not parent:
+        return ""
+    if parent.get("status") is not True:
+        return "its variant parent is inactive"
+    if parent.get("show") is not True:
+        return "its variant parent is hidden"
+    return ""
+
+
+def _titled(title: str, values: Iterable[str]) -> str:
+    """The variant's title naming its values ("Tröja Drake, M"), unless it already does."""
+    missing = [v for v in values if v and v.lower() not in title.lower()]
+    return ", ".join([title, *missing]) if title and missing else title
+
+
+# ---------------------------------------------------------------- variant attributes
+# The filled shape of `variants` / `variant_products` is unknown (vendre-api.md §5).
+# Read defensively: axes as a dict or a list of {id, name, choices}, choices as a
+# dict or list of {id, name}; a child's choices in the parent's `variant_products`
+# (by child id) or in the child's own; and the storefront's naming
+# (`product_variant_types` -> `product_variant_choices` -> `products`). Anything
+# else gives no attribute (and the channels warn), never a guess.
+
+
+def _variant_attributes(raw: Mapping[str, Any], parent: Mapping[str, Any] | None,
+                        ctx: DeriveContext) -> dict[str, str]:
+    """color / size / material / pattern -> this variant's value, in the target's
+    language, for each axis `[shop] variant_axes` maps."""
+    if not ctx.variant_axes:
+        return {}
+    found: dict[str, str] = {}
+    for owner in (parent or {}, raw):
+        for axis_name, value in _choices_of(owner, raw.get("id")):
+            attribute = ctx.variant_axes.get(axis_name.strip().lower())
+            if attribute and value and attribute not in found:
+                found[attribute] = value
+    return {key: ml_text(found[key], ctx.language) for key in sorted(found)} \
+        if found and all(isinstance(v, (str, dict)) for v in found.values()) else {}
+
+
+def ml_text(value: Any, language: str) -> str:
+    return clean_text(value) if isinstance(value, str) else ml(value, language, clean_text)
+
+
+def _choices_of(owner: Mapping[str, Any], child_id: Any) -> list[tuple[str, Any]]:
+    """(axis name in any language, choice name) pairs `owner` states for `child_id`."""
+    pairs: list[tuple[str, Any]] = []
+    axes = _axes(owner.get("variants"))
+    picked = _picked(owner.get("variant_products"), child_id)
+    for axis_id, choice_id in picked.items():
+        axis = axes.get(axis_id)
+        if axis is not None:
+            names, choices = axis
+            choice = choices.get(choice_id)
+            if choice is not None:
+                pairs += [(name, choice) for name in names]
+    for axis in _as_list(owner.get("product_variant_types")):
+        names = _names(axis.get("name"))
+        for choice in _as_list(axis.get("product_variant_choices")):
+            products = choice.get("products")
+            if isinstance(products, list) and child_id in products:
+                pairs += [(name, choice.get("name")) for name in names]
+    return pairs
+
+
+def _axes(value: Any) -> dict[str, tuple[list[str], dict[str, Any]]]:
+    """axis id -> (its names in every language, choice id -> choice name)."""
+    axes = {}
+    for key, axis in _as_items(value):
+        names = _names(axis.get("name"))
+        choices = {str(ck): choice.get("name") for ck, choice in _as_items(axis.get("choices"))}
+        axes[str(axis.get("id", key))] = (names, choices)
+    return axes
+
+
+def _picked(value: Any, child_id: Any) -> dict[str, str]:
+    """axis id -> choice id for `child_id`, from a `variant_products` of any known form."""
+    for key, entry in _as_items(value):
+        owner_id = entry.get("product_id", key)
+        if str(owner_id) != str(child_id):
+            continue
+        choices = entry.get("choices")
+        if isinstance(choices, dict):
+            return {str(k): str(v) for k, v in choices.items()
+                    if type(v) in (int, str)}
+    return {}
+
+
+def _as_items(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(key, object) pairs of a dict of objects, or (index or id, object) of a list."""
+    if isinstance(value, dict):
+        return [(str(k), v) for k, v in value.items() if isinstance(v, dict)]
+    if isinstance(value, list):
+        return [(str(v.get("id", i)), v) for i, v in enumerate(value) if isinstance(v, dict)]
+    return []
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    return [v for _, v in _as_items(value)]
+
+
+def _names(value: Any) -> list[str]:
+    """Every name of an axis: a text, or each language's text of an object."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [v for v in value.values() if isinstance(v, str) and v]
+    return []
 
 
 def _check_shapes(raw: Mapping[str, Any], id_field: IdField, problems: _Problems) -> None:

@@ -246,3 +246,15 @@ def test_health_while_a_refresh_runs_keeps_the_last_outcome(client, shop):
         "last_finished": {"started_at": now, "finished_at": now, "ok": True, "error": ""}})
     assert client.get("/health").get_json()["last_refresh"] == \
         {"running": True, "ok": True, "age_seconds": 0}
+
+
+def test_configuration_warnings_are_shown(tmp_path):
+    """A foreign target without its own VAT: the warning `build` prints is on the page too."""
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, server={"access_key": "w" * 24}, channels={"google": {
+        "targets": [{"file": "google-no", "country": "NO", "currency": "NOK", "rate": 1}]}})
+    assert cfg.warnings
+    client = create_app(cfg).test_client()
+    page = client.get("/?key=" + "w" * 24).get_data(as_text=True)
+    assert 'id="config-warnings"' in page and "google-no sells to NO" in page
