@@ -10,7 +10,7 @@ from feeds.errors import IncompleteSync, VendreResponseError
 from feeds.jobs.sync import run_sync
 from feeds.progress import make_progress
 from feeds.storage.store import Store
-from tests.conftest import NOW
+from tests.conftest import NOW, make_config
 
 
 class Pages:
@@ -84,7 +84,6 @@ def test_orders_window_and_failure_is_a_warning(config):
 
 
 def test_orders_disabled(tmp_path):
-    from tests.conftest import make_config
 
     cfg = make_config(tmp_path, vendre={"orders": False})
     record = run_sync(cfg, Pages({"products": products(1), "orders": [order(1, 1)]}),
@@ -98,3 +97,23 @@ def test_raw_json_is_kept_exactly(config):
     run_sync(config, Pages({"products": [odd]}), store, progress=quiet(), now=NOW)
     raw, parent = store.product(1)
     assert raw == odd and parent is None
+
+
+def test_values_sqlite_cannot_hold_are_kept_or_skipped_not_fatal(tmp_path):
+    """A parent id beyond 64 bits, a lone surrogate: the sync goes on (the raw JSON keeps
+    what it can, as escapes), and an id the store cannot hold is a skipped object."""
+    from feeds.jobs.sync import run_sync
+    from tests.feedkit import Pages
+
+    cfg = make_config(tmp_path)
+    products = [{"id": 1, "parent": 2 ** 70, "date_modified": 2 ** 64,
+                 "article_number": "A\ud800", "name": {"sv": "Namn \udfff"}},
+                {"id": 2 ** 64, "name": {"sv": "för stort id"}}, {"id": 3}]
+    orders = [{"id": "O\ud800", "date_added": "2026-11-27", "products": []}]
+    store = Store.in_dir(cfg.data_dir)
+    record = run_sync(cfg, Pages({"products": products, "orders": orders}), store,
+                      progress=quiet(), now=NOW)
+    assert record.ok and record.products == 2 and record.orders == 1
+    assert any("without a numeric id" in w for w in record.warnings)
+    raw, _parent = store.product(1)
+    assert raw["name"]["sv"] == "Namn \udfff" and raw["parent"] == 2 ** 70

@@ -7,8 +7,13 @@ import re
 
 __all__ = ["clean_text", "html_to_text", "strip_xml_illegal", "truncate"]
 
-# Script and style bodies are code, not text; comments are not text either.
-_DROP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+# Script and style bodies are code, not text; comments are not text either. Each is
+# matched only up to its last closer (`_drop_code`): an opener with no closer after it
+# would otherwise make the regex scan to the end from every opener, quadratic in a
+# pasted description of thousands of `<script>` (80 kB took 13 s).
+_CODE = ((re.compile(r"<script\b[^>]*>.*?</script\s*>", re.I | re.S), "</script"),
+         (re.compile(r"<style\b[^>]*>.*?</style\s*>", re.I | re.S), "</style"),
+         (re.compile(r"<!--.*?-->", re.S), "-->"))
 # A tag starts with a letter (or /letter): "<20 mm>" in a product name is text, not a tag.
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 # Where a block ends, the text gets a line break; list items become "- " lines.
@@ -17,6 +22,26 @@ _LIST_ITEM = re.compile(r"<li\b[^>]*>", re.I)
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF.
 # Pasted descriptions carry U+000B, U+001A and the like, which make a whole feed unparseable.
 _XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _drop_code(text: str) -> str:
+    """`text` with script and style elements and comments replaced by a space."""
+    lower = text.lower()
+    for pattern, closer in _CODE:
+        last = lower.rfind(closer)
+        if last < 0:
+            continue
+        end = text.find(">", last) + 1 or len(text)
+        text = pattern.sub(" ", text[:end]) + text[end:]
+        lower = text.lower()
+    return text
+
+
+def _tags(pattern: re.Pattern[str], replacement: str, text: str) -> str:
+    """`pattern` (an element that ends with `>`) replaced only up to the last `>`: a
+    `<a` with no `>` after it is text, and must not make the regex rescan the rest."""
+    end = text.rfind(">") + 1
+    return pattern.sub(replacement, text[:end]) + text[end:] if end else text
 
 
 def strip_xml_illegal(text: str) -> str:
@@ -30,7 +55,7 @@ def clean_text(text: str | None) -> str:
     if not text:
         return ""
     if "<" in text:
-        text = _TAG.sub(" ", _DROP.sub(" ", text))
+        text = _tags(_TAG, " ", _drop_code(text))
     text = html.unescape(text) if "&" in text else text
     # str.split() knows Unicode whitespace (U+00A0 included) and is much faster than \s+.
     return " ".join(_XML_ILLEGAL.sub(" ", text).split())
@@ -48,11 +73,11 @@ def html_to_text(fragment: str | None) -> str:
         return ""
     if "<" in fragment:
         # In HTML, line breaks in the source are just spaces; only tags break lines.
-        fragment = " ".join(_DROP.sub(" ", fragment).split())
+        fragment = " ".join(_drop_code(fragment).split())
         fragment = _BREAK.sub("\n", fragment)
         if "<li" in fragment or "<LI" in fragment:
-            fragment = _LIST_ITEM.sub("\n- ", fragment)
-        fragment = _TAG.sub(" ", fragment)
+            fragment = _tags(_LIST_ITEM, "\n- ", fragment)
+        fragment = _tags(_TAG, " ", fragment)
     if "&" in fragment:
         fragment = html.unescape(fragment)
     lines = (" ".join(line.split()) for line in _XML_ILLEGAL.sub(" ", fragment).split("\n"))

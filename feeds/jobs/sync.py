@@ -147,8 +147,12 @@ def _copy(client: PageSource, resource: str, write: Callable[[list[dict]], int],
 
 
 def _has_int_id(item: Any) -> bool:
-    return isinstance(item, Mapping) and isinstance(item.get("id"), int) \
-        and not isinstance(item.get("id"), bool)
+    """An object whose id is an integer the store can hold (signed 64 bits)."""
+    if not isinstance(item, Mapping):
+        return False
+    value = item.get("id")
+    return isinstance(value, int) and not isinstance(value, bool) and \
+        -2 ** 63 <= value < 2 ** 63
 
 
 def _sync_orders(cfg: Config, client: PageSource, writer: SnapshotWriter, progress: Progress,

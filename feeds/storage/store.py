@@ -66,12 +66,18 @@ def _dumps(raw: Mapping[str, Any]) -> str:
     """Compact JSON text of one raw object.
 
     orjson is several times faster and every product passes here; the stdlib is the
-    fallback for what orjson refuses (integers beyond 64 bits), so nothing is lost.
+    fallback for what orjson refuses (integers beyond 64 bits, lone surrogates), so
+    nothing is lost: a text that UTF-8 cannot carry is kept as JSON escapes.
     """
     try:
         return orjson.dumps(raw).decode("utf-8")
     except TypeError:
-        return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(raw, ensure_ascii=True, separators=(",", ":"))
+        return text
 
 
 def _loads(text: str) -> Any:
@@ -90,8 +96,20 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+_INT64 = 2 ** 63
+
+
 def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """An integer SQLite can hold (signed 64 bits), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64:
+        return value
+    return None
+
+
+def _column_text(value: Any) -> str:
+    """A text column's value: what UTF-8 cannot carry (a lone surrogate) replaced."""
+    text = str(value or "")
+    return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
 
 
 class SnapshotWriter:
@@ -106,7 +124,7 @@ class SnapshotWriter:
 
     def add_products(self, items: Iterable[Mapping[str, Any]]) -> int:
         rows = [(p["id"], _int_or_none(p.get("parent")) or None,
-                 str(p.get("article_number") or ""), _int_or_none(p.get("date_modified")),
+                 _column_text(p.get("article_number")), _int_or_none(p.get("date_modified")),
                  _dumps(p)) for p in items]
         self._conn.executemany("INSERT OR REPLACE INTO new_products VALUES (?,?,?,?,?)", rows)
         self.counts["products"] += len(rows)
@@ -123,7 +141,7 @@ class SnapshotWriter:
 
         Without a call the stored orders are carried over (the orders endpoint failed).
         """
-        rows = [(oid, int(date.timestamp()) if date else None, _dumps(raw))
+        rows = [(_column_text(oid), int(date.timestamp()) if date else None, _dumps(raw))
                 for oid, date, raw in items]
         self._conn.executemany("INSERT OR REPLACE INTO new_orders VALUES (?,?,?)", rows)
         self.counts["orders"] += len(rows)
