@@ -80,7 +80,7 @@ from feeds.events.source import event_item
 from feeds.pipeline.plan import home_stems
 from feeds.storage.feed_ids import FeedIds
 from feeds.storage.layout import Layout, write_json_atomic
-from feeds.storage.lock import hold
+from feeds.storage.lock import TRACKING_INDEX, held
 from feeds.storage.store import Store
 from tracking.serialize import js_dumps
 
@@ -255,7 +255,7 @@ def build_index(cfg: Config, store: Store, now: datetime) -> IndexInfo:
     """
     layout = Layout(cfg.data_dir)
     versions = layout.tracking / "index"
-    with hold(layout.lock("tracking-index"), "tracking index build"):
+    with held(layout, TRACKING_INDEX):
         versions.mkdir(parents=True, exist_ok=True)
         _remove_unfinished(versions)
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=versions))

@@ -16,7 +16,7 @@ from feeds.pipeline.run import FeedResult, build_feeds
 from feeds.progress import Progress, make_progress
 from feeds.storage.feed_ids import FeedIds
 from feeds.storage.layout import Layout
-from feeds.storage.lock import hold
+from feeds.storage.lock import SNAPSHOT, held
 from feeds.storage.store import Store
 from tracking.options import TrackingOptions
 from tracking.services import enabled_services
@@ -52,7 +52,7 @@ def build_all(cfg: Config, *, now: datetime, progress: Progress, force: bool = F
         stay published and the previous index stays.
     """
     layout = Layout(cfg.data_dir)
-    with hold(layout.lock("snapshot"), "sync or build"):
+    with held(layout, SNAPSHOT):
         results = build_feeds(cfg, codes=codes, force=force, now=now, progress=progress)
         _withdraw_disabled(cfg, layout)
         # When a feed was not published, the index is skipped on purpose; the caller's

@@ -23,7 +23,7 @@ from feeds.errors import FeedsError, VendreError, VendreUnavailable
 from feeds.log import add_secret, mask
 from feeds.progress import Progress
 from feeds.storage.layout import Layout
-from feeds.storage.lock import hold
+from feeds.storage.lock import SNAPSHOT, held
 from feeds.storage.store import SnapshotWriter, Store, SyncRecord
 from feeds.vendre.parse import order_key, parse_order
 
@@ -57,7 +57,7 @@ def sync_shop(cfg: Config, progress: Progress, *, transport: Any = None,
     v = cfg.vendre
     # One instant for the reader and the sync, so both agree on when it has passed.
     deadline = time.monotonic() + v.sync_deadline_minutes * 60
-    with hold(Layout(cfg.data_dir).lock("snapshot"), "sync or build"), \
+    with held(Layout(cfg.data_dir), SNAPSHOT), \
             VendreClient(api_url, key, page_size=v.page_size, concurrency=v.concurrency,
                          timeout_s=v.timeout_s, retries=v.retries, max_items=v.max_products,
                          max_response_bytes=v.max_response_mb * 1024 * 1024,

@@ -52,7 +52,7 @@ from feeds.pipeline.sink import FeedSink, Written
 from feeds.progress import Progress, Step, make_progress
 from feeds.storage.feed_ids import FeedIds, Recorder
 from feeds.storage.layout import Layout, PublishedFeed
-from feeds.storage.lock import hold
+from feeds.storage.lock import BUILD, held
 from feeds.storage.report import Counts, ReportWriter
 from feeds.storage.store import Store
 
@@ -99,7 +99,7 @@ def build_feeds(cfg: Config, *, codes: Sequence[str] = (), force: bool = False,
     specs = feed_specs(cfg, codes)
     if store.last_good_sync() is None:
         raise StoreError("the store holds no snapshot yet: run `vendre-feeds sync` first")
-    with hold(layout.lock("build"), "build"):
+    with held(layout, BUILD):
         inputs = shared_inputs(cfg, store, now)
         env = make_env(cfg.build.templates_dir or None)
         total = store.counts()["products"]

@@ -3,7 +3,7 @@
 A refresh is an injected callable `job(cfg) -> summary` (the real one is
 `feeds.jobs.refresh.run_refresh`, imported lazily). Whoever runs it — the
 scheduler thread of `serve`, a `worker` process or `vendre-feeds refresh` from
-cron — first takes `Layout.lock("refresh")` with a non-blocking `flock`, so
+cron — first takes the refresh lock (`feeds.storage.lock.REFRESH`) with a non-blocking `flock`, so
 two processes on one data dir never overlap, and a crashed process never
 leaves the lock held (the kernel drops it with the descriptor).
 
@@ -21,28 +21,26 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import traceback
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from feeds.config import Config
 from feeds.errors import FeedsError, LockBusy
 from feeds.log import add_secret, mask
-from feeds.storage.layout import Layout, write_json_atomic
-from feeds.storage.lock import hold
+from feeds.storage import refresh_state
+from feeds.storage.layout import Layout
+from feeds.storage.lock import REFRESH, held
 
 __all__ = [
     "Outcome",
     "RefreshJob",
     "Scheduler",
     "default_job",
-    "read_refresh_state",
     "refresh_lock",
     "run_refresh_once",
 ]
@@ -76,30 +74,9 @@ class Outcome:
     exc: BaseException | None = field(default=None, compare=False, repr=False)
 
 
-def refresh_lock(path: Path) -> AbstractContextManager[None]:
+def refresh_lock(layout: Layout) -> AbstractContextManager[None]:
     """The data dir's refresh lock (an flock that dies with its holder); LockBusy if taken."""
-    return hold(path, "refresh")
-
-
-def read_refresh_state(layout: Layout) -> dict[str, Any] | None:
-    """The last refresh as written by `run_refresh_once`, or None (never run or unreadable)."""
-    try:
-        data = json.loads(layout.refresh_state.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def state_time(state: Mapping[str, Any] | None, key: str) -> datetime | None:
-    """A timestamp of the refresh state (`started_at`, `finished_at`), None when absent or bad."""
-    value = (state or {}).get(key)
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    return held(layout, REFRESH)
 
 
 def run_refresh_once(cfg: Config, job: RefreshJob | None = None, *,
@@ -110,7 +87,7 @@ def run_refresh_once(cfg: Config, job: RefreshJob | None = None, *,
     Outcome (and logged unless `log_failure` is false, for a caller that reports it).
     """
     layout = Layout(cfg.data_dir)
-    with refresh_lock(layout.lock("refresh")):
+    with refresh_lock(layout):
         return _run_locked(cfg, job or default_job, layout, now, log_failure)
 
 
@@ -118,9 +95,7 @@ def _run_locked(cfg: Config, job: RefreshJob, layout: Layout, now: Clock,
                 log_failure: bool = True) -> Outcome:
     add_secret(*cfg.secrets())
     started = now()
-    previous = _last_finished(read_refresh_state(layout))
-    write_json_atomic(layout.refresh_state,
-                      {**_state(started, None, None, "", {}), "last_finished": previous})
+    refresh_state.write_started(layout, started)
     try:
         summary, error, exc = _jsonable(job(cfg)), "", None
     except Exception as caught:  # any failure of the job is an outcome, not a crash
@@ -128,7 +103,7 @@ def _run_locked(cfg: Config, job: RefreshJob, layout: Layout, now: Clock,
         if log_failure:
             _log_failure(caught, error)
     finished = now()
-    write_json_atomic(layout.refresh_state, _state(started, finished, exc is None, error, summary))
+    refresh_state.write_finished(layout, started, finished, exc is None, error, summary)
     if exc is None:
         log.info("refresh done in %.1f s", (finished - started).total_seconds())
     return Outcome(exc is None, started, finished, summary, error, exc)
@@ -141,23 +116,6 @@ def _log_failure(exc: Exception, error: str) -> None:
     else:
         log.error("refresh failed: %s\n%s", error,
                   mask("".join(traceback.format_exception(exc))).rstrip())
-
-
-def _last_finished(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The outcome of the last run that finished, kept while the next one is running."""
-    if not state:
-        return None
-    if state.get("finished_at"):
-        return {k: state.get(k) for k in ("started_at", "finished_at", "ok", "error")}
-    last = state.get("last_finished")
-    return last if isinstance(last, dict) else None
-
-
-def _state(started: datetime, finished: datetime | None, ok: bool | None, error: str,
-           summary: Mapping[str, Any]) -> dict[str, Any]:
-    return {"started_at": started.isoformat(),
-            "finished_at": finished.isoformat() if finished else None,
-            "ok": ok, "error": error, "summary": dict(summary), "pid": os.getpid()}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -227,7 +185,8 @@ class Scheduler:
 
     def seconds_until_due(self) -> float:
         """Seconds until the next run: the last recorded start + interval, from shared state."""
-        started = state_time(read_refresh_state(self.layout), "started_at")
+        state = refresh_state.read(self.layout)
+        started = state.run.started_at if state is not None else None
         if started is None:
             return 0.0
         now = self._now()
@@ -238,7 +197,7 @@ class Scheduler:
     def tick(self) -> Outcome | None:
         """One run if it is still due once the lock is held; None if skipped."""
         try:
-            with refresh_lock(self.layout.lock("refresh")):
+            with refresh_lock(self.layout):
                 # Another process may have run while we slept: check again under the lock.
                 if self.seconds_until_due() > 0:
                     return None

@@ -35,8 +35,9 @@ from feeds.jobs.status import age, shown_safely
 from feeds.log import mask
 from feeds.server.context import ServerContext, context, render
 from feeds.server.feeds_routes import key_matches
-from feeds.server.schedule import read_refresh_state, state_time
+from feeds.storage import refresh_state
 from feeds.storage.layout import Layout, PublishedFeed
+from feeds.storage.refresh_state import RunOutcome
 from feeds.storage.report import ReportSummary
 from feeds.storage.report import read as read_report
 from feeds.storage.store import Store, SyncRecord
@@ -222,31 +223,17 @@ def _sync_view(ctx: ServerContext, now: datetime) -> SyncView | None:
                     orders=record.orders, warnings=len(record.warnings))
 
 
-def _last_refresh(layout: Layout) -> tuple[dict[str, Any], bool, dict[str, Any],
-                                           datetime | None] | None:
-    """(state, running, the finished run to show, when it finished), or None.
-
-    While a run is going, the state keeps the previous finished run under
-    `last_finished`; that one is what the page and /health report as the outcome.
-    """
-    state = read_refresh_state(layout)
+def _refresh_view(ctx: ServerContext, now: datetime) -> RefreshView | None:
+    state = refresh_state.read(ctx.layout)
     if state is None:
         return None
-    running = state.get("finished_at") is None
-    shown = (state.get("last_finished") or {}) if running else state
-    return state, running, shown, state_time(shown, "finished_at")
-
-
-def _refresh_view(ctx: ServerContext, now: datetime) -> RefreshView | None:
-    last = _last_refresh(ctx.layout)
-    if last is None:
-        return None
-    state, running, shown, finished = last
+    shown = state.shown or RunOutcome()
+    finished = shown.finished_at
     return RefreshView(
-        running=running, ok=shown.get("ok") if finished else None,
-        started_at=_when(state_time(state, "started_at")), finished_at=_when(finished),
-        ago=_ago(finished, now), error=shown_safely(ctx.cfg, str(shown.get("error") or "")),
-        summary=_summary_text(ctx, state.get("summary") or {}) if not running else "")
+        running=state.running, ok=shown.ok if finished else None,
+        started_at=_when(state.run.started_at), finished_at=_when(finished),
+        ago=_ago(finished, now), error=shown_safely(ctx.cfg, shown.error),
+        summary=_summary_text(ctx, state.summary) if not state.running else "")
 
 
 def _summary_text(ctx: ServerContext, summary: Any) -> str:
@@ -310,11 +297,12 @@ def _feed_health(feed: PublishedFeed, now: datetime, limit: timedelta) -> dict[s
 
 def _refresh_health(layout: Layout, now: datetime) -> dict[str, Any] | None:
     """Outcome and age only: the error text may name the shop, and /health is public."""
-    last = _last_refresh(layout)
-    if last is None:
+    state = refresh_state.read(layout)
+    if state is None:
         return None
-    _state, running, shown, finished = last
-    return {"running": running, "ok": shown.get("ok") if finished else None,
+    shown = state.shown or RunOutcome()
+    finished = shown.finished_at
+    return {"running": state.running, "ok": shown.ok if finished else None,
             "age_seconds": _seconds(now - finished) if finished else None}
 
 

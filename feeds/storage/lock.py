@@ -2,6 +2,14 @@
 
 `fcntl.flock` locks belong to the open file description: the kernel drops them
 when the process exits, however it exits, so there is no stale flag to clean up.
+
+Every lock of a data dir is named here (`<data_dir>/.lock-<name>`):
+
+    SNAPSHOT        a sync writing, or a build reading, the one snapshot
+    BUILD           a build (two builds never write the same files at once)
+    REFRESH         a scheduled or cron refresh (sync + build + push)
+    TRACKING_INDEX  the loader's product index being rewritten
+    push(<channel>) one push of one channel (its ledger and its API calls)
 """
 
 from __future__ import annotations
@@ -9,12 +17,15 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from feeds.errors import LockBusy
+from feeds.storage.layout import Layout
 
-__all__ = ["hold"]
+__all__ = ["BUILD", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "LockName", "hold", "held",
+           "push"]
 
 
 @contextmanager
@@ -37,3 +48,26 @@ def hold(path: Path, what: str) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class LockName:
+    """A lock of the data dir: its file name part and what holds it (for LockBusy)."""
+
+    name: str
+    what: str
+
+
+SNAPSHOT = LockName("snapshot", "sync or build")
+BUILD = LockName("build", "build")
+REFRESH = LockName("refresh", "refresh")
+TRACKING_INDEX = LockName("tracking-index", "tracking index build")
+
+
+def push(channel: str) -> LockName:
+    return LockName(f"push-{channel}", f"push of {channel}")
+
+
+def held(layout: Layout, lock: LockName) -> AbstractContextManager[None]:
+    """Hold `lock` of `layout`'s data dir for the block (LockBusy at once if taken)."""
+    return hold(layout.lock(lock.name), lock.what)

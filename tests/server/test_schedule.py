@@ -22,11 +22,11 @@ from feeds.errors import FeedsError, LockBusy
 from feeds.server.run import _scheduler
 from feeds.server.schedule import (
     Scheduler,
-    read_refresh_state,
     refresh_lock,
     run_refresh_once,
 )
 from feeds.storage.layout import write_json_atomic
+from feeds.storage.refresh_state import read as read_refresh_state
 from tests.conftest import ROOT, make_config
 from tests.server.conftest import ACCESS_KEY, feed_xml
 
@@ -59,9 +59,8 @@ def test_a_run_is_recorded(server_config):
     outcome = run_refresh_once(server_config, Job())
     assert outcome.ok and outcome.summary == {"feeds": 3, "items": 120}
     state = read_refresh_state(_layout(server_config))
-    assert state["ok"] is True and state["error"] == "" and state["summary"]["items"] == 120
-    assert datetime.fromisoformat(state["finished_at"]) >= datetime.fromisoformat(
-        state["started_at"])
+    assert state.run.ok is True and state.run.error == "" and state.summary["items"] == 120
+    assert state.run.finished_at >= state.run.started_at
 
 
 def _layout(cfg):
@@ -76,7 +75,7 @@ def test_a_failure_is_recorded_and_the_old_feeds_stay(server_config, publisher, 
     assert not outcome.ok and outcome.error == "the shop answered 503"
     assert isinstance(outcome.exc, FeedsError)
     state = read_refresh_state(publisher.layout)
-    assert state["ok"] is False and state["error"] == "the shop answered 503"
+    assert state.run.ok is False and state.run.error == "the shop answered 503"
     assert (publisher.layout.feeds / "google.xml").read_bytes() == before
     assert client.get(f"/feeds/{ACCESS_KEY}/google.xml").data == before
     health = client.get("/health")
@@ -98,7 +97,7 @@ def test_a_summary_that_is_not_json_is_stored_as_text(server_config):
 
 
 def test_the_lock_refuses_a_second_run(server_config):
-    with refresh_lock(_layout(server_config).lock("refresh")):
+    with refresh_lock(_layout(server_config)):
         with pytest.raises(LockBusy):
             run_refresh_once(server_config, Job())
     assert run_refresh_once(server_config, Job()).ok
@@ -237,7 +236,7 @@ def test_refresh_command(tmp_path, monkeypatch):
     result = run_cli("--config", config, "refresh")
     assert result.exit_code == 1
     assert result.output.strip() == "error: vendre.api_url: missing"
-    assert read_refresh_state(_layout(make_config(tmp_path)))["ok"] is False
+    assert read_refresh_state(_layout(make_config(tmp_path))).run.ok is False
 
 
 def test_urls_command_shows_the_key(tmp_path):

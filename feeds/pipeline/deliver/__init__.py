@@ -35,7 +35,8 @@ from feeds.log import add_secret
 from feeds.pipeline.plan import FeedSpec, feed_specs
 from feeds.storage.layout import Layout
 from feeds.storage.ledger import Ledger, LedgerEntry, PushRun, SkuState, SqliteLedger
-from feeds.storage.lock import hold
+from feeds.storage.lock import held
+from feeds.storage.lock import push as push_lock
 from feeds.storage.report import dropped_items
 
 __all__ = [
@@ -192,7 +193,7 @@ def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
                       ledger=ledger, credentials=credentials, dry_run=dry_run, now=now,
                       sleep=sleep or time.sleep, echo=echo)
     try:
-        with hold(layout.lock(f"push-{name}"), f"push of {name}"):
+        with held(layout, push_lock(name)):
             report = _run(pusher, ctx)
     finally:
         if own_http:
@@ -225,7 +226,7 @@ def check_status(cfg: Config, name: str, *, http: httpx.Client | None = None,
                           credentials=_credentials(names, env), dry_run=False,
                           now=datetime.now(UTC), sleep=time.sleep, echo=lambda _l: None)
         try:
-            with hold(layout.lock(f"push-{name}"), f"push of {name}"):
+            with held(layout, push_lock(name)):
                 get_pusher(delivery.client or spec.channel.code).check(ctx)
         finally:
             if own_http:
