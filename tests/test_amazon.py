@@ -102,7 +102,8 @@ def schema(shared: Path, name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def built(tmp_path):
-    cfg = amazon_cfg(tmp_path)
+    """The demo shop, whose config enables Amazon (seller ADEMOSELLER0001, 2 days)."""
+    cfg = demo_cfg(tmp_path)
     fill(cfg, NOW)
     return cfg, build(cfg)
 
@@ -115,7 +116,7 @@ def test_golden_document(built):
 def test_one_offer_only_update_per_sellable_item_with_a_gtin(built):
     cfg, result = built
     doc = document(cfg)
-    assert doc["header"] == {"sellerId": DEFAULT_SELLER_ID, "version": "2.0",
+    assert doc["header"] == {"sellerId": "ADEMOSELLER0001", "version": "2.0",
                              "issueLocale": "sv_SE"}
     assert [m["messageId"] for m in doc["messages"]] == list(range(1, SELLABLE_WITH_GTIN + 1))
     assert result.counts.items == SELLABLE_WITH_GTIN
@@ -131,7 +132,7 @@ def test_one_offer_only_update_per_sellable_item_with_a_gtin(built):
     assert one["purchasable_offer"] == [{"marketplace_id": SWEDEN, "currency": "SEK",
                                          "our_price": [{"schedule": [{"value_with_tax": 349}]}]}]
     assert one["fulfillment_availability"] == [{"fulfillment_channel_code": "DEFAULT",
-                                                "quantity": 14}]
+                                                "quantity": 14, "lead_time_to_ship_max_days": 2}]
     assert messages(cfg)["1014"]["attributes"]["externally_assigned_product_identifier"][0][
         "type"] == "upc"
 
@@ -158,12 +159,13 @@ def test_items_without_a_valid_gtin_are_left_out_with_the_reason(built):
 
 
 def test_lead_time_and_product_type_come_from_the_settings(tmp_path):
-    cfg = amazon_cfg(tmp_path, lead_time_days=3, product_type="TOY_FIGURE")
+    cfg = amazon_cfg(tmp_path, lead_time_days=0, product_type="TOY_FIGURE")
     fill(cfg, NOW)
     build(cfg)
     m = messages(cfg)["1001"]
     assert m["productType"] == "TOY_FIGURE"
-    assert m["attributes"]["fulfillment_availability"][0]["lead_time_to_ship_max_days"] == 3
+    assert m["attributes"]["fulfillment_availability"] == [
+        {"fulfillment_channel_code": "DEFAULT", "quantity": 14}]  # 0 days: not sent
 
 
 def test_a_build_without_a_seller_id_publishes_nothing(tmp_path):
@@ -305,19 +307,20 @@ def test_a_rejected_message_is_recorded_and_shown_by_push_status(tmp_path):
     with FakeSpApi(polls_to_done=0) as amazon:
         amazon.reject_sku("1001", code="90220", attribute="brand")
         config = tmp_path / "vendre-feeds.toml"
-        config.write_text(demo_toml(tmp_path / "data") + (
-            f'\n[channels.amazon]\nenabled = true\nseller_id = "{DEFAULT_SELLER_ID}"\n'
-            f'endpoint = "{amazon.url}"\ntoken_url = "{amazon.token_url}"\n'), "utf-8")
+        config.write_text(demo_toml(tmp_path / "data"), "utf-8")  # Amazon enabled
+        env = {**ENV, "VENDRE_FEEDS_CHANNELS_AMAZON_SELLER_ID": DEFAULT_SELLER_ID,
+               "VENDRE_FEEDS_CHANNELS_AMAZON_ENDPOINT": amazon.url,
+               "VENDRE_FEEDS_CHANNELS_AMAZON_TOKEN_URL": amazon.token_url}
         runner = CliRunner()
 
         def cli(*args: str) -> str:
-            result = runner.invoke(main, ["--config", str(config), *args], env=ENV,
+            result = runner.invoke(main, ["--config", str(config), *args], env=env,
                                    catch_exceptions=False)
             assert result.exit_code == 0, result.output
             return result.output
 
-        fill(load_config(config, env={}), NOW)
-        build(load_config(config, env={}))
+        fill(load_config(config, env=env), NOW)
+        build(load_config(config, env=env))
         pushed = cli("push", "amazon")
         status = cli("push-status", "amazon")
     assert "1 rejected" in pushed and "rejected 1001: 90220" in pushed
