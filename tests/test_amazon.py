@@ -434,3 +434,24 @@ def test_no_credential_or_token_in_any_output_log_or_file(tmp_path, amazon, capl
     for secret in (*CREDENTIALS, *set(tokens)):
         assert secret not in seen
         assert secret.encode() not in files
+
+
+def test_another_amazon_marketplace_is_configuration_only(tmp_path, amazon):
+    germany = "A1PA6795UKMFR9"
+    table = {"kind": "amazon", "enabled": True, "seller_id": DEFAULT_SELLER_ID,
+             "marketplace_id": germany, "endpoint": amazon.url, "token_url": amazon.token_url}
+    sek = demo_cfg(tmp_path / "sek", channels={"amazon-de": table})
+    fill(sek, NOW)
+    (result,) = build_feeds(sek, codes=["amazon-de"], now=NOW)
+    assert result.counts.items == 0  # Amazon.de sells in EUR, the demo shop in SEK
+    assert result.counts.errors["currency"] == SELLABLE_WITH_GTIN + 3  # + those without GTIN
+    eur = demo_cfg(tmp_path / "eur", shop={"currency": "EUR"}, channels={"amazon-de": table})
+    fill(eur, NOW)
+    build_feeds(eur, codes=["amazon-de"], now=NOW)
+    with pytest.raises(ConfigError, match="AMAZON_DE_LWA_CLIENT_ID"):
+        deliver.push(eur, "amazon-de", env=ENV, now=NOW, sleep=Sleeps())
+    env = {k.replace("AMAZON_", "AMAZON_DE_"): v for k, v in ENV.items()}
+    report = deliver.push(eur, "amazon-de", env=env, now=NOW, sleep=Sleeps())
+    assert report.actions == {"create": SELLABLE_WITH_GTIN}
+    assert amazon.feeds[0].marketplace_ids == [germany]
+    assert amazon.listings["1001"].attributes["purchasable_offer"][0]["currency"] == "EUR"
