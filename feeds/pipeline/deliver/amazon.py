@@ -58,7 +58,7 @@ MAX_MESSAGES = 10_000        # per feed (Amazon allows 25,000; the issue asks fo
 CREATE_FEED_WAIT = 120.0     # createFeed refills one call per two minutes
 CREATE_FEED_TRIES = 6
 POLL_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-POLL_LIMIT = 3600.0          # seconds of polling before a push leaves the results for later
+POLL_LIMIT = 600.0           # seconds of polling; later results are read by the next push
 FINAL = frozenset({"DONE", "CANCELLED", "FATAL"})
 USER_AGENT = "vendre-feeds/0.1 (Language=Python)"
 
@@ -212,7 +212,7 @@ class AmazonPusher:
         api = None if ctx.dry_run else _Api(ctx, report)
         entries = ctx.ledger.entries(ctx.name)
         waiting: set[str] = set()
-        if api is not None:
+        if api is not None and by_batch(entries):
             waiting = _settle_pending(api, ctx, entries)
             entries = ctx.ledger.entries(ctx.name)
         decisions = _decide(ctx, entries, waiting, report)
@@ -254,8 +254,9 @@ def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[s
     "delete" or "pause"; counted into `report`."""
     compact = (_Compact(str(m["sku"]), item_parts(m)) for m in ctx.items()
                if str(m.get("sku", "")) not in waiting)
-    plan = plan_changes(compact, {s: e for s, e in entries.items() if s not in waiting},
-                        lambda c: c.parts, lambda c: c.sku)
+    if waiting:
+        entries = {s: e for s, e in entries.items() if s not in waiting}
+    plan = plan_changes(compact, entries, lambda c: c.parts, lambda c: c.sku)
     decisions: dict[str, str] = {}
     for action, group in (("create", plan.create), ("update", plan.retry),
                           ("update", plan.content)):

@@ -43,7 +43,7 @@ __all__ = ["PUSHER", "MiraklPusher", "row_parts"]
 IMPORTS = "/api/offers/imports"
 MIN_INTERVAL = 60.0          # Mirakl: offer imports at most once a minute
 POLL_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-POLL_LIMIT = 3600.0
+POLL_LIMIT = 600.0           # seconds of polling; later results are read by the next push
 FINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED", "REJECTED"})
 PRICE_COLUMNS = ("price", "discount-price", "discount-start-date", "discount-end-date")
 _FORMAT = Csv(columns=COLUMNS, id_column="sku", delimiter=";")
@@ -115,7 +115,7 @@ class MiraklPusher:
         api = None if ctx.dry_run else _Api(ctx, report)
         entries = ctx.ledger.entries(ctx.name)
         waiting: set[str] = set()
-        if api is not None:
+        if api is not None and by_batch(entries):
             waiting = _settle_pending(api, ctx, entries)
             entries = ctx.ledger.entries(ctx.name)
         if waiting:
@@ -164,8 +164,9 @@ def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[s
     """SKU -> "create", "update", "price", "stock", "price+stock" or "delete"."""
     compact = (_Compact(row["sku"], row_parts(row)) for row in ctx.items()
                if row["sku"] not in waiting)
-    plan = plan_changes(compact, {s: e for s, e in entries.items() if s not in waiting},
-                        lambda c: c.parts, lambda c: c.sku)
+    if waiting:
+        entries = {s: e for s, e in entries.items() if s not in waiting}
+    plan = plan_changes(compact, entries, lambda c: c.parts, lambda c: c.sku)
     decisions: dict[str, str] = {}
     for action, group in (("create", plan.create), ("update", plan.retry),
                           ("update", plan.content)):
