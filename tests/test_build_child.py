@@ -70,7 +70,7 @@ def test_child_builds_the_same_feeds_reports_and_counts(tmp_path, monkeypatch):
     there = demo_cfg(tmp_path / "there")
     fill(there, NOW)
     split = build(there, keep_first=3)
-    assert started == [["criteo", "google", "google-no", "meta"]]  # one child, one pass
+    assert started == [["afound", "amazon", "criteo", "google", "google-no", "meta"]]  # one pass
     assert outputs(there) == outputs(here)
     for stem in STEMS:
         assert split[stem].published and split[stem].reason == ""

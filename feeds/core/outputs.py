@@ -48,12 +48,16 @@ class Json:
     :param id_field: the item's id (a top-level key of each item).
     :param header: feed metadata -> the document's other top-level keys (before the list).
     :param diff_fields: label -> dotted path in an item of the values `diff` compares.
+    :param sequence_field: when set, each item gets this key first, numbered 1, 2, ...
+        in the order the document is written (Amazon's `messageId`: unique within
+        a document, which one item alone cannot know).
     """
 
     items_key: str
     id_field: str
     header: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     diff_fields: Mapping[str, str] = field(default_factory=dict)
+    sequence_field: str = ""
     extension: str = "json"
     content_type: str = "application/json; charset=utf-8"
 

@@ -61,6 +61,16 @@ language = "nb"
 currency = "NOK"
 rate = 0.98
 rounding = 1
+
+# Amazon and Afound take pushed payloads, not feed URLs: the demo builds them and shows
+# what `push --dry-run` would send. A real push needs the seller's own ids and keys.
+[channels.amazon]
+enabled = true
+seller_id = "ADEMOSELLER0001"
+lead_time_days = 2
+
+[channels.afound]
+enabled = true
 """
 
 
@@ -98,12 +108,27 @@ def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
     # --force: the demo's data dir may hold feeds of an older demo version.
     results = build_all(cfg, now=now, progress=progress, force=True)
     echo(format_build(results))
+    echo(_dry_runs(cfg, now))
     echo(_where(cfg, config_file))
     if serve:
         from feeds.server.run import run_server
 
         run_server(cfg, host, port, schedule=False, echo=echo)
     return cfg
+
+
+def _dry_runs(cfg: Config, now: datetime) -> str:
+    """What a push of each marketplace would send: a dry run needs no keys, no network."""
+    from feeds.errors import FeedsError
+    from feeds.pipeline import deliver
+
+    lines = ["", "Marketplaces (`push --dry-run`; a real push needs each one's keys):"]
+    for name in deliver.pushed_channels(cfg):
+        try:
+            lines.append("  " + deliver.push(cfg, name, dry_run=True, now=now).summary())
+        except FeedsError as exc:
+            lines.append(f"  {name}: {exc}")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _where(cfg: Config, config_file: Path) -> str:

@@ -62,8 +62,9 @@ class JsonHandler:
     def render(self, items: Iterable[dict[str, Any]], meta: Mapping[str, Any]) -> Iterator[str]:
         yield self._opening(meta)
         separator = ""
-        for item in items:
-            yield separator + dumps(item)
+        number = self.format.sequence_field
+        for count, item in enumerate(items, start=1):
+            yield separator + dumps({number: count, **item} if number else item)
             separator = ",\n"
         yield "\n]}\n" if separator else "]}\n"
 

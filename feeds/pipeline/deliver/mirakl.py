@@ -1,0 +1,288 @@
+"""Mirakl (Afound and any `kind = "mirakl"` channel): the published offers file via OF01.
+
+    OF01 POST {api_url}/api/offers/imports  (multipart `file`, import_mode NORMAL)
+    OF02 GET  .../imports/{id}, polled with backoff until COMPLETE or FAILED
+    OF03 GET  .../imports/{id}/error_report  (the rows in error) -> per SKU in the ledger
+
+`Authorization: <the shop's API key>` (`<NAME>_API_KEY`), and `shop_id` as a
+query parameter when set. The first push sends every row; later ones only the
+rows whose offer changed (a whole row each: NORMAL mode replaces an offer's
+values) and a `delete` row for each offer no longer in the file. Mirakl asks
+for offer imports at most once a minute: a push waits until a minute after the
+previous push that talked to the operator, and a 429 waits as told.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from feeds.channels.mirakl import COLUMNS
+from feeds.core.outputs import Csv
+from feeds.errors import ConfigError
+from feeds.formats.csv_doc import CsvHandler
+from feeds.pipeline.deliver import (
+    ItemParts,
+    PushContext,
+    PushError,
+    PushReport,
+    canonical,
+    content_hash,
+    plan_changes,
+)
+from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, send
+from feeds.pipeline.deliver.settle import by_batch, pending, settled
+from feeds.storage.ledger import LedgerEntry, SkuState
+
+__all__ = ["PUSHER", "MiraklPusher", "row_parts"]
+
+IMPORTS = "/api/offers/imports"
+MIN_INTERVAL = 60.0          # Mirakl: offer imports at most once a minute
+POLL_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+POLL_LIMIT = 600.0           # seconds of polling; later results are read by the next push
+FINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED", "REJECTED"})
+PRICE_COLUMNS = ("price", "discount-price", "discount-start-date", "discount-end-date")
+_FORMAT = Csv(columns=COLUMNS, id_column="sku", delimiter=";")
+
+
+def row_parts(row: Mapping[str, str]) -> ItemParts:
+    """Price (price and discount cells), stock, and a hash of the other cells."""
+    quantity = row.get("quantity", "")
+    rest = {k: v for k, v in row.items()
+            if k not in (*PRICE_COLUMNS, "quantity", "update-delete")}
+    return ItemParts(canonical({c: row.get(c, "") for c in PRICE_COLUMNS}),
+                     int(quantity) if quantity.isdigit() else None, content_hash(rest))
+
+
+@dataclass(frozen=True)
+class _Compact:
+    sku: str
+    parts: ItemParts
+
+
+class _Api:
+    """OF01/OF02/OF03 over the injected client; counts its requests."""
+
+    def __init__(self, ctx: PushContext, report: PushReport) -> None:
+        self.ctx, self.report, self.settings = ctx, report, ctx.settings
+        if not self.settings.api_url:
+            raise ConfigError(f"channels.{ctx.name}.api_url: not set (the operator's Mirakl "
+                              "URL, given at onboarding)")
+        shop = self.settings.shop_id
+        if shop and not shop.isdigit():
+            raise ConfigError(f"channels.{ctx.name}.shop_id: digits expected, got {shop!r}")
+        self.params = {"shop_id": shop} if shop else {}
+        delivery = ctx.spec.channel.delivery
+        assert delivery is not None
+        self.names = list(delivery.credential_names(ctx.name).values())
+
+    def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        self.report.requests += 1
+        return send(self.ctx.http, method, self.settings.api_url.rstrip("/") + path,
+                    what=f"Mirakl {what}", credential_names=self.names,
+                    secrets=list(self.ctx.credentials.values()), sleep=self.ctx.sleep,
+                    params=self.params, headers={"Authorization": self.ctx.credentials["api_key"],
+                                                 "Accept": "application/json"}, **kwargs)
+
+    def import_offers(self, data: bytes) -> str:
+        response = self._call("POST", IMPORTS, "OF01 offer import",
+                              files={"file": (f"{self.ctx.name}-offers.csv", data, "text/csv")},
+                              data={"import_mode": "NORMAL"})
+        found = as_mapping(json_body(response, "Mirakl OF01")).get("import_id")
+        if found in (None, ""):
+            raise PushHttpError("Mirakl OF01: no import_id in the answer")
+        return str(found)
+
+    def status(self, import_id: str) -> Mapping[str, Any]:
+        return as_mapping(json_body(self._call("GET", f"{IMPORTS}/{import_id}", "OF02"),
+                                    "Mirakl OF02"))
+
+    def error_report(self, import_id: str) -> str:
+        response = self._call("GET", f"{IMPORTS}/{import_id}/error_report", "OF03 error report")
+        return response.content.decode("utf-8-sig", errors="replace")
+
+
+# ---------------------------------------------------------------- the pusher
+
+
+class MiraklPusher:
+    def push(self, ctx: PushContext) -> PushReport:
+        report = PushReport(ctx.name, dry_run=ctx.dry_run, left_out=dict(ctx.left_out))
+        api = None if ctx.dry_run else _Api(ctx, report)
+        entries = ctx.ledger.entries(ctx.name)
+        waiting: set[str] = set()
+        if api is not None and by_batch(entries):
+            waiting = _settle_pending(api, ctx, entries)
+            entries = ctx.ledger.entries(ctx.name)
+        if waiting:
+            report.message = f"{len(waiting)} SKUs wait for an earlier import"
+        decisions = _decide(ctx, entries, waiting, report)
+        if ctx.dry_run or not decisions:
+            return report
+        assert api is not None
+        targets: list[LedgerEntry] = []
+        data = "".join(CsvHandler(_FORMAT).render(_rows(ctx, decisions, targets), {}))
+        ctx.ledger.put(ctx.name, [pending(t) for t in targets])
+        _respect_interval(ctx)
+        import_id = api.import_offers(data.encode("utf-8"))
+        ctx.ledger.put(ctx.name, [pending(t, import_id) for t in targets])
+        status = _poll(api, ctx, import_id)
+        report.message = "; ".join(filter(None, [f"import {import_id}", report.message]))
+        state = _status(status)
+        if state not in FINAL:
+            report.message += ("; still processing: its results are recorded by the next "
+                               "push or push-status")
+            return report
+        if state != "COMPLETE":
+            ctx.ledger.put(ctx.name, [pending(t) for t in targets])
+            raise PushError(f"{ctx.name}: import {import_id} ended {state}: "
+                            f"{status.get('reason_status') or 'no reason given'}")
+        errors = _errors(api, import_id, status, data)
+        report.rejected.update(errors)
+        ctx.ledger.put(ctx.name, [
+            replace(t, state=SkuState.REJECTED, errors=(errors[t.sku],), batch_id=import_id)
+            if t.sku in errors else replace(t, batch_id=import_id) for t in targets])
+        return report
+
+    def check(self, ctx: PushContext) -> None:
+        """Read the reports of imports whose SKUs are still pending."""
+        _settle_pending(_Api(ctx, PushReport(ctx.name)), ctx, ctx.ledger.entries(ctx.name))
+
+
+PUSHER = MiraklPusher()
+
+
+# ---------------------------------------------------------------- what to send
+
+
+def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[str],
+            report: PushReport) -> dict[str, str]:
+    """SKU -> "create", "update", "price", "stock", "price+stock" or "delete"."""
+    compact = (_Compact(row["sku"], row_parts(row)) for row in ctx.items()
+               if row["sku"] not in waiting)
+    if waiting:
+        entries = {s: e for s, e in entries.items() if s not in waiting}
+    plan = plan_changes(compact, entries, lambda c: c.parts, lambda c: c.sku)
+    decisions: dict[str, str] = {}
+    for action, group in (("create", plan.create), ("update", plan.retry),
+                          ("update", plan.content)):
+        for c in group:
+            decisions[c.sku] = action
+    full = set(decisions)
+    for c in plan.price:
+        if c.sku not in full:
+            decisions[c.sku] = "price"
+    for c in plan.quantity:
+        if c.sku not in full:
+            decisions[c.sku] = "price+stock" if decisions.get(c.sku) == "price" else "stock"
+    # An offer can only be updated with a whole row: one the rules now keep out is
+    # deleted like one no longer sellable, and created again when it comes back.
+    for entry in plan.removed:
+        decisions[entry.sku] = "delete"
+    for action in decisions.values():
+        for part in action.split("+"):
+            report.count(part)
+    return decisions
+
+
+def _rows(ctx: PushContext, decisions: Mapping[str, str], targets: list[LedgerEntry]
+          ) -> Iterator[dict[str, str]]:
+    """The rows to send (the deletes last), adding each one's ledger target to `targets`."""
+    for row in ctx.items():
+        if decisions.get(row["sku"], "delete") == "delete":
+            continue
+        parts = row_parts(row)
+        targets.append(LedgerEntry(row["sku"], SkuState.LIVE, parts.content, parts.price,
+                                   parts.quantity, updated_at=ctx.now))
+        yield {**row, "update-delete": "update"}
+    for sku, action in decisions.items():
+        if action == "delete":
+            targets.append(LedgerEntry(sku, SkuState.DELETED, updated_at=ctx.now))
+            yield {"sku": sku, "update-delete": "delete"}
+
+
+def _respect_interval(ctx: PushContext) -> None:
+    """Wait until a minute has passed since the last push that talked to the operator."""
+    last = ctx.ledger.last_run(ctx.name)
+    if last is None or not last.counts.get("requests"):
+        return
+    wait = MIN_INTERVAL - (datetime.now(UTC) - last.finished_at).total_seconds()
+    if wait > 0:
+        ctx.echo(f"{ctx.name}: Mirakl takes offer imports at most once a minute; "
+                 f"waiting {wait:.0f} s")
+        ctx.sleep(wait)
+
+
+def _status(body: Mapping[str, Any]) -> str:
+    # OF02 says `status`; P42 says `import_status`: accept either.
+    return str(body.get("status") or body.get("import_status") or "")
+
+
+def _poll(api: _Api, ctx: PushContext, import_id: str) -> Mapping[str, Any]:
+    waited, step = 0.0, 0
+    while True:
+        body = api.status(import_id)
+        if _status(body) in FINAL or waited >= POLL_LIMIT:
+            return body
+        delay = POLL_DELAYS[min(step, len(POLL_DELAYS) - 1)]
+        ctx.sleep(delay)
+        waited, step = waited + delay, step + 1
+
+
+def _errors(api: _Api, import_id: str, status: Mapping[str, Any], sent: str = ""
+            ) -> dict[str, str]:
+    """SKU -> the operator's message, from OF03 (when the import has rows in error)."""
+    lines_in_error = status.get("lines_in_error")
+    if not status.get("has_error_report") and not (isinstance(lines_in_error, int)
+                                                   and lines_in_error > 0):
+        return {}
+    reader = csv.DictReader(io.StringIO(api.error_report(import_id), newline=""),
+                            delimiter=";")
+    by_line = _skus_by_line(sent) if sent and "sku" not in (reader.fieldnames or []) else {}
+    found: dict[str, str] = {}
+    for row in reader:
+        sku = row.get("sku") or by_line.get(str(row.get("error-line", "")), "")
+        if sku:
+            message = row.get("error-message") or "rejected (no message)"
+            found[sku] = f"{found[sku]}; {message}" if sku in found else message
+    return found
+
+
+def _skus_by_line(sent: str) -> dict[str, str]:
+    """The line each row of a file we sent starts on (header = line 1) -> its SKU."""
+    reader = csv.reader(io.StringIO(sent, newline=""), delimiter=";")
+    next(reader, None)
+    found, line = {}, reader.line_num
+    for row in reader:
+        found[str(line + 1)] = row[0] if row else ""
+        line = reader.line_num
+    return found
+
+
+# ---------------------------------------------------------------- later
+
+
+def _settle_pending(api: _Api, ctx: PushContext, entries: Mapping[str, LedgerEntry]
+                    ) -> set[str]:
+    """Read the outcome of earlier imports whose SKUs are still pending; the SKUs whose
+    import is still running."""
+    imports = by_batch(entries)
+    waiting: set[str] = set()
+    published = {row["sku"] for row in ctx.items()} if imports else set()
+    for import_id, group in imports.items():
+        status = api.status(import_id)
+        state = _status(status)
+        if state not in FINAL:
+            waiting.update(e.sku for e in group)
+            continue
+        if state != "COMPLETE":
+            ctx.ledger.put(ctx.name, [pending(e) for e in group])  # sent again next time
+            continue
+        errors = _errors(api, import_id, status)
+        ctx.ledger.put(ctx.name, [settled(e, [errors[e.sku]] if e.sku in errors else [], [],
+                                          published) for e in group])
+    return waiting
