@@ -76,6 +76,9 @@ class Channel:
     # Limited fields cut at a word boundary with an ellipsis; every other limited field
     # (a brand, an identifier) is cut plain, since an ellipsis would change its value.
     prose: frozenset[str] = frozenset({"title", "description"})
+    # False for a kind that only names a platform (`mirakl`): it exists in the config
+    # only where a table instantiates it (`kind = "mirakl"`), never on its own.
+    default_instance: bool = True
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # Rules hold lambdas, which do not pickle: a channel crosses to a child process as

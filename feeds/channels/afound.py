@@ -21,4 +21,5 @@ CHANNEL = dataclasses.replace(
     code="afound",
     title="Afound",
     spec_url="https://help.channelengine.com/article/256-afound-marketplace-guide",
+    default_instance=True,
 )

@@ -158,4 +158,5 @@ CHANNEL = Channel(
     settings=MiraklSettings,
     delivery=Push(client="mirakl", credentials={"api_key": "{NAME}_API_KEY"}),
     one_file_per_target=False,
+    default_instance=False,
 )

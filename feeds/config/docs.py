@@ -145,7 +145,11 @@ def starter_toml(*, access_key: str | None = None, site_key: str | None = None) 
               "# with the defaults shown. Environment: VENDRE_FEEDS_CHANNELS_<NAME>_<KEY>."]
     for channel in all_channels():
         lines += ["", f"# {channel.title}: {channel.spec_url}"]
-        lines += _table_lines(f"channels.{channel.code}", channel.settings)
+        table = _table_lines(f"channels.{channel.code}", channel.settings)
+        if not channel.default_instance:  # a platform kind: an example to copy
+            lines.append(f'# Copy under [channels.<name>] with kind = "{channel.code}":')
+            table = [f"# {line}" if line else line for line in table]
+        lines += table
     return "\n".join(lines) + "\n"
 
 

@@ -400,7 +400,7 @@ def _channels(table: Any, cfg: Config, env: Mapping[str, str]) -> dict[str, Chan
         raise ConfigError("[channels]: must be a table of channel tables")
     found = {name: _channel(name, value, cfg, env) for name, value in table.items()}
     for channel in all_channels():
-        if channel.code not in found:
+        if channel.code not in found and channel.default_instance:
             found[channel.code] = _channel(channel.code, {}, cfg, env)
     return dict(sorted(found.items()))
 
