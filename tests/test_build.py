@@ -52,10 +52,11 @@ def text(node, path):
 
 def test_golden_feeds(demo):
     results = build(demo)
-    assert set(results) == {"google", "google-no", "meta", "criteo"}
+    assert set(results) == {"google", "google-no", "meta", "criteo", "cdon", "fyndiq"}
     for stem in results:
         assert results[stem].published, results[stem].reason
-        assert_golden(f"feeds/{stem}.xml", (demo.data_dir / "feeds" / f"{stem}.xml").read_text())
+        file = Layout(demo.data_dir).published_feed(stem).file  # cdon.json, google.xml ...
+        assert_golden(f"feeds/{file}", (demo.data_dir / "feeds" / file).read_text())
 
 
 def test_every_channel_has_a_template_and_a_golden_file():

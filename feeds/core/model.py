@@ -113,6 +113,7 @@ class Product:
     variant_label: str = ""
     raw_variant: Mapping[str, Any] = field(default_factory=dict)
     violations: tuple[Violation, ...] = ()
+    vat_percent: Decimal | None = None  # the VAT the prices include (the target's table)
 
     @property
     def current_price(self) -> Money | None:

@@ -61,6 +61,35 @@ language = "nb"
 currency = "NOK"
 rate = 0.98
 rounding = 1
+
+# The marketplaces take pushed payloads, not feed URLs: the demo builds them and shows
+# what `push --dry-run` would send (a real push needs the marketplace's credentials).
+# The category ids are examples; a shop looks its own up in the marketplace's list.
+[channels.cdon]
+enabled = true
+default_category = "1124"
+categories = {{ 110 = "1124", 120 = "2211", 130 = "3301", 140 = "4410" }}
+shipping_time = {{ min = 1, max = 3 }}
+
+[[channels.cdon.markets]]
+market = "NO"
+language = "nb"
+currency = "NOK"
+rate = 0.98
+rounding = 1
+tax_classes = {{ 2 = 25, 3 = 0, 4 = 15 }}
+shipping_time = {{ min = 3, max = 7 }}
+
+[channels.fyndiq]
+enabled = true
+default_category = "10"
+categories = {{ 110 = "11", 120 = "12", 130 = "13", 140 = "14" }}
+
+[[channels.fyndiq.markets]]
+market = "FI"
+language = "en"
+rate = 0.087
+tax_classes = {{ 2 = 25.5, 3 = 14, 4 = 14 }}
 """
 
 

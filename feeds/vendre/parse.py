@@ -408,17 +408,24 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
         weight_kg=_positive(_decimal(raw.get("weight"))),
         seo_paths=seo_paths,
         variant_label=_variant_label(title, parent_title) if parent else "",
-        raw_variant=_raw_variant(raw) if parent_vendre_id or is_parent else {},
+        raw_variant=_raw_variant(raw, parent) if parent_vendre_id or is_parent else {},
         violations=tuple(problems.found),
+        vat_percent=vat,
     )
 
 
 _VARIANT_KEYS = ("parent", "is_parent", "child_product_ids", "variants", "variant_products")
 
 
-def _raw_variant(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw variant fields, kept so the inferred variant mapping can be corrected."""
-    return {k: raw[k] for k in _VARIANT_KEYS if k in raw}
+def _raw_variant(raw: Mapping[str, Any], parent: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """The raw variant fields, kept so the inferred variant mapping can be corrected; a
+    child also keeps its parent's under `of_parent` (the option axes and the siblings,
+    which a marketplace's variant group needs and the child's own object lacks)."""
+    found = {k: raw[k] for k in _VARIANT_KEYS if k in raw}
+    if parent:
+        found["of_parent"] = {k: parent[k] for k in _VARIANT_KEYS if k in parent}
+    return found
 
 
 def _positive(value: Decimal | None) -> Decimal | None:
