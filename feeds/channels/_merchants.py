@@ -406,17 +406,14 @@ def _variant(product: Product, languages: Sequence[tuple[str, str]],
 def lowest_variant_sku(product: Product) -> str:
     """The sku of the variant with the lowest Vendre id among its siblings (Fyndiq's group
     id is "the sku of the main article"). Under `id_field = "id"` that is the lowest child
-    id; under article numbers only the variant's own is known, so the group falls back to
-    the parent's feed id unless this variant is the lowest."""
+    id; under article numbers the siblings' numbers are not known while one product is
+    mapped, so every variant names its parent's feed id instead (one group either way)."""
+    if product.feed_id != str(product.vendre_id):
+        return product.group_id or product.feed_id
     parent = product.raw_variant.get("of_parent")
     siblings = parent.get("child_product_ids") if isinstance(parent, Mapping) else None
     ids = [i for i in siblings or [] if isinstance(i, int) and not isinstance(i, bool)]
-    lowest = min([*ids, product.vendre_id])
-    if lowest == product.vendre_id:
-        return product.feed_id
-    if product.feed_id == str(product.vendre_id):
-        return str(lowest)
-    return product.group_id or product.feed_id
+    return str(min([*ids, product.vendre_id]))
 
 
 # ---------------------------------------------------------------- rules

@@ -108,7 +108,8 @@ def demo_overrides(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) ->
 def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
              echo: Callable[[str], None], progress: Progress,
              now: datetime | None = None) -> Config:
-    """Sync the demo shop, build every feed, then serve them (unless `serve` is False)."""
+    """Sync the demo shop, build every feed and marketplace payload, show what a push
+    would send to each marketplace, then serve them (unless `serve` is False)."""
     from feeds.jobs.refresh import build_all
     from feeds.jobs.status import format_build
     from feeds.jobs.sync import sync_shop
@@ -127,6 +128,7 @@ def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
     # --force: the demo's data dir may hold feeds of an older demo version.
     results = build_all(cfg, now=now, progress=progress, force=True)
     echo(format_build(results))
+    echo(_marketplaces(cfg, now))
     echo(_where(cfg, config_file))
     if serve:
         from feeds.server.run import run_server
@@ -135,11 +137,29 @@ def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
     return cfg
 
 
+def _marketplaces(cfg: Config, now: datetime) -> str:
+    """What `push --dry-run` shows for each marketplace: sent nowhere, no credentials."""
+    from feeds.errors import FeedsError
+    from feeds.pipeline import deliver
+
+    lines = ["", "The marketplaces take pushed payloads; `vendre-feeds push <name> --dry-run` "
+                 "says what would be sent:"]
+    for name in deliver.pushed_channels(cfg):
+        try:
+            report = deliver.push(cfg, name, dry_run=True, now=now)
+        except FeedsError as exc:
+            lines.append(f"  {name}: {exc}")
+            continue
+        lines.append(f"  {report.summary()}")
+        lines += [f"    left out {sku}: {why}" for sku, why in sorted(report.left_out.items())]
+    return "\n".join(lines)
+
+
 def _where(cfg: Config, config_file: Path) -> str:
     from feeds.events.snippets import loader_tag
     from feeds.server.run import feed_urls
 
-    lines = ["", "Paste these into Merchant Center, Meta Commerce Manager and Criteo:"]
+    lines = ["", "Paste the feeds' URLs into Merchant Center, Meta Commerce Manager and Criteo:"]
     lines += [f"  {url}" for url in feed_urls(cfg)]
     lines += [f"  tracking tag: {loader_tag(cfg)}",
               f"Try other commands on the demo: vendre-feeds --config {config_file} status"]
