@@ -113,3 +113,16 @@ def test_server_report_leaves_the_markers_to_write_section(tmp_path):
     write_section(server_load.SECTION, section, path)
     write_section(server_load.SECTION, section, path)
     assert path.read_text(encoding="utf-8").count("<!-- server-bench -->") == 1
+
+
+def test_marketplace_benchmark_runs_and_packs_the_incremental_push(tmp_path):
+    from bench import marketplace_bench
+
+    result = marketplace_bench.run_benchmark(300, tmp_path)
+    first = result.step("first push fyndiq")
+    assert first.items > 250 and dict((k, n) for k, n, _ in first.calls) == {
+        "POST /articles/bulk": -(-first.items // 100)}
+    assert all(result.packed.values()) and all(n > 0 for n in result.changed.values())
+    text = result.markdown("python -m bench.marketplace_bench --articles 300")
+    assert text.startswith("## Marketplaces") and "| build google |" in text
+    assert list(tmp_path.iterdir()) == []

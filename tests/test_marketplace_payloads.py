@@ -294,3 +294,34 @@ def test_a_disabled_marketplace_is_not_checked_against_the_shop(tmp_path):
 def test_loopback_api_urls_may_be_plain_http(tmp_path):
     cfg = marketplace(tmp_path, api_url="http://127.0.0.1:8123/api")
     assert cfg.channels["cdon"].api_url == "http://127.0.0.1:8123/api"
+
+
+def test_the_issues_example_file_loads(tmp_path):
+    path = tmp_path / "vendre-feeds.toml"
+    path.write_text('''
+[channels.cdon]
+enabled = true
+api_url = "https://merchants-api.cdon.com/api"
+default_category = "1124"
+categories = { 11 = "1124", 12 = "2211" }
+shipping_time = { min = 1, max = 3 }
+push = false
+on_removed = "delete"
+
+[[channels.cdon.markets]]
+market = "NO"
+language = "nb"
+currency = "NOK"
+rate = 0.98
+rounding = 1
+tax_classes = { 2 = 25, 3 = 15 }
+
+[channels.cdon.markets.shipping_time]   # the starter file's form of a market's own table
+min = 3
+max = 7
+''', encoding="utf-8")
+    settings = load_config(path, env={}).channels["cdon"]
+    assert settings.categories == {11: "1124", 12: "2211"}
+    norway = settings.targets[1]
+    assert (norway.market, norway.shipping_time.min, norway.shipping_time.max) == ("NO", 3, 7)
+    assert norway.tax_classes == {2: 25, 3: 15} and str(norway.rate) == "0.98"
