@@ -332,3 +332,20 @@ def test_cli_push_status_and_no_credential_anywhere(tmp_path):
     stored = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
     for secret in (DEFAULT_TOKEN, DEFAULT_MERCHANT_ID, "wrong-token-77"):
         assert secret not in outputs and secret.encode() not in stored
+
+
+def test_refresh_pushes_a_marketplace_with_push_true(tmp_path, monkeypatch):
+    from feeds.demo.run import DEMO_API_KEY
+    from feeds.demo.transport import demo_transport
+    from feeds.jobs.refresh import run_refresh
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with FakeCdon(ok_after_polls=0) as fake:
+        cfg = demo_cfg(tmp_path, channels={"cdon": {
+            "enabled": True, "push": True, "api_url": fake.url, "default_category": "1"}})
+        summary = run_refresh(cfg, transport=demo_transport(NOW), api_key=DEMO_API_KEY,
+                              now=NOW)
+        assert summary["pushed"] == {"cdon": "cdon: sent create 30 in 1 requests; "
+                                             "2 left out by the rules"}
+        assert len(fake.articles) == 30

@@ -1,4 +1,4 @@
-"""What CDON's and Fyndiq's article payloads share: settings, markets, the article, rules.
+"""What CDON's and Fyndiq's article payloads share: the article and its rules.
 
 Both marketplaces take the same JSON article through nearly identical Merchant APIs
 (../shared/docs/marketplaces.md 1.2, 2.2 and 2.4): one article per sellable item,
@@ -7,44 +7,27 @@ stock for every market. `article()` builds exactly the object a create call send
 a `Flavour` holds what differs (price key, title limit, category key, plain text,
 the languages, the variant group id).
 
-A marketplace combines markets (one file per channel): the shop's own market
-(`[shop] country`) plus `[[channels.<name>.markets]]`, each a `Market` target
-derived with its own language, currency, rate and VAT table. Pure: no I/O.
+A marketplace combines markets (one file per channel, `_merchant_settings`): the
+article reads each market's own derivation of the product. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from feeds.channels import ItemContext
+from feeds.channels._merchant_settings import Market, MerchantSettings, shipping
 from feeds.core.model import Category, Derived, Product
-from feeds.core.pricing import Rounding
-from feeds.core.settings import PushedSettings, Target, internal, setting
 from feeds.core.text import truncate
 from feeds.core.validation import Rule, Severity, required
-from feeds.errors import ConfigError
 
-__all__ = [
-    "CURRENCIES",
-    "Flavour",
-    "Market",
-    "MarketShippingTime",
-    "MerchantSettings",
-    "OnRemoved",
-    "ShippingTime",
-    "article",
-    "rules",
-]
+__all__ = ["Flavour", "article", "lowest_variant_sku", "marketplace_category", "rules",
+           "variant_axes"]
 
-CURRENCIES = {"SE": "SEK", "DK": "DKK", "FI": "EUR", "NO": "NOK"}
-LANGUAGE_TAGS = {"sv": "sv-SE", "nb": "nb-NO", "no": "nb-NO", "da": "da-DK", "fi": "fi-FI",
-                 "en": "en-US"}
 MAX_QUANTITY = 500_000
 MAX_IMAGES = 10
 MAX_URL = 1500
@@ -52,124 +35,6 @@ MIN_TITLE = 5
 MIN_DESCRIPTION = 10
 MAX_DESCRIPTION = 4096
 MAX_SKU = 64
-
-
-class OnRemoved(StrEnum):
-    """What happens on the marketplace to an article no longer for sale in Vendre."""
-
-    DELETE = "delete"
-    PAUSE = "pause"
-
-
-@dataclass(frozen=True)
-class ShippingTime:
-    """[channels.<name>.shipping_time]: working days to delivery in the shop's market."""
-
-    min: int = setting(1, "Fewest working days to delivery", min=1, max=9)
-    max: int = setting(3, "Most working days to delivery", min=1, max=9)
-
-
-@dataclass(frozen=True)
-class MarketShippingTime:
-    """A market's own delivery time; empty values take the channel's."""
-
-    min: int | None = setting(None, "Fewest working days to delivery (empty: the channel's)",
-                              min=1, max=9)
-    max: int | None = setting(None, "Most working days to delivery (empty: the channel's)",
-                              min=1, max=9)
-
-
-@dataclass(frozen=True)
-class Market(Target):
-    """[[channels.<name>.markets]]: one more market, derived like a target.
-
-    Its name (`file`, the key of its derivation) and country follow from `market`;
-    an empty currency is the market's own.
-    """
-
-    file: str = internal("")
-    country: str = internal("")
-    language: str = setting("", "Language of titles and descriptions: sv, nb, da, fi or en "
-                                "(Fyndiq: sv or en) (default: [shop] language)")
-    currency: str = setting("", "SEK (SE), DKK (DK), EUR (FI) or NOK (NO) "
-                                "(default: the market's)")
-    rounding_mode: Rounding = internal(Rounding.HALF_UP)
-    market: str = setting("", "SE, DK, FI or NO")
-    shipping_time: MarketShippingTime = setting(MarketShippingTime(),
-                                                "Working days to delivery in this market")
-
-    def __post_init__(self) -> None:
-        code = self.market.strip().upper()
-        object.__setattr__(self, "market", code)
-        if not self.file:
-            object.__setattr__(self, "file", code.lower() or "market")
-        if not self.country:
-            object.__setattr__(self, "country", code)
-        if not self.currency and code in CURRENCIES:
-            object.__setattr__(self, "currency", CURRENCIES[code])
-
-
-@dataclass(frozen=True)
-class MerchantSettings(PushedSettings):
-    """[channels.cdon] / [channels.fyndiq]: a Merchant API marketplace."""
-
-    api_url: str = setting("", "The Merchant API's base URL")
-    default_category: str = setting("", "Marketplace category id for products with no "
-                                        "mapping", example="1124")
-    categories: dict[int, str] = setting(
-        {}, "Vendre category id -> marketplace category id; a product takes its own or its "
-            "nearest mapped ancestor's, else default_category")
-    shipping_time: ShippingTime = setting(ShippingTime(), "Working days to delivery")
-    on_removed: OnRemoved = setting(
-        OnRemoved.DELETE, 'What happens to an article no longer for sale in Vendre (hidden, '
-                          'inactive, deleted): "delete" or "pause"')
-    markets: tuple[Market, ...] = setting(
-        (), "More markets besides the shop's own, one [[channels.<name>.markets]] each")
-
-    target_tables: ClassVar[str] = "markets"
-    #: Vendre language -> the marketplace's language tag, for titles and descriptions.
-    languages: ClassVar[Mapping[str, str]] = LANGUAGE_TAGS
-
-    def with_home(self, home: Target) -> MerchantSettings:
-        """The shop's own market first, then the configured ones (checked when enabled)."""
-        own = Market(file=home.file, country=home.country, language=home.language,
-                     currency=home.currency, rate=home.rate, market=home.country)
-        settings = dataclasses.replace(self, targets=(own, *self.markets))
-        if settings.enabled:
-            settings._check_markets()
-        return settings
-
-    def _check_markets(self) -> None:
-        where, seen = f"channels.{self.name}", set()
-        for index, market in enumerate(cast(Sequence[Market], self.targets)):
-            key = f"{where}.markets[{index - 1}]" if index else "shop"
-            code = market.market
-            if code not in CURRENCIES:
-                field_ = "market" if index else "country"
-                raise ConfigError(f"{key}.{field_}: {self.name} sells in SE, DK, FI or NO, "
-                                  f"got {code!r}")
-            if code in seen:
-                raise ConfigError(f"{key}.market: {code} is listed twice (the shop's own "
-                                  "market, [shop] country, is always included)")
-            seen.add(code)
-            if market.currency != CURRENCIES[code]:
-                raise ConfigError(f"{key}.currency: {code} takes {CURRENCIES[code]}, "
-                                  f"got {market.currency!r}")
-            if market.language not in self.languages:
-                raise ConfigError(f"{key}.language: {self.name} takes titles in "
-                                  f"{', '.join(sorted(set(self.languages)))}, "
-                                  f"got {market.language!r}")
-            low, high = shipping(self, market)
-            if low > high:
-                raise ConfigError(f"{key if index else where}.shipping_time: min {low} is "
-                                  f"more than max {high}")
-
-
-def shipping(settings: MerchantSettings, market: Market) -> tuple[int, int]:
-    """(min, max) working days in `market`: its own, else the channel's."""
-    own = market.shipping_time
-    return (own.min if own.min is not None else settings.shipping_time.min,
-            own.max if own.max is not None else settings.shipping_time.max)
 
 
 # ---------------------------------------------------------------- the article

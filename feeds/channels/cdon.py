@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from feeds.channels import Channel, ItemContext
-from feeds.channels._merchants import Flavour, MerchantSettings, article, rules
+from feeds.channels._merchant_settings import MerchantSettings
+from feeds.channels._merchants import Flavour, article, rules
 from feeds.core.model import Derived, Product
 from feeds.core.outputs import Json, Push
 from feeds.core.settings import setting

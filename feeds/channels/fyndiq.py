@@ -16,13 +16,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from feeds.channels import Channel, ItemContext
-from feeds.channels._merchants import (
-    Flavour,
-    MerchantSettings,
-    article,
-    lowest_variant_sku,
-    rules,
-)
+from feeds.channels._merchant_settings import MerchantSettings
+from feeds.channels._merchants import Flavour, article, lowest_variant_sku, rules
 from feeds.core.model import Derived
 from feeds.core.outputs import Json, Push
 from feeds.core.settings import setting

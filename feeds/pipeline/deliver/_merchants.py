@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, ClassVar
@@ -413,28 +413,3 @@ def _loads(text: str) -> Mapping[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, Mapping) else {}
-
-
-@dataclass
-class Verdict:
-    """Several statuses of one SKU, merged: failed wins over pending over ok."""
-
-    status: str = "ok"
-    codes: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    batch_id: str = ""
-
-    def add(self, status: Mapping[str, Any]) -> None:
-        state = str(status.get("status") or "")
-        self.batch_id = str(status.get("batch_id") or self.batch_id or "")
-        if state == "failed":
-            self.status = "failed"
-            markets = [m for m in status.get("markets") or []
-                       if isinstance(m, Mapping) and m.get("status") == "failed"]
-            for m in markets or [status]:
-                code, text = str(m.get("error_code") or ""), str(m.get("message") or "")
-                self.codes.append(code)
-                where = f"{m['market']}: " if m.get("market") else ""
-                self.errors.append(f"{where}{code}: {text}" if code else f"{where}{text}")
-        elif state == "pending" and self.status == "ok":
-            self.status = "pending"

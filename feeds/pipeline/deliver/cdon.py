@@ -17,18 +17,11 @@ CDON documents no batch limit: we send 100 articles or actions per call.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from feeds.pipeline.deliver import batched
-from feeds.pipeline.deliver._merchants import (
-    Action,
-    MerchantPusher,
-    Outcome,
-    Run,
-    Verdict,
-    flat_errors,
-)
+from feeds.pipeline.deliver._merchants import Action, MerchantPusher, Outcome, Run, flat_errors
 from feeds.pipeline.deliver.http import json_body
 from feeds.storage.ledger import LedgerEntry, SkuState
 
@@ -159,6 +152,31 @@ class CdonPusher(MerchantPusher):
             run.report.rejected[entry.sku] = "; ".join(verdict.errors)
             return replace(entry, state=SkuState.REJECTED, errors=tuple(verdict.errors))
         return replace(entry, errors=())
+
+
+@dataclass
+class Verdict:
+    """Several statuses of one SKU, merged: failed wins over pending over ok."""
+
+    status: str = "ok"
+    codes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    batch_id: str = ""
+
+    def add(self, status: Mapping[str, Any]) -> None:
+        state = str(status.get("status") or "")
+        self.batch_id = str(status.get("batch_id") or self.batch_id or "")
+        if state == "failed":
+            self.status = "failed"
+            markets = [m for m in status.get("markets") or []
+                       if isinstance(m, Mapping) and m.get("status") == "failed"]
+            for m in markets or [status]:
+                code, text = str(m.get("error_code") or ""), str(m.get("message") or "")
+                self.codes.append(code)
+                where = f"{m['market']}: " if m.get("market") else ""
+                self.errors.append(f"{where}{code}: {text}" if code else f"{where}{text}")
+        elif state == "pending" and self.status == "ok":
+            self.status = "pending"
 
 
 def _answer(response: Any, what: str) -> Mapping[str, Any]:
