@@ -22,10 +22,11 @@ import argparse
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench import synthetic
 from bench.common import Measured, machine_line, run_measured, write_section
@@ -54,14 +55,21 @@ class SizeResult:
                 f"{self.baseline.peak_mb:.0f} MB | {ours / base:.0%} |")
 
 
-def fill_store(data_dir: Path, products: int) -> None:
-    """A snapshot of `products` synthetic products, categories and recent orders."""
+def fill_store(data_dir: Path, products: int,
+               edit: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None) -> None:
+    """A snapshot of `products` synthetic products, categories and recent orders.
+
+    :param edit: `edit(position, product)` -> the product stored (e.g. with a new price).
+    """
     store = Store.in_dir(data_dir)
     now = datetime.now(UTC)
     with store.write_snapshot(now) as writer:
         writer.add_categories(synthetic.categories())
         for offset in range(0, products, BATCH):
-            writer.add_products(synthetic.products(offset, min(BATCH, products - offset)))
+            page = synthetic.products(offset, min(BATCH, products - offset))
+            if edit is not None:
+                page = [edit(offset + n, p) for n, p in enumerate(page)]
+            writer.add_products(page)
         orders = synthetic.orders(500, now=int(now.timestamp()), product_count=products)
         writer.add_orders((str(o["id"]), datetime.fromtimestamp(o["date_added"], UTC), o)
                           for o in orders)

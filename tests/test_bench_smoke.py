@@ -131,3 +131,16 @@ def test_build_benchmark_compares_one_and_three_channels_in_both_modes(tmp_path)
         assert split["build"] >= split["read"] > 0
     assert "| google, meta, criteo | child |" in channels_markdown(400, runs, google, three,
                                                                      base, base_items)
+
+
+def test_marketplace_benchmark_runs_and_packs_the_incremental_push(tmp_path):
+    from bench import marketplace_bench
+
+    result = marketplace_bench.run_benchmark(300, tmp_path)
+    first = result.step("first push fyndiq")
+    assert first.items > 250 and dict((k, n) for k, n, _ in first.calls) == {
+        "POST /articles/bulk": -(-first.items // 100)}
+    assert all(result.packed.values()) and all(n > 0 for n in result.changed.values())
+    text = result.markdown("python -m bench.marketplace_bench --articles 300")
+    assert text.startswith("## Marketplaces") and "| build google |" in text
+    assert list(tmp_path.iterdir()) == []

@@ -52,7 +52,8 @@ def text(node, path):
 
 def test_golden_feeds(demo):
     results = build(demo)
-    assert set(results) == {"google", "google-no", "meta", "criteo", "amazon", "afound"}
+    assert set(results) == {"google", "google-no", "meta", "criteo", "amazon", "afound",
+                            "cdon", "fyndiq"}
     for stem in results:
         assert results[stem].published, results[stem].reason
         file = Layout(demo.data_dir).published_feed(stem).file  # amazon.json, google.xml ...

@@ -26,7 +26,10 @@ from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 from tests.goldens import assert_golden
 
-STEMS = ("google", "google-no", "meta", "criteo")
+FILES = {"google": "google.xml", "google-no": "google-no.xml", "meta": "meta.xml",
+         "criteo": "criteo.xml", "cdon": "cdon.json", "fyndiq": "fyndiq.json",
+         "amazon": "amazon.json", "afound": "afound.csv"}
+STEMS = tuple(FILES)
 
 
 @pytest.fixture
@@ -43,10 +46,10 @@ def outputs(cfg):
     """Every feed (the .gz unpacked: its header holds a time) and every report."""
     data = cfg.data_dir
     found = {}
-    for stem in STEMS:
-        found[f"{stem}.xml"] = (data / "feeds" / f"{stem}.xml").read_bytes()
-        found[f"{stem}.xml.gz"] = gzip.decompress((data / "feeds" / f"{stem}.xml.gz").read_bytes())
-        found[f"{stem}.json"] = (data / "reports" / f"{stem}.json").read_bytes()
+    for stem, file in FILES.items():
+        found[f"feeds/{file}"] = (data / "feeds" / file).read_bytes()
+        found[f"feeds/{file}.gz"] = gzip.decompress((data / "feeds" / f"{file}.gz").read_bytes())
+        found[f"reports/{stem}.json"] = (data / "reports" / f"{stem}.json").read_bytes()
     return found
 
 
@@ -70,14 +73,15 @@ def test_child_builds_the_same_feeds_reports_and_counts(tmp_path, monkeypatch):
     there = demo_cfg(tmp_path / "there")
     fill(there, NOW)
     split = build(there, keep_first=3)
-    assert started == [["afound", "amazon", "criteo", "google", "google-no", "meta"]]  # one pass
+    assert started == [["afound", "amazon", "cdon", "criteo", "fyndiq", "google", "google-no",
+                        "meta"]]  # one pass
     assert outputs(there) == outputs(here)
     for stem in STEMS:
         assert split[stem].published and split[stem].reason == ""
         assert split[stem].counts == alone[stem].counts
         assert split[stem].first_violations == alone[stem].first_violations
-        assert_golden(f"feeds/{stem}.xml",
-                      (there.data_dir / "feeds" / f"{stem}.xml").read_text())
+        assert_golden(f"feeds/{FILES[stem]}",
+                      (there.data_dir / "feeds" / FILES[stem]).read_text())
     assert split["google"].counts.dropped == 2 and split["google"].counts.errors
     assert leftovers(there) == [] and multiprocessing.active_children() == []
 

@@ -123,3 +123,5 @@ def test_installed_command_runs_the_demo_from_any_directory(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "demo shop synced: 36 products" in result.stdout
+    for marketplace in ("cdon", "fyndiq"):   # built, and shown as a dry run
+        assert f"{marketplace}: would send create 30; 2 left out by the rules" in result.stdout

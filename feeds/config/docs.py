@@ -176,8 +176,9 @@ def _table_lines(dotted: str, cls: type) -> list[str]:
             later += [""] + _table_lines(f"{dotted}.{f.name}", _item_class(cls, f.name))
         elif kind == "tables":
             later += ["", f"# {f.metadata['doc']}:", f"# [[{dotted}.{f.name}]]"]
+            # The header is the [[...]] above; a nested table names the array's last element.
             later += [f"# {line}" for line in
-                      _table_lines("-", _item_class(cls, f.name))[1:] if line]
+                      _table_lines(f"{dotted}.{f.name}", _item_class(cls, f.name))[1:] if line]
         else:
             lines += [f"# {f.metadata['doc']}", _assignment(f)]
     return lines + later

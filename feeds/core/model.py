@@ -119,6 +119,7 @@ class Product:
     # the shop gave an EAN that failed its check (evidence of an identifier Google weighs)
     ean_rejected: bool = False
     violations: tuple[Violation, ...] = ()
+    vat_percent: Decimal | None = None  # the VAT the prices include (the target's table)
 
     @property
     def current_price(self) -> Money | None:

@@ -62,8 +62,35 @@ currency = "NOK"
 rate = 0.98
 rounding = 1
 
-# Amazon and Afound take pushed payloads, not feed URLs: the demo builds them and shows
-# what `push --dry-run` would send. A real push needs the seller's own ids and keys.
+# The marketplaces take pushed payloads, not feed URLs: the demo builds them and shows
+# what `push --dry-run` would send (a real push needs the marketplace's credentials).
+# The category ids are examples; a shop looks its own up in the marketplace's list.
+[channels.cdon]
+enabled = true
+default_category = "1124"
+categories = {{ 110 = "1124", 120 = "2211", 130 = "3301", 140 = "4410" }}
+shipping_time = {{ min = 1, max = 3 }}
+
+[[channels.cdon.markets]]
+market = "NO"
+language = "nb"
+currency = "NOK"
+rate = 0.98
+rounding = 1
+tax_classes = {{ 2 = 25, 3 = 0, 4 = 15 }}
+shipping_time = {{ min = 3, max = 7 }}
+
+[channels.fyndiq]
+enabled = true
+default_category = "10"
+categories = {{ 110 = "11", 120 = "12", 130 = "13", 140 = "14" }}
+
+[[channels.fyndiq.markets]]
+market = "FI"
+language = "en"
+rate = 0.087
+tax_classes = {{ 2 = 25.5, 3 = 14, 4 = 14 }}
+
 [channels.amazon]
 enabled = true
 seller_id = "ADEMOSELLER0001"
@@ -89,7 +116,8 @@ def demo_overrides(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) ->
 def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
              echo: Callable[[str], None], progress: Progress,
              now: datetime | None = None) -> Config:
-    """Sync the demo shop, build every feed, then serve them (unless `serve` is False)."""
+    """Sync the demo shop, build every feed and marketplace payload, show what a push
+    would send to each marketplace, then serve them (unless `serve` is False)."""
     from feeds.jobs.refresh import build_all
     from feeds.jobs.status import format_build
     from feeds.jobs.sync import sync_shop
@@ -108,7 +136,7 @@ def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
     # --force: the demo's data dir may hold feeds of an older demo version.
     results = build_all(cfg, now=now, progress=progress, force=True)
     echo(format_build(results))
-    echo(_dry_runs(cfg, now))
+    echo(_marketplaces(cfg, now))
     echo(_where(cfg, config_file))
     if serve:
         from feeds.server.run import run_server
@@ -117,25 +145,29 @@ def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
     return cfg
 
 
-def _dry_runs(cfg: Config, now: datetime) -> str:
-    """What a push of each marketplace would send: a dry run needs no keys, no network."""
+def _marketplaces(cfg: Config, now: datetime) -> str:
+    """What `push --dry-run` shows for each marketplace: sent nowhere, no credentials."""
     from feeds.errors import FeedsError
     from feeds.pipeline import deliver
 
-    lines = ["", "Marketplaces (`push --dry-run`; a real push needs each one's keys):"]
+    lines = ["", "The marketplaces take pushed payloads; `vendre-feeds push <name> --dry-run` "
+                 "says what would be sent:"]
     for name in deliver.pushed_channels(cfg):
         try:
-            lines.append("  " + deliver.push(cfg, name, dry_run=True, now=now).summary())
+            report = deliver.push(cfg, name, dry_run=True, now=now)
         except FeedsError as exc:
             lines.append(f"  {name}: {exc}")
-    return "\n".join(lines) if len(lines) > 2 else ""
+            continue
+        lines.append(f"  {report.summary()}")
+        lines += [f"    left out {sku}: {why}" for sku, why in sorted(report.left_out.items())]
+    return "\n".join(lines)
 
 
 def _where(cfg: Config, config_file: Path) -> str:
     from feeds.events.snippets import loader_tag
     from feeds.server.run import feed_urls
 
-    lines = ["", "Paste these into Merchant Center, Meta Commerce Manager and Criteo:"]
+    lines = ["", "Paste the feeds' URLs into Merchant Center, Meta Commerce Manager and Criteo:"]
     lines += [f"  {url}" for url in feed_urls(cfg)]
     lines += [f"  tracking tag: {loader_tag(cfg)}",
               f"Try other commands on the demo: vendre-feeds --config {config_file} status"]

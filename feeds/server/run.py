@@ -22,10 +22,11 @@ from urllib.parse import quote
 
 import click
 
+from feeds.channels import get_channel
 from feeds.config import Config, ServerSettings, require
-from feeds.errors import ConfigError, FeedsError
+from feeds.errors import ConfigError, FeedsError, NotFound
 from feeds.server.schedule import RefreshJob, Scheduler
-from feeds.storage.layout import Layout
+from feeds.storage.layout import Layout, PublishedFeed
 
 __all__ = ["create_server", "feed_urls", "run_server", "run_worker"]
 
@@ -121,10 +122,21 @@ def feed_urls(cfg: Config) -> list[str]:
     base, quoted = _base_url(cfg), quote(key, safe="")
     lines = [f"status page: {base}/?key={quoted}"]
     published = Layout(cfg.data_dir).published()
-    lines += [f"{f.file}: {base}/feeds/{quoted}/{quote(f.file)}" for f in published]
+    lines += [f"{f.file}: {base}/feeds/{quoted}/{quote(f.file)}{_pushed_note(f)}"
+              for f in published]
     if not published:
         lines.append("no feed is published yet (run `vendre-feeds refresh`)")
     return lines
+
+
+def _pushed_note(feed: PublishedFeed) -> str:
+    """A marketplace payload is pushed, never fetched: its URL is for looking at it."""
+    try:
+        pushed = get_channel(feed.kind or feed.channel).delivery is not None
+    except NotFound:
+        return ""
+    return f"  (pushed with `vendre-feeds push {feed.channel}`; this URL is for inspection)" \
+        if pushed else ""
 
 
 @contextmanager

@@ -2,12 +2,14 @@
 
 `/` without the key shows a small form asking for it (200; 403 after a wrong
 key) and nothing about the shop. With the key: one row per feed (URL, items,
-last build, errors and warnings with a link to the report), the last sync and
-the last refresh with their outcomes, the tracking snippets that
-`app.config["STATUS_SNIPPETS"]` returns, and each tracking service's match rate (how
-many of the shop's sellable products its catalogue holds, `feeds.events.match`).
-Pages that carry the key are `no-store` and load only their own nonce'd style and
-script.
+last build, errors and warnings with a link to the report), one row per pushed
+marketplace (articles for sale, paused, rejected and pending in the push ledger,
+the last push's time, counts and outcome, and the rejected SKUs with the
+marketplace's own messages), the last sync and the last refresh with their
+outcomes, the tracking snippets that `app.config["STATUS_SNIPPETS"]` returns, and
+each tracking service's match rate (how many of the shop's sellable products its
+catalogue holds, `feeds.events.match`). Pages that carry the key are `no-store`
+and load only their own nonce'd style and script.
 
 `/health` needs no key and shows only counts and ages. It answers 503 when no
 feed is published yet or any published feed is older than
@@ -29,6 +31,8 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
 
+from feeds.channels import get_channel
+from feeds.config import Config
 from feeds.errors import StoreError
 from feeds.events.match import ServiceMatch, service_matches
 from feeds.jobs.status import age, shown_safely
@@ -37,12 +41,13 @@ from feeds.server.context import ServerContext, context, render
 from feeds.server.feeds_routes import key_matches
 from feeds.storage import refresh_state
 from feeds.storage.layout import Layout, PublishedFeed
+from feeds.storage.ledger import SkuState
 from feeds.storage.refresh_state import RunOutcome
 from feeds.storage.report import ReportSummary
 from feeds.storage.report import read as read_report
 from feeds.storage.store import Store, SyncRecord
 
-__all__ = ["FeedRow", "bp", "feed_rows", "health_report"]
+__all__ = ["FeedRow", "MarketRow", "bp", "feed_rows", "health_report", "market_rows"]
 
 log = logging.getLogger("feeds.server.status_page")
 bp = Blueprint("status", __name__)
@@ -65,6 +70,26 @@ class FeedRow:
     excluded: int | None
     report_url: str
     note: str
+
+
+@dataclass(frozen=True)
+class MarketRow:
+    """One pushed marketplace as the status page shows it."""
+
+    name: str
+    title: str
+    for_sale: int
+    paused: int
+    rejected: int
+    pending: int
+    pushed_at: str
+    pushed_ago: str
+    ok: bool | None
+    outcome: str
+    counts: str
+    rejections: tuple[tuple[str, str], ...]
+
+    REJECTIONS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,7 @@ def status_page() -> Response:
     nonce = secrets.token_urlsafe(16)
     body = render("server/status.html", nonce=nonce, shop=ctx.cfg.shop.name,
                   feeds=feed_rows(ctx.layout, _base_url(ctx), ctx.key, now),
+                  markets=market_rows(ctx.cfg, now),
                   sync=_sync_view(ctx, now), refresh=_refresh_view(ctx, now),
                   snippets=_snippets(ctx), now=_when(now),
                   tracking_match=_tracking_match(ctx), config_warnings=ctx.cfg.warnings)
@@ -201,6 +227,41 @@ def _note(feed: PublishedFeed | None, report: ReportSummary | None) -> str:
         reason = report.reason or "not published"
         return f"last build not published: {reason}" + ("" if feed else "; nothing served yet")
     return "" if feed else "not published yet"
+
+
+def market_rows(cfg: Config, now: datetime) -> list[MarketRow]:
+    """One row per enabled channel with a push delivery, from the push ledger (read
+    only when it exists: showing the page never creates it)."""
+    from feeds.pipeline import deliver
+
+    names = deliver.pushed_channels(cfg)
+    ledger = deliver.ledger_of(cfg)
+    if not names:
+        return []
+    try:
+        statuses = [deliver.push_status(ledger, name) if ledger.path.is_file()
+                    else deliver.PushStatus(name, {}, None, (), ()) for name in names]
+    except StoreError as exc:
+        log.warning("status: %s", mask(str(exc)))
+        return []
+    return [_market_row(cfg, status, now) for status in statuses]
+
+
+def _market_row(cfg: Config, status: Any, now: datetime) -> MarketRow:
+    states, run = status.by_state, status.last_run
+    spec_title = get_channel(cfg.channel(status.name).kind or status.name).title
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(run.counts.items())
+                       if v) if run else ""
+    return MarketRow(
+        name=status.name, title=spec_title, for_sale=states.get(SkuState.LIVE.value, 0),
+        paused=states.get(SkuState.PAUSED.value, 0),
+        rejected=states.get(SkuState.REJECTED.value, 0),
+        pending=states.get(SkuState.PENDING.value, 0),
+        pushed_at=_when(run.finished_at) if run else "",
+        pushed_ago=_ago(run.finished_at, now) if run else "",
+        ok=run.ok if run else None, outcome=mask(run.message) if run else "", counts=counts,
+        rejections=tuple((e.sku, mask("; ".join(e.errors)) or "no reason given")
+                         for e in status.rejected[:MarketRow.REJECTIONS_SHOWN]))
 
 
 def _last_sync(ctx: ServerContext) -> SyncRecord | None:

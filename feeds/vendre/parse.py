@@ -641,11 +641,12 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
         seo_paths=seo_paths,
         variant_label=(", ".join(attributes.values()) if attributes else
                        _variant_label(title, parent_title)) if parent else "",
-        raw_variant=_raw_variant(raw) if parent_vendre_id or is_parent else {},
+        raw_variant=_raw_variant(raw, parent) if parent_vendre_id or is_parent else {},
         variant_attributes=attributes,
         description_source=description_source,
         ean_rejected=ean_given and gtin is None,
         violations=tuple(problems.found),
+        vat_percent=vat,
     )
 
 
@@ -909,9 +910,15 @@ def _unreadable(raw: Any, ctx: DeriveContext, exc: Exception) -> Product:
 _VARIANT_KEYS = ("parent", "is_parent", "child_product_ids", "variants", "variant_products")
 
 
-def _raw_variant(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw variant fields, kept so the inferred variant mapping can be corrected."""
-    return {k: raw[k] for k in _VARIANT_KEYS if k in raw}
+def _raw_variant(raw: Mapping[str, Any], parent: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """The raw variant fields, kept so the inferred variant mapping can be corrected; a
+    child also keeps its parent's under `of_parent` (the option axes and the siblings,
+    which a marketplace's variant group needs and the child's own object lacks)."""
+    found = {k: raw[k] for k in _VARIANT_KEYS if k in raw}
+    if parent:
+        found["of_parent"] = {k: parent[k] for k in _VARIANT_KEYS if k in parent}
+    return found
 
 
 _INHERITED = ("name", "description", "description_short", "manufacturer_name",

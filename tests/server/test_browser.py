@@ -114,3 +114,34 @@ def test_key_form_in_a_browser(browser, site):
         assert problems == []
     finally:
         context.close()
+
+
+def test_marketplaces_on_a_phone(browser, live, tmp_path):
+    """The marketplace rows become cards too, and a long rejection message wraps."""
+    from datetime import UTC, datetime
+
+    from feeds.pipeline.deliver import ledger_of
+    from feeds.server import create_app
+    from feeds.storage.ledger import LedgerEntry, PushRun, SkuState
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, server={"access_key": ACCESS_KEY},
+                      channels={"cdon": {"enabled": True, "default_category": "1"}})
+    ledger = ledger_of(cfg)
+    ledger.put("cdon", [LedgerEntry("1001", SkuState.LIVE), LedgerEntry(
+        "1002", SkuState.REJECTED, errors=("SE: invalid_category: " + "Unknown-category-" * 12,))])
+    now = datetime.now(UTC)
+    ledger.record_run("cdon", PushRun(now, now, True, counts={"create": 2}))
+    site = live(create_app(cfg))
+    context, page, problems = open_page(
+        browser, site, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        row = page.locator("tr.market[data-name='cdon']")
+        assert row.locator("td.for-sale").inner_text().strip().endswith("1")
+        assert row.bounding_box()["width"] > 300
+        page.locator("#rejected-cdon summary").click()
+        assert page.locator("#rejected-cdon li").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert problems == []
+    finally:
+        context.close()

@@ -163,6 +163,55 @@ def test_snippets_block_renders_the_hook_with_copy_buttons(client, app, shop):
     assert len(doc.xpath("//script")) == 1
 
 
+def market_client(tmp_path, **channels):
+    cfg = make_config(tmp_path, server={"access_key": ACCESS_KEY}, channels={
+        "cdon": {"enabled": True, "default_category": "1"},
+        "fyndiq": {"enabled": True, "default_category": "1"}, **channels})
+    app = create_app(cfg)
+    app.test_client_class = BufferedClient
+    return cfg, app.test_client()
+
+
+def test_a_row_per_marketplace_with_its_ledger_and_last_push(tmp_path):
+    from feeds.pipeline.deliver import ledger_of
+    from feeds.storage.ledger import LedgerEntry, PushRun, SkuState
+
+    cfg, client = market_client(tmp_path)
+    _, doc = page(client)
+    rows_ = {tr.get("data-name"): tr for tr in doc.xpath("//tr[@class='market']")}
+    assert list(rows_) == ["cdon", "fyndiq"]
+    assert "never pushed" in text(rows_["cdon"])
+    assert not ledger_of(cfg).path.exists()           # looking never creates the ledger
+
+    ledger = ledger_of(cfg)
+    ledger.put("cdon", [LedgerEntry(str(n), SkuState.LIVE) for n in range(1, 28)] + [
+        LedgerEntry("28", SkuState.PAUSED), LedgerEntry("29", SkuState.PENDING),
+        LedgerEntry("30", SkuState.REJECTED,
+                    errors=("SE: invalid_category: Unknown category <1124>",))])
+    now = datetime.now(UTC)
+    ledger.record_run("cdon", PushRun(now, now, True, counts={"create": 30, "left_out": 2,
+                                                              "rejected": 0}))
+    ledger.record_run("fyndiq", PushRun(now, now, False,
+                                        message="Fyndiq create: HTTP 500 (gave up after 6 tries)"))
+    _, doc = page(client)
+    rows_ = {tr.get("data-name"): tr for tr in doc.xpath("//tr[@class='market']")}
+    cells = {c.get("data-label"): text(c) for c in rows_["cdon"].xpath("./td")}
+    assert (cells["For sale"], cells["Paused"], cells["Rejected"], cells["Pending"]) == \
+        ("27", "1", "1", "1")
+    assert "ok" in cells["Last push"] and "create 30, left out 2" in cells["Last push"]
+    fyndiq = text(rows_["fyndiq"])
+    assert "failed" in fyndiq and "HTTP 500 (gave up after 6 tries)" in fyndiq
+    details = doc.xpath("//details[@id='rejected-cdon']")[0]
+    assert text(details.xpath(".//li")[0]) == \
+        "30: SE: invalid_category: Unknown category <1124>"
+    assert doc.xpath("//details[@id='rejected-fyndiq']") == []
+
+
+def test_no_marketplace_section_without_a_pushed_channel(client, shop):
+    _, doc = page(client)
+    assert doc.xpath("//table[@id='marketplaces']") == []
+
+
 def test_a_failing_snippet_hook_does_not_break_the_page(client, app, shop):
     def broken(cfg):
         raise ValueError("no")

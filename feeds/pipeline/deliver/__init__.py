@@ -20,7 +20,7 @@ import hashlib
 import importlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +69,8 @@ class PushContext:
 
     `items()` reads the published file's items; `left_out` is what the last build's
     rules kept out of it (SKU -> the first error), so a pusher can pause those
-    instead of deleting them.
+    instead of deleting them. `earlier(skus)` finds the newest published version of
+    items no longer in the file (in its history), e.g. to pause one with its last body.
     """
 
     name: str
@@ -83,6 +84,7 @@ class PushContext:
     now: datetime
     sleep: Callable[[float], None]
     echo: Callable[[str], None]
+    earlier: Callable[[Collection[str]], dict[str, dict[str, Any]]] = lambda _skus: {}
 
     @property
     def settings(self) -> ChannelSettings:
@@ -191,7 +193,8 @@ def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
     ctx = PushContext(name=name, spec=spec, items=lambda: _items(spec, document),
                       left_out=dropped_items(layout.report(spec.stem)), http=http,
                       ledger=ledger, credentials=credentials, dry_run=dry_run, now=now,
-                      sleep=sleep or time.sleep, echo=echo)
+                      sleep=sleep or time.sleep, echo=echo,
+                      earlier=lambda skus: _earlier_items(spec, layout, skus))
     try:
         with held(layout, push_lock(name)):
             report = _run(pusher, ctx)
@@ -278,6 +281,34 @@ def _items(spec: FeedSpec, document: Path) -> Iterator[dict[str, Any]]:
     fmt = handler(spec.channel.format, None)
     with document.open("rb") as fh:
         yield from fmt.items(fh)  # type: ignore[attr-defined]
+
+
+def _earlier_items(spec: FeedSpec, layout: Layout, skus: Collection[str]
+                   ) -> dict[str, dict[str, Any]]:
+    """SKU -> its item in the newest published version that still holds it (history is
+    read newest first, and only until every SKU is found)."""
+    import gzip
+
+    from feeds.formats import handler, id_field
+    from feeds.pipeline.publish import history_versions
+
+    wanted, found = set(skus), {}
+    fmt, key = handler(spec.channel.format, None), id_field(spec.channel.format)
+    for path in reversed(history_versions(layout, spec.stem)):
+        if not wanted:
+            break
+        try:
+            with gzip.open(path, "rb") as fh:
+                for item in fmt.items(fh):  # type: ignore[attr-defined]
+                    sku = str(item.get(key, ""))
+                    if sku in wanted:
+                        found[sku] = item
+                        wanted.discard(sku)
+                        if not wanted:
+                            break
+        except (OSError, EOFError, FeedsError):
+            continue  # a damaged version: look further back
+    return found
 
 
 # ---------------------------------------------------------------- what changed
