@@ -110,7 +110,9 @@ def test_categories_images_brand_and_gtin(demo):
     assert cdon["1027"]["category"] == "3301"       # its first category (131) maps via 130
     assert cdon["1001"]["main_image"].startswith("https://")
     assert len(cdon["1001"]["images"]) == 2 and "images" not in cdon["1002"]
-    assert cdon["1001"]["brand"] == "Nordspel" and cdon["1004"]["brand"] == "Demobutiken"
+    assert cdon["1001"]["brand"] == "Nordspel"
+    # [shop] default_brand names only the shop's own goods: no manufacturer and no EAN.
+    assert "brand" not in cdon["1004"] and cdon["1018"]["brand"] == "Demobutiken"
     assert cdon["1014"]["gtin"] == "081234001018" and "gtin" not in cdon["1016"]
 
 

@@ -25,8 +25,7 @@ from feeds.core.model import Category, Derived, Product
 from feeds.core.text import truncate
 from feeds.core.validation import Rule, Severity, required
 
-__all__ = ["Flavour", "article", "lowest_variant_sku", "marketplace_category", "rules",
-           "variant_axes"]
+__all__ = ["Flavour", "article", "lowest_variant_sku", "marketplace_category", "rules"]
 
 MAX_QUANTITY = 500_000
 MAX_IMAGES = 10
@@ -64,7 +63,7 @@ def article(derived: Derived, ctx: ItemContext, flavour: Flavour) -> dict[str, A
                if m.file in derived]
     written = _by_language(markets, settings.languages)
     product = derived.primary
-    brand = product.brand or ctx.default_brand
+    brand = product.brand  # [shop] default_brand only for the shop's own goods (the parser)
     item: dict[str, Any] = {"sku": product.feed_id}
     if product.group_id:
         item["parent_sku"] = flavour.parent_sku(product)
@@ -80,7 +79,7 @@ def article(derived: Derived, ctx: ItemContext, flavour: Flavour) -> dict[str, A
     if brand:
         item["brand"] = brand
     item |= _gtin(product)
-    item |= _variant(product, [(m.language, tag) for tag, m, _ in written], flavour)
+    item |= _variant(product, written, flavour)
     item["_quantity"] = product.quantity
     return item
 
@@ -202,70 +201,24 @@ def marketplace_category(product: Product, settings: MerchantSettings,
 
 # ---------------------------------------------------------------- variants
 
-# Option-axis names (any language, lower case) -> the marketplaces' free-text property.
-_PROPERTIES = {
-    "color": {"färg", "colour", "color", "farge", "farve", "väri"},
-    "size": {"storlek", "size", "størrelse", "koko"},
-    "material": {"material", "materiale", "materiaali"},
-    "pattern": {"mönster", "pattern", "mønster", "kuvio"},
-    "flavor": {"smak", "flavor", "flavour", "maku"},
-}
-_PROPERTY_OF = {word: name for name, words in _PROPERTIES.items() for word in words}
-
-
-def _text_in(value: Any, language: str) -> str:
-    """The `language` text of a multilingual value, else its first non-empty one."""
-    if isinstance(value, str):
-        return value.strip()
-    if not isinstance(value, Mapping):
-        return ""
-    preferred = value.get(language)
-    if isinstance(preferred, str) and preferred.strip():
-        return preferred.strip()
-    return next((v.strip() for v in value.values() if isinstance(v, str) and v.strip()), "")
-
-
-def variant_axes(product: Product) -> list[tuple[str, Mapping[str, Any]]] | None:
-    """(property name, the choice's names by language) for each option axis of a variant,
-    read from its parent's `variants` / `variant_products`; None where any is unknown."""
-    parent = product.raw_variant.get("of_parent")
-    axes = parent.get("variants") if isinstance(parent, Mapping) else None
-    links = parent.get("variant_products") if isinstance(parent, Mapping) else None
-    mine = links.get(str(product.vendre_id)) if isinstance(links, Mapping) else None
-    chosen = mine.get("choices") if isinstance(mine, Mapping) else None
-    if not isinstance(axes, Mapping) or not isinstance(chosen, Mapping) or not chosen:
-        return None
-    found = []
-    for axis_id, choice_id in chosen.items():
-        axis = axes.get(str(axis_id))
-        choices = axis.get("choices") if isinstance(axis, Mapping) else None
-        choice = choices.get(str(choice_id)) if isinstance(choices, Mapping) else None
-        names = axis.get("name") if isinstance(axis, Mapping) else None
-        words = {v.strip().lower() for v in names.values() if isinstance(v, str)} \
-            if isinstance(names, Mapping) else set()
-        name = next((_PROPERTY_OF[w] for w in sorted(words) if w in _PROPERTY_OF), None)
-        if name is None or not isinstance(choice, Mapping):
-            return None
-        found.append((name, choice.get("name")))
-    return found
-
-
-def _variant(product: Product, languages: Sequence[tuple[str, str]],
+def _variant(product: Product, written: Sequence[tuple[str, Market, Product]],
              flavour: Flavour) -> dict[str, Any]:
-    """`properties` and `variational_properties` of a variant whose attributes are known."""
+    """`properties` and `variational_properties` of a variant whose attributes are known:
+    each market's derivation names the value in that market's language (the parser reads
+    the variant payload through `[shop] variant_axes`)."""
     if not product.group_id:
         return {}
-    axes = variant_axes(product)
-    if not axes or (flavour.max_axes is not None and len(axes) > flavour.max_axes):
+    names = list(product.variant_attributes)
+    if not names or (flavour.max_axes is not None and len(names) > flavour.max_axes):
         return {"_variant_unknown": True}
     properties = []
-    for name, labels in axes:
-        for language, tag in languages:
-            value = _text_in(labels, language)
+    for name in names:
+        for tag, _market, derived in written:
+            value = derived.variant_attributes.get(name, "")
             if not value:
                 return {"_variant_unknown": True}
             properties.append({"name": name, "value": truncate(value, 36), "language": tag})
-    return {"properties": properties, "variational_properties": [name for name, _ in axes]}
+    return {"properties": properties, "variational_properties": names}
 
 
 def lowest_variant_sku(product: Product) -> str:

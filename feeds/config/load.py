@@ -494,7 +494,7 @@ def _check_cross(cfg: Config) -> None:
         raise ConfigError("server.access_key: at least 16 letters, digits, - or _ expected "
                           "(it is the only secret in every feed URL; `init` makes one)")
     _check_tracking_ids(cfg)
-    axes = {"color", "size", "material", "pattern"}
+    axes = {"color", "size", "material", "pattern", "flavor"}
     for axis, attribute in cfg.shop.variant_axes.items():
         if attribute not in axes:
             raise ConfigError(f"shop.variant_axes.{axis}: one of {', '.join(sorted(axes))} "

@@ -80,10 +80,15 @@ class ShopSettings:
     default_brand: str = setting("", "Brand of the shop's own goods: used for products with "
                                      "no manufacturer and no EAN (empty = none)")
     variant_axes: dict[str, str] = setting(
-        {"färg": "color", "color": "color", "colour": "color", "storlek": "size",
-         "size": "size", "material": "material", "mönster": "pattern", "pattern": "pattern"},
-        "Variant axis name (any case) -> the feeds' attribute: color, size, material or "
-        "pattern")
+        {"färg": "color", "color": "color", "colour": "color", "farge": "color",
+         "farve": "color", "väri": "color", "storlek": "size", "size": "size",
+         "størrelse": "size", "koko": "size", "material": "material", "materiale": "material",
+         "materiaali": "material", "mönster": "pattern", "pattern": "pattern",
+         "mønster": "pattern", "kuvio": "pattern", "smak": "flavor", "flavor": "flavor",
+         "flavour": "flavor", "maku": "flavor"},
+        "Variant axis name (any language, any case) -> the attribute it sets: color, size, "
+        "material, pattern (Google, Meta, Criteo) or flavor (the marketplaces); replaces "
+        "the default table")
     backorder_days: int = setting(14, "Days until a backorder (or preorder) without a "
                                       "readable date is expected in stock", min=1, max=365)
 
