@@ -93,7 +93,7 @@ class Channel:
     def finish(self, item: dict[str, Any]) -> dict[str, Any]:
         """The item as written: keys starting with `_` (for rules only) removed and the
         limited fields cut to their limits (after the rules saw the full text)."""
-        for key in [k for k in item if k[:1] == "_"]:
+        for key in [k for k in item if k.startswith("_")]:
             del item[key]
         for name, limit in self.limits.items():
             value = item.get(name)

@@ -61,8 +61,17 @@ class Rule:
 
 
 def check(item_id: str, item: Mapping[str, Any], rules: Iterable[Rule]) -> list[Violation]:
-    """Every violation of `rules` by one mapped item."""
-    return [v for rule in rules if (v := rule.apply(item_id, item)) is not None]
+    """Every violation of `rules` by one mapped item.
+
+    The build's hottest loop (every rule of every item): `Rule.apply` inlined.
+    """
+    found = []
+    for rule in rules:
+        name = rule.field
+        message = rule.test(item.get(name) if "." not in name else lookup(item, name), item)
+        if message is not None:
+            found.append(Violation(rule.severity, item_id, name, message, rule.name))
+    return found
 
 
 def has_error(violations: Iterable[Violation]) -> bool:

@@ -23,23 +23,29 @@ from typing import Any
 from feeds.channels import Channel, ItemContext
 from feeds.core.model import Availability, Category, Derived, Product
 from feeds.core.settings import ChannelSettings
-from feeds.core.validation import Severity, Violation, check, has_error
+from feeds.core.validation import Rule, Severity, Violation, check, has_error
 from feeds.storage.store import Store
 from feeds.vendre.parse import DeriveContext, parse_product, with_descendants
 
-__all__ = ["FeedBatch", "FeedJob", "PassJob", "products_pass"]
+__all__ = ["FeedBatch", "FeedJob", "PassJob", "products_pass", "settle", "verdict"]
 
 BATCH_PRODUCTS = 250  # products per batch: small enough to keep memory flat
 
 
 @dataclass(frozen=True)
 class FeedJob:
-    """What the pass needs to know of one feed file."""
+    """What the pass needs to know of one feed file.
+
+    `check_in_pass` False leaves the channel's rules to whoever receives the batches
+    (`settle`): the build moves them to the rendering process when that one has
+    less to do (see `feeds.pipeline.run`).
+    """
 
     stem: str
     channel: Channel
     settings: ChannelSettings
     derivations: tuple[tuple[str, int], ...]  # (target name, index into PassJob.derive)
+    check_in_pass: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class FeedBatch:
     products: int = 0
     dropped: int = 0
     excluded: Counter[str] = field(default_factory=Counter)
+    # Mapped items still to be checked: (item, the product's own violations, its id).
+    unchecked: list[tuple[dict[str, Any], tuple[Violation, ...], str]] = \
+        field(default_factory=list)
 
 
 class _Feed:
@@ -75,6 +84,7 @@ class _Feed:
         self.settings = job.settings
         self.derivations = job.derivations
         self.rules = job.channel.all_rules
+        self.check_in_pass = job.check_in_pass
         self.ctx = ItemContext(settings=job.settings, default_brand=pass_job.default_brand,
                                labels=pass_job.labels, categories=pass_job.categories,
                                now=pass_job.now)
@@ -102,7 +112,8 @@ def products_pass(job: PassJob, batch_products: int = BATCH_PRODUCTS
 
 def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
          out: FeedBatch) -> None:
-    """Map and check one product for one feed, into `out`."""
+    """Map (and unless the feed leaves it to the receiver, check) one product for one
+    feed, into `out`."""
     out.products += 1
     products = Derived({name: derived[index] for name, index in feed.derivations})
     product = products.primary
@@ -111,24 +122,44 @@ def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
         out.excluded[why] += 1
         return
     item = feed.channel.to_item(products, feed.ctx)
-    violations = [*product.violations, *_channel_violations(product, item, feed.rules)]
-    if product.feed_id in duplicates:
-        violations.append(Violation(Severity.ERROR, product.feed_id, "id",
+    if feed.check_in_pass:
+        verdict(feed.channel, feed.rules, duplicates, item, product.violations,
+                product.feed_id, out)
+    else:
+        out.unchecked.append((item, product.violations, product.feed_id))
+
+
+def verdict(channel: Channel, rules: Sequence[Rule], duplicates: frozenset[str],
+            item: dict[str, Any], found: tuple[Violation, ...], item_id: str,
+            out: FeedBatch) -> None:
+    """Check one mapped item: its violations into `out`, and the finished item unless an
+    error drops it. `found` are the violations deriving the product already gave."""
+    violations = [*found, *_channel_violations(item_id, found, item, rules)]
+    if item_id in duplicates:
+        violations.append(Violation(Severity.ERROR, item_id, "id",
                                     "article number used by several products", "id_duplicate"))
     out.violations += violations
     if has_error(violations):
         out.dropped += 1
     else:
-        out.items.append(feed.channel.finish(item))
+        out.items.append(channel.finish(item))
 
 
-def _channel_violations(product: Product, item: dict[str, Any], rules: Sequence[Any]
-                        ) -> list[Violation]:
+def settle(channel: Channel, duplicates: frozenset[str], part: FeedBatch) -> None:
+    """Check the items a pass left unchecked (`FeedJob.check_in_pass` False)."""
+    rules = channel.all_rules
+    for item, found, item_id in part.unchecked:
+        verdict(channel, rules, duplicates, item, found, item_id, part)
+    part.unchecked = []
+
+
+def _channel_violations(item_id: str, found: tuple[Violation, ...], item: dict[str, Any],
+                        rules: Sequence[Rule]) -> list[Violation]:
     """The channel's rule violations, minus those that repeat an error the derivation
     already reported for the same field (an unknown tax class also leaves no price)."""
-    found = check(product.feed_id, item, rules)
-    derived = {v.field for v in product.violations if v.severity is Severity.ERROR}
-    return [v for v in found if v.field not in derived] if derived else found
+    violations = check(item_id, item, rules)
+    derived = {v.field for v in found if v.severity is Severity.ERROR}
+    return [v for v in violations if v.field not in derived] if derived else violations
 
 
 def _excluded(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:

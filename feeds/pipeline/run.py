@@ -22,6 +22,7 @@ start) is replaced by the same pass in this process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections import deque
@@ -38,7 +39,14 @@ from feeds.core.validation import Violation
 from feeds.errors import BuildError, FeedInvalid, FeedsError, StoreError
 from feeds.formats import FormatHandler, IdDigest, handler, id_field
 from feeds.formats.templates import make_env
-from feeds.pipeline.items import BATCH_PRODUCTS, FeedBatch, FeedJob, PassJob, products_pass
+from feeds.pipeline.items import (
+    BATCH_PRODUCTS,
+    FeedBatch,
+    FeedJob,
+    PassJob,
+    products_pass,
+    settle,
+)
 from feeds.pipeline.plan import (
     FeedSpec,
     SharedInputs,
@@ -104,20 +112,25 @@ def build_feeds(cfg: Config, *, codes: Sequence[str] = (), force: bool = False,
         env = make_env(cfg.build.templates_dir or None)
         total = store.counts()["products"]
         files = [_File(cfg, spec, handler(spec.channel.format, env), layout,
-                       publish_feeds=publish_feeds, keep_first=keep_first, now=now)
+                       publish_feeds=publish_feeds, keep_first=keep_first, now=now,
+                       duplicates=inputs.duplicate_ids)
                  for spec in specs]
-        job = pass_job(cfg, specs, store, inputs)
+        in_child = _pass_in_child(specs, total)
+        # Measured (bench/build_bench.py, BENCHMARKS.md): with one file the pass outweighs
+        # the rendering, so that file's rules run here; with more, the renders outweigh.
+        job = pass_job(cfg, specs, store, inputs,
+                       check_in_pass=not (in_child and len(specs) == 1))
         step = progress.step("build", total=total, unit="products")
         with ExitStack() as stack:
             for f in files:
                 f.open(stack)
-            _render_all(files, _batches(job, total), step)
+            _render_all(files, _batches(job, in_child), step)
             step.close(f"{total} products read once for {len(files)} files")
             return [f.finish(force=force, progress=progress) for f in files]
 
 
-def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store,
-             inputs: SharedInputs) -> PassJob:
+def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store, inputs: SharedInputs,
+             *, check_in_pass: bool = True) -> PassJob:
     """The pass for `specs`: one derivation per distinct target, shared by every file."""
     keys: dict[tuple[Any, ...], int] = {}
     derive = []
@@ -130,7 +143,8 @@ def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store,
                 keys[key] = len(derive)
                 derive.append(derive_context(cfg, target, inputs.categories, inputs.now))
             derivations.append((target.file, keys[key]))
-        feeds.append(FeedJob(spec.stem, spec.channel, spec.settings, tuple(derivations)))
+        feeds.append(FeedJob(spec.stem, spec.channel, spec.settings, tuple(derivations),
+                             check_in_pass))
     return PassJob(store=store.path, derive=tuple(derive), feeds=tuple(feeds),
                    categories=inputs.categories, labels=inputs.labels,
                    duplicate_ids=inputs.duplicate_ids, default_brand=cfg.shop.default_brand,
@@ -144,8 +158,10 @@ class _File:
     """One file of the build, from its temporary files to its result."""
 
     def __init__(self, cfg: Config, spec: FeedSpec, fmt: FormatHandler, layout: Layout, *,
-                 publish_feeds: bool, keep_first: int, now: datetime) -> None:
+                 publish_feeds: bool, keep_first: int, now: datetime,
+                 duplicates: frozenset[str] = frozenset()) -> None:
         self.cfg, self.spec, self.format, self.layout = cfg, spec, fmt, layout
+        self.duplicates = duplicates
         self.publishing, self.now = publish_feeds, now
         self.counts = Counts()
         self.report = ReportWriter(layout.report(spec.stem) if publish_feeds else None,
@@ -177,6 +193,8 @@ class _File:
     # -- receiving and rendering
 
     def receive(self, part: FeedBatch) -> None:
+        if part.unchecked:
+            settle(self.spec.channel, self.duplicates, part)
         counts = self.counts
         counts.products += part.products
         counts.dropped += part.dropped
@@ -384,10 +402,16 @@ def _render_all(files: Sequence[_File], batches: Iterator[list[FeedBatch]],
 # ---------------------------------------------------------------- where the pass runs
 
 
-def _batches(job: PassJob, total: int) -> Iterator[list[FeedBatch]]:
-    """The pass's batches, from a child process where that pays, else from this one."""
-    portable = all(is_discoverable(f.channel) for f in job.feeds)
-    if total < CHILD_MIN_PRODUCTS or (os.cpu_count() or 1) < 2 or not portable:
+def _pass_in_child(specs: Sequence[FeedSpec], total: int) -> bool:
+    """Whether the pass runs in a child: a large catalogue, a second core, and channels a
+    fresh interpreter finds by name (one added with `register` exists only here)."""
+    return total >= CHILD_MIN_PRODUCTS and (os.cpu_count() or 1) >= 2 and \
+        all(is_discoverable(spec.channel) for spec in specs)
+
+
+def _batches(job: PassJob, in_child: bool) -> Iterator[list[FeedBatch]]:
+    """The pass's batches, from a child process or from this one."""
+    if not in_child:
         yield from products_pass(job)
         return
     batches = produced(_produce, job)
@@ -412,6 +436,13 @@ def _batches(job: PassJob, total: int) -> Iterator[list[FeedBatch]]:
 
 
 def _produce(job: PassJob, send: Send, batch_products: int = BATCH_PRODUCTS) -> None:
-    """In the child: send the pass's batches as they come."""
+    """In the child: send the pass's batches as they come.
+
+    The pass makes millions of short-lived objects and no reference cycles worth
+    chasing: the cyclic collector runs a hundred times less often here (measured: a
+    few percent of the child's time).
+    """
+    gc.freeze()
+    gc.set_threshold(70_000, 100, 100)
     for batch in products_pass(job, batch_products):
         send(batch)
