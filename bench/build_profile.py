@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from itertools import islice
 
 import feeds.pipeline.run as run
 from feeds.config import load_config
@@ -34,20 +35,26 @@ def main(argv: list[str]) -> int:
     job = run.pass_job(cfg, specs, store, shared_inputs(cfg, store, now))
     feeds = [_Feed(f, job) for f in job.feeds]
 
-    start = time.perf_counter()
-    rows = list(store.iter_products())
-    read = time.perf_counter() - start
-
-    start = time.perf_counter()
-    derived = [[parse_product(raw, ctx, parent) for ctx in job.derive] for raw, parent in rows]
-    parse = time.perf_counter() - start
-
-    start = time.perf_counter()
-    for products in derived:
-        for feed in feeds:
-            _one(feed, products, job.duplicate_ids, FeedBatch())
-    map_rules = time.perf_counter() - start
-    del rows, derived
+    read = parse = map_rules = 0.0
+    rows = store.iter_products()
+    # In chunks, so that no more than a thousand products are held at once (holding the
+    # whole snapshot would time the memory, not the work).
+    while True:
+        start = time.perf_counter()
+        chunk = list(islice(rows, 1000))
+        read += time.perf_counter() - start
+        if not chunk:
+            break
+        start = time.perf_counter()
+        derived = [[parse_product(raw, ctx, parent) for ctx in job.derive]
+                   for raw, parent in chunk]
+        parse += time.perf_counter() - start
+        start = time.perf_counter()
+        for products in derived:
+            for feed in feeds:
+                _one(feed, products, job.duplicate_ids, FeedBatch())
+        map_rules += time.perf_counter() - start
+    del chunk, derived
 
     run.CHILD_MIN_PRODUCTS = 10**12
     start = time.perf_counter()

@@ -1,6 +1,10 @@
-"""Benchmark of the CDON and Fyndiq payloads and pushes, against the fake Merchant APIs.
+"""Benchmark of the marketplace payloads and pushes, against the fake APIs.
 
-    python -m bench.marketplace_bench [--articles 100000] [--write]
+    python -m bench.marketplace_bench [--articles 100000] [--only merchants|amazon-mirakl]
+                                      [--write]
+
+CDON and Fyndiq here; Amazon and Afound (Mirakl) by `bench.marketplaces_ii`, in the
+same command and the same BENCHMARKS.md section.
 
 A temporary data dir gets a snapshot of N synthetic products (`bench.build_bench.
 fill_store`) and the fake CDON and Fyndiq APIs (tests/fakes/merchants_api.py) start
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import synthetic
+from bench import marketplaces_ii, synthetic
 from bench.build_bench import fill_store
 from bench.common import Measured, machine_line, run_measured, write_section
 from tests.fakes.merchants_api import DEFAULT_MERCHANT_ID, DEFAULT_TOKEN, FakeCdon, FakeFyndiq
@@ -220,15 +224,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=100_000,
                         help="synthetic products in the snapshot")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    parser.add_argument("--only", choices=("merchants", "amazon-mirakl"),
+                        help="run one half (default: both)")
     args = parser.parse_args(argv)
     command = f"python -m bench.marketplace_bench --articles {args.articles}" + \
-        (" --write" if args.write else "")
+        (f" --only {args.only}" if args.only else "") + (" --write" if args.write else "")
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
+    sections = []
     try:
-        result = run_benchmark(args.articles, work_root)
+        if args.only != "amazon-mirakl":
+            sections.append(run_benchmark(args.articles, work_root).markdown(command))
+        if args.only != "merchants":
+            # Amazon and Afound (Mirakl), on a snapshot of their own (bench/marketplaces_ii).
+            sections.append(marketplaces_ii.markdown(
+                marketplaces_ii.run(args.articles, work_root), command))
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
-    section = result.markdown(command)
+    section = "\n\n".join(sections)
     print(section)
     if args.write:
         write_section("marketplace-bench", section)

@@ -1,14 +1,14 @@
 """Running a build's per-product work in a second process, streamed back in batches.
 
 Why two processes: a feed build is CPU-bound Python, and one process uses one
-core whatever its threads do (the GIL). Reading, parsing and checking the
-products takes about three quarters of the work and rendering the rest, so on a
-machine with two cores a child process does the first part while the parent
-renders, writes and parses back the feed: a producer/consumer pipeline.
+core whatever its threads do (the GIL). On a machine with two cores the build's
+one pass over the products (read, derive, map, check: `feeds.pipeline.items`)
+runs in a child while the parent renders, writes and parses back every file: a
+producer/consumer pipeline (`feeds.pipeline.run` decides when).
 
-What crosses: the job (frozen config dataclasses, the shared inputs) to the
+What crosses: the job (frozen dataclasses; channels travel by name) to the
 child, once; then batches of plain data (dicts, lists, strings, Decimals,
-`Violation`s, `Counts`) to the parent, pickled through a one-way pipe. Nothing
+`Violation`s, counts) to the parent, pickled through a one-way pipe. Nothing
 else: no lxml trees, no open files, no database connections. A send returns
 only once the parent reads it, so the child runs at most one batch ahead and
 memory stays bounded whatever the catalogue's size. The child writes no files.
@@ -28,8 +28,9 @@ parent may have threads (the server's scheduler, the feed writer), and a forked
 copy of a threaded process can deadlock. Starting one costs a few hundred
 milliseconds, so callers use this only for large catalogues. As with any spawned
 process, the program's main module must be safe to import (`python -m feeds`
-and the `vendre-feeds` script are); multiprocessing also starts its small
-resource-tracker process once per parent.
+and the `vendre-feeds` script are; a script without a `__main__` guard makes the
+child die before its first batch, and the build then runs the pass itself);
+multiprocessing also starts its small resource-tracker process once per parent.
 """
 
 from __future__ import annotations
