@@ -96,8 +96,9 @@ import orjson
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.loopback import LoopbackFake, QuietHandler
 
 __all__ = [
     "DEFAULT_MERCHANT_ID",
@@ -533,11 +534,8 @@ class _ConnectionDropped(ConnectionError):
     """Raised out of the WSGI app to close the socket without writing anything."""
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log lines on stderr; a dropped answer closes the connection."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
+class _DroppingHandler(QuietHandler):
+    """A dropped answer closes the connection."""
 
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
         if isinstance(error, _ConnectionDropped):
@@ -583,11 +581,12 @@ def _target(target: str) -> tuple[str | None, str]:
     return method or None, target
 
 
-class _FakeMerchantApi:
+class _FakeMerchantApi(LoopbackFake):
     """What both fakes share: server, auth, faults, request log and the articles by sku."""
 
     prefix: ClassVar[str] = ""
     thread_name: ClassVar[str] = "fake-merchant"
+    handler = _DroppingHandler
     words: ClassVar[_Words] = FYNDIQ_WORDS
 
     def __init__(self, *, merchant_id: str, token: str, latency: float, seed: int) -> None:
@@ -602,9 +601,7 @@ class _FakeMerchantApi:
         self._faults: list[_Fault] = []
         self._log: list[LoggedRequest] = []
         self._urls = Map(self._routes(), strict_slashes=False, merge_slashes=False)
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_server()
 
     # ------------------------------------------------------------ set-up
 
@@ -639,38 +636,10 @@ class _FakeMerchantApi:
 
     # ------------------------------------------------------------ running
 
-    def start(self) -> Self:
-        """Listen on a free port of 127.0.0.1 in a background thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=self.thread_name, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; requests still waiting on `latency` are answered at once."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """The API base, e.g. `http://127.0.0.1:PORT/api` (CDON) or `.../api/v1` (Fyndiq)."""
-        if self._server is None:
-            raise RuntimeError(f"{type(self).__name__} is not started")
-        return f"http://127.0.0.1:{self._server.server_port}{self.prefix}"
+        return f"{self.base_url}{self.prefix}"
 
     # ------------------------------------------------------------ inspection
 

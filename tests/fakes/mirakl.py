@@ -68,8 +68,9 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.loopback import LoopbackFake
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -196,14 +197,7 @@ class _Fault:
         return True
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log lines on stderr; errors are still reported."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class FakeMirakl:
+class FakeMirakl(LoopbackFake):
     """A Mirakl operator with one or more shops, their offers, imports and fault rules.
 
     :param shop_ids: the shops the key may use; with more than one, shop_id is required.
@@ -214,6 +208,8 @@ class FakeMirakl:
     :param known_products: the product ids that exist; None = every one does.
     :param clock: monotonic seconds, for the import interval.
     """
+
+    thread_name = "fake-mirakl"
 
     def __init__(
         self,
@@ -247,9 +243,7 @@ class FakeMirakl:
         self._next_failures: list[str] = []
         self._log: list[LoggedRequest] = []
         self._next_id = 1000
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_server()
 
     # ------------------------------------------------------------ set-up
 
@@ -323,38 +317,10 @@ class FakeMirakl:
 
     # ------------------------------------------------------------ running
 
-    def start(self) -> FakeMirakl:
-        """Listen on a free port of 127.0.0.1 in a background thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-mirakl", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; requests still waiting on a delay are answered at once."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeMirakl:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """The instance base, e.g. `http://127.0.0.1:PORT` (paths start `/api/…`)."""
-        if self._server is None:
-            raise RuntimeError("FakeMirakl is not started")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"{self.base_url}"
 
     # ------------------------------------------------------------ inspection
 

@@ -97,8 +97,9 @@ from urllib.parse import quote
 import orjson
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.loopback import LoopbackFake
 
 __all__ = [
     "CODE_ATTRIBUTE_VALUE",
@@ -289,14 +290,7 @@ class _Rejection:
     severity: str
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log lines on stderr; errors are still reported."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class FakeSpApi:
+class FakeSpApi(LoopbackFake):
     """LWA + Feeds API 2021-06-30 + pre-signed document URLs, with an in-memory listing store.
 
     :param seller_id: the selling partner the credentials belong to; a feed whose
@@ -313,6 +307,8 @@ class FakeSpApi:
     :param url_ttl: seconds a pre-signed URL stays valid (Amazon: 300).
     :param clock: monotonic seconds, for token expiry, URL expiry and rate limits.
     """
+
+    thread_name = "fake-spapi"
 
     def __init__(
         self,
@@ -356,9 +352,7 @@ class FakeSpApi:
         self._next_outcome: list[tuple[str, str | None, bool]] = []
         self._log: list[LoggedRequest] = []
         self._feed_counter = 0
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_server()
         self.rate_limit("createFeed", create_feed_rate, create_feed_burst)
 
     # ------------------------------------------------------------ set-up
@@ -447,38 +441,10 @@ class FakeSpApi:
 
     # ------------------------------------------------------------ running
 
-    def start(self) -> FakeSpApi:
-        """Listen on a free port of 127.0.0.1 in a background thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-spapi", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; requests still waiting on a delay are answered at once."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeSpApi:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """The SP-API endpoint, e.g. `http://127.0.0.1:PORT` (paths start `/feeds/…`)."""
-        if self._server is None:
-            raise RuntimeError("FakeSpApi is not started")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"{self.base_url}"
 
     @property
     def token_url(self) -> str:

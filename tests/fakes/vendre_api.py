@@ -29,8 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.loopback import LoopbackFake
 
 __all__ = ["DEFAULT_API_KEY", "FakeVendre", "LoggedRequest"]
 
@@ -83,14 +84,7 @@ class _Source:
     total: Callable[[], int]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log lines on stderr; errors are still reported."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class FakeVendre:
+class FakeVendre(LoopbackFake):
     """A small Vendre shop: `products`, `categories` and `orders`, plus fault rules.
 
     :param latency: seconds added to every answer, or `(low, high)` for a random
@@ -98,6 +92,8 @@ class FakeVendre:
     :param max_page_size: the most items one page holds, whatever was asked.
     :param totals: the item count of each resource given as a callable.
     """
+
+    thread_name = "fake-vendre"
 
     def __init__(
         self,
@@ -122,9 +118,7 @@ class FakeVendre:
         self._lock = threading.Lock()
         self._in_flight = 0
         self.max_in_flight = 0
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_server()
         totals = totals or {}
         for name, items in (("products", products), ("categories", categories),
                             ("orders", orders)):
@@ -171,38 +165,10 @@ class FakeVendre:
 
     # ------------------------------------------------------------ running
 
-    def start(self) -> FakeVendre:
-        """Listen on a free port of 127.0.0.1 in a background thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-vendre", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; requests still waiting on a delay are answered at once."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeVendre:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """The API base, e.g. `http://127.0.0.1:PORT/API/1`."""
-        if self._server is None:
-            raise RuntimeError("FakeVendre is not started")
-        return f"http://127.0.0.1:{self._server.server_port}{PREFIX.rstrip('/')}"
+        return f"{self.base_url}{PREFIX.rstrip('/')}"
 
     # ------------------------------------------------------------ inspection
 

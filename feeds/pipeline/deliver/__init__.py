@@ -41,6 +41,10 @@ from feeds.storage.report import dropped_items
 
 __all__ = [
     "ChangePlan",
+    "Compact",
+    "count_actions",
+    "plan_published",
+    "update_actions",
     "PushError",
     "PushStatus",
     "check_status",
@@ -385,6 +389,51 @@ def plan_changes(items: Iterable[dict[str, Any]], entries: Mapping[str, LedgerEn
     plan.removed = [e for sku, e in entries.items()
                     if sku not in seen and e.state not in (SkuState.DELETED,)]
     return plan
+
+
+@dataclass(frozen=True)
+class Compact:
+    """What a plan needs of one published item (not the item itself)."""
+
+    sku: str
+    parts: ItemParts
+
+
+def plan_published(ctx: PushContext, entries: Mapping[str, LedgerEntry],
+                   parts_of: Callable[[dict[str, Any]], ItemParts],
+                   skip: set[str] | frozenset[str] = frozenset()) -> ChangePlan:
+    """`plan_changes` over the published items, each reduced to its SKU and parts (so a
+    100,000-item file is never held whole); SKUs in `skip` are left out on both sides."""
+    compact = (Compact(sku, parts_of(item)) for item in ctx.items()
+               if (sku := str(item.get("sku", ""))) not in skip)
+    if skip:
+        entries = {sku: e for sku, e in entries.items() if sku not in skip}
+    return plan_changes(compact, entries, lambda c: c.parts, lambda c: c.sku)
+
+
+def update_actions(plan: ChangePlan) -> dict[str, str]:
+    """SKU -> "create", "update", "price", "stock" or "price+stock" for the published
+    items that changed (a create or full update carries the price and the stock too)."""
+    decisions: dict[str, str] = {}
+    for action, group in (("create", plan.create), ("update", plan.retry),
+                          ("update", plan.content)):
+        for c in group:
+            decisions[c.sku] = action
+    full = set(decisions)
+    for c in plan.price:
+        if c.sku not in full:
+            decisions[c.sku] = "price"
+    for c in plan.quantity:
+        if c.sku not in full:
+            decisions[c.sku] = "price+stock" if decisions.get(c.sku) == "price" else "stock"
+    return decisions
+
+
+def count_actions(decisions: Mapping[str, str], report: PushReport) -> None:
+    """Count each decided action (and each part of "price+stock") into `report`."""
+    for action in decisions.values():
+        for part in action.split("+"):
+            report.count(part)
 
 
 def batched(items: list[Any], size: int) -> Iterator[list[Any]]:

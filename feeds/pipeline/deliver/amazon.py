@@ -44,7 +44,9 @@ from feeds.pipeline.deliver import (
     PushReport,
     canonical,
     content_hash,
-    plan_changes,
+    count_actions,
+    plan_published,
+    update_actions,
 )
 from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, send
 from feeds.pipeline.deliver.settle import by_batch, pending, settled
@@ -74,14 +76,6 @@ def item_parts(message: Mapping[str, Any]) -> ItemParts:
         attributes[STOCK_ATTRIBUTE] = stock
     rest = {k: v for k, v in message.items() if k not in ("messageId", "attributes")}
     return ItemParts(canonical(offer), quantity, content_hash({**rest, "attributes": attributes}))
-
-
-@dataclass(frozen=True)
-class _Compact:
-    """What the plan needs of one published message (not the message itself)."""
-
-    sku: str
-    parts: ItemParts
 
 
 @dataclass
@@ -252,23 +246,8 @@ def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[s
             report: PushReport) -> dict[str, str]:
     """SKU -> what to send: "create", "update", "price", "stock", "price+stock",
     "delete" or "pause"; counted into `report`."""
-    compact = (_Compact(str(m["sku"]), item_parts(m)) for m in ctx.items()
-               if str(m.get("sku", "")) not in waiting)
-    if waiting:
-        entries = {s: e for s, e in entries.items() if s not in waiting}
-    plan = plan_changes(compact, entries, lambda c: c.parts, lambda c: c.sku)
-    decisions: dict[str, str] = {}
-    for action, group in (("create", plan.create), ("update", plan.retry),
-                          ("update", plan.content)):
-        for c in group:
-            decisions[c.sku] = action
-    full = set(decisions)  # a full UPDATE carries the price and the stock too
-    for c in plan.price:
-        if c.sku not in full:
-            decisions[c.sku] = "price"
-    for c in plan.quantity:
-        if c.sku not in full:
-            decisions[c.sku] = "price+stock" if decisions.get(c.sku) == "price" else "stock"
+    plan = plan_published(ctx, entries, item_parts, skip=waiting)
+    decisions = update_actions(plan)
     zero = ctx.settings.on_removed is OnRemoved.ZERO
     for entry in plan.removed:
         if entry.sku in ctx.left_out or zero:
@@ -276,9 +255,7 @@ def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[s
                 decisions[entry.sku] = "pause"
         else:
             decisions[entry.sku] = "delete"
-    for action in decisions.values():
-        for part in action.split("+"):
-            report.count(part)
+    count_actions(decisions, report)
     return decisions
 
 

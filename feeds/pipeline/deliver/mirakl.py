@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,9 @@ from feeds.pipeline.deliver import (
     PushReport,
     canonical,
     content_hash,
-    plan_changes,
+    count_actions,
+    plan_published,
+    update_actions,
 )
 from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, send
 from feeds.pipeline.deliver.settle import by_batch, pending, settled
@@ -56,12 +58,6 @@ def row_parts(row: Mapping[str, str]) -> ItemParts:
             if k not in (*PRICE_COLUMNS, "quantity", "update-delete")}
     return ItemParts(canonical({c: row.get(c, "") for c in PRICE_COLUMNS}),
                      int(quantity) if quantity.isdigit() else None, content_hash(rest))
-
-
-@dataclass(frozen=True)
-class _Compact:
-    sku: str
-    parts: ItemParts
 
 
 class _Api:
@@ -162,30 +158,13 @@ PUSHER = MiraklPusher()
 def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[str],
             report: PushReport) -> dict[str, str]:
     """SKU -> "create", "update", "price", "stock", "price+stock" or "delete"."""
-    compact = (_Compact(row["sku"], row_parts(row)) for row in ctx.items()
-               if row["sku"] not in waiting)
-    if waiting:
-        entries = {s: e for s, e in entries.items() if s not in waiting}
-    plan = plan_changes(compact, entries, lambda c: c.parts, lambda c: c.sku)
-    decisions: dict[str, str] = {}
-    for action, group in (("create", plan.create), ("update", plan.retry),
-                          ("update", plan.content)):
-        for c in group:
-            decisions[c.sku] = action
-    full = set(decisions)
-    for c in plan.price:
-        if c.sku not in full:
-            decisions[c.sku] = "price"
-    for c in plan.quantity:
-        if c.sku not in full:
-            decisions[c.sku] = "price+stock" if decisions.get(c.sku) == "price" else "stock"
+    plan = plan_published(ctx, entries, row_parts, skip=waiting)
+    decisions = update_actions(plan)
     # An offer can only be updated with a whole row: one the rules now keep out is
     # deleted like one no longer sellable, and created again when it comes back.
     for entry in plan.removed:
         decisions[entry.sku] = "delete"
-    for action in decisions.values():
-        for part in action.split("+"):
-            report.count(part)
+    count_actions(decisions, report)
     return decisions
 
 
