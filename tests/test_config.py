@@ -181,3 +181,47 @@ def test_variant_axes_are_read_in_any_case_and_checked(tmp_path):
     with pytest.raises(ConfigError, match="shop.variant_axes.längd"):
         load_config(write(tmp_path, '[shop]\nvariant_axes = { "Längd" = "length" }\n'),
                     env={})
+
+
+def test_a_data_dir_that_is_a_file_or_cannot_be_made_is_a_config_error(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError, match="^data_dir: .* is not a folder"):
+        load_config(write(tmp_path, 'data_dir = "a-file"\n'), env={})
+    with pytest.raises(ConfigError, match="^data_dir: .* cannot be created"):
+        load_config(write(tmp_path, 'data_dir = "a-file/below"\n'), env={})
+    assert load_config(write(tmp_path, 'data_dir = "new/deeper"\n'), env={})
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[server]\nport = 99999\n", "server.port"),
+    ("[vendre]\ntimeout_s = 3601\n", "vendre.timeout_s"),
+    ("[server]\nthreads = 1000000\n", "server.threads"),
+    ("[vendre]\nconcurrency = 500\n", "vendre.concurrency"),
+    ("[server]\nconnection_limit = 0\n", "server.connection_limit"),
+    ("[shop]\ntax_classes = { 2 = 250 }\n", "shop.tax_classes"),
+    ("[channels.google]\nmax_drop_percent = 101\n", "channels.google.max_drop_percent"),
+])
+def test_every_setting_has_a_range(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=f"^{key}: must be from"):
+        load_config(write(tmp_path, text), env={})
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_a_timeout_must_be_finite(tmp_path, value):
+    with pytest.raises(ConfigError, match="^vendre.timeout_s: a number expected"):
+        load_config(write(tmp_path, f"[vendre]\ntimeout_s = {value}\n"), env={})
+
+
+def test_a_config_file_that_is_no_text_file_is_one_line(tmp_path):
+    import os
+
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('[shop]\nname = "Bl\xe5b\xe4r"\n'.encode("latin-1"))
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    for path, why in ((bad, "is not UTF-8 text"), (tmp_path, "is not a regular file"),
+                      (fifo, "is not a regular file"),
+                      (Path("/dev/zero"), "is not a regular file")):
+        with pytest.raises(ConfigError) as info:
+            load_config(path, env={})
+        assert why in str(info.value) and "\n" not in str(info.value)

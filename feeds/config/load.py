@@ -138,6 +138,7 @@ def _build_config(raw: dict[str, Any], env: Mapping[str, str], source: Path | No
     if source is not None and not env.get(DATA_DIR_ENV):
         data_dir = str(source.parent / data_dir)
     sections["build"] = _templates_dir(sections["build"], source)
+    _check_data_dir(Path(data_dir))
     cfg = Config(data_dir=Path(data_dir), channels={}, source=source, **sections)
     _check_shop(cfg.shop)
     cfg = dataclasses.replace(cfg, channels=_channels(raw.get("channels", {}), cfg, env))
@@ -156,6 +157,22 @@ def _warnings(cfg: Config) -> Iterator[str]:
                 yield (f"channels.{name}: {target.file} sells to {target.country} but has no "
                        f"tax_classes of its own, so its prices carry {cfg.shop.country} VAT "
                        "([shop] tax_classes)")
+
+
+def _check_data_dir(path: Path) -> None:
+    """The data dir must be a folder, or one this process can create."""
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"data_dir: {path} is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"data_dir: {path} cannot be written")
+        return
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"data_dir: {path} cannot be created ({parent} is not a "
+                          "writable folder)")
 
 
 def _templates_dir(build: BuildSettings, source: Path | None) -> BuildSettings:

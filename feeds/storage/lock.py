@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from feeds.errors import LockBusy
+from feeds.errors import LockBusy, StoreError
 from feeds.storage.layout import Layout
 
 __all__ = ["BUILD", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "LockName", "hold", "held",
@@ -31,8 +31,12 @@ __all__ = ["BUILD", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "LockName", "hold",
 @contextmanager
 def hold(path: Path, what: str) -> Iterator[None]:
     """Hold the lock at `path` for the block, or raise LockBusy at once if it is taken."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # the data dir was replaced or made unwritable meanwhile
+        raise StoreError(f"the data dir {path.parent} cannot be used: "
+                         f"{exc.strerror or exc}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
