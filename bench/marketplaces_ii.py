@@ -29,12 +29,11 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench import synthetic
+from bench import build_bench, synthetic
 from bench.common import Measured, machine_line, run_measured
-from feeds.storage.store import Store
 from tests.fakes.mirakl import DEFAULT_API_KEY, FakeMirakl
 from tests.fakes.spapi import (
     DEFAULT_CLIENT_ID,
@@ -46,7 +45,6 @@ from tests.fakes.spapi import (
 
 __all__ = ["Result", "fill_store", "main", "markdown", "run"]
 
-BATCH = 5000
 CHANGED_EVERY = 100  # one product in a hundred gets a new price
 CREDENTIALS = {"AMAZON_LWA_CLIENT_ID": DEFAULT_CLIENT_ID,
                "AMAZON_LWA_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
@@ -79,19 +77,16 @@ class Result:
 
 
 def fill_store(data_dir: Path, products: int, *, changed: bool = False) -> None:
-    """A snapshot of `products` synthetic products; `changed`: one product in each
-    hundred (the 38th: the first is always a variant parent) costs 10 % more."""
-    store = Store.in_dir(data_dir)
-    now = datetime.now(UTC)
-    with store.write_snapshot(now) as writer:
-        writer.add_categories(synthetic.categories())
-        for offset in range(0, products, BATCH):
-            page = synthetic.products(offset, min(BATCH, products - offset))
-            if changed:
-                for n, item in enumerate(page, start=offset):
-                    if n % CHANGED_EVERY == 37:
-                        item["price"] = round(item["price"] * 1.1, 4)
-            writer.add_products(page)
+    """A snapshot of `products` synthetic products (`bench.build_bench.fill_store`);
+    `changed`: one product in each hundred (the 38th: the first is always a variant
+    parent) costs 10 % more."""
+    build_bench.fill_store(data_dir, products, edit=_repriced if changed else None)
+
+
+def _repriced(position: int, product: dict[str, Any]) -> dict[str, Any]:
+    if position % CHANGED_EVERY == 37:
+        product["price"] = round(product["price"] * 1.1, 4)
+    return product
 
 
 def _config(work: Path, amazon: FakeSpApi, mirakl: FakeMirakl) -> Path:
