@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import tomllib
+import types
 import typing
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
@@ -267,8 +268,7 @@ def convert(dotted: str, hint: Any, value: Any) -> Any:
 def _convert(dotted: str, hint: Any, value: Any) -> Any:
     args = typing.get_args(hint)
     origin = typing.get_origin(hint)
-    if origin in (typing.Union, __import__("types").UnionType) and \
-            type(None) in args:
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
         if value is None or (isinstance(value, str) and value.strip() == ""):
             return None
         return _convert(dotted, next(a for a in args if a is not type(None)), value)
