@@ -315,6 +315,8 @@ class _Run:
         client = Ga4Client(self.http, p.ga4_endpoint, self.cfg.tracking.ga4_id, secret,
                            secret_name=p.ga4_api_secret_env, budget=self._budget(),
                            retries=self.retries)
+        if not self.validate:  # all pending in one transaction, each sent after its 2xx
+            self.ledger.put(a.entry for a in sends)
         for action in sends:
             entry, payload = action.entry, action.payload
             assert payload is not None
@@ -325,7 +327,6 @@ class _Run:
                                                             "INVALID: " + "; ".join(messages)))
                 part.counts["valid" if not messages else "invalid"] += 1
                 continue
-            self.ledger.put([entry])
             try:
                 client.send(payload, what)
             except Refused as exc:
