@@ -372,7 +372,7 @@ def test_dry_run_and_validate_send_and_record_nothing(tmp_path, fakes):
 
 
 def test_purchases_need_switching_on(tmp_path):
-    cfg = demo_cfg(tmp_path)
+    cfg = demo_cfg(tmp_path, purchases={"enabled": False})
     with pytest.raises(ConfigError, match="purchases.enabled"):
         send_purchases(cfg, env=ENV, now=NOW)
     assert status_lines(cfg) == []

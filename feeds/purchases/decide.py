@@ -99,12 +99,13 @@ def _entry(c: Candidate, platform: Platform, event: str, state: SendState, now: 
 
 def _age(c: Candidate, platform: Platform, now: datetime) -> str:
     limit = "72 h" if platform is Platform.GA4 else "7 days"
+    name = "GA4" if platform is Platform.GA4 else "Meta"
     if c.order_time is None:
         return f"too old: the order has no readable date, so its age is unknown " \
-               f"({platform.value} takes events up to {limit})"
+               f"({name} takes events up to {limit})"
     hours = (now - c.order_time).total_seconds() / 3600
     shown = f"{hours:.0f} h" if hours < 72 else f"{hours / 24:.1f} days"
-    return f"too old: placed {shown} ago ({platform.value} takes events up to {limit})"
+    return f"too old: placed {shown} ago ({name} takes events up to {limit})"
 
 
 def _goods(purchase: Purchase, rules: Rules) -> str:
