@@ -386,3 +386,29 @@ def test_amounts_survive_the_wire():
 
 
 
+
+
+def test_inside_refresh_an_unreachable_platform_is_one_warning(tmp_path, caplog, monkeypatch):
+    """`refresh` sends purchases after its build: a platform that cannot be reached is one
+    warning line, the orders stay pending, and nothing is raised."""
+    import socket
+
+    from feeds.jobs.refresh import send_purchases_quietly
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cfg = demo_cfg(tmp_path, purchases={"enabled": True, "send_user_data": True,
+                                        "ga4_endpoint": f"{dead}/mp/collect",
+                                        "meta_endpoint": dead})
+    fill(cfg, NOW, orders=[raw_order("68001", timedelta(hours=1))])
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level("WARNING"):
+        line = send_purchases_quietly(cfg, NOW, pause=lambda _s: None)
+    assert "ga4:" in line and "STOPPED" in line
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"
+                and r.name == "feeds.jobs.refresh"]
+    assert len(warnings) == 2 and all("\n" not in r.getMessage() for r in warnings)
+    assert set(states(cfg, "ga4").values()) == {SendState.PENDING}
+    assert send_purchases_quietly(demo_cfg(tmp_path, purchases={"enabled": False}), NOW) == ""

@@ -148,7 +148,7 @@ def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = Non
 PURCHASES_BUDGET_S = 30.0
 
 
-def send_purchases_quietly(cfg: Config, now: datetime) -> str:
+def send_purchases_quietly(cfg: Config, now: datetime, **options: Any) -> str:
     """The orders sent to GA4 and Meta, as one summary line ("" when purchases are off).
 
     Never raises and never changes the refresh's outcome: a platform that cannot be
@@ -159,7 +159,8 @@ def send_purchases_quietly(cfg: Config, now: datetime) -> str:
     from feeds.purchases.run import send_purchases
 
     try:
-        report = send_purchases(cfg, now=now, budget_s=PURCHASES_BUDGET_S, retries=3)
+        report = send_purchases(cfg, now=now, **{"budget_s": PURCHASES_BUDGET_S, "retries": 3,
+                                                 **options})
     except FeedsError as exc:
         log.warning("purchases not sent: %s", exc)
         return f"not sent: {exc}"
