@@ -412,3 +412,26 @@ def test_inside_refresh_an_unreachable_platform_is_one_warning(tmp_path, caplog,
     assert len(warnings) == 2 and all("\n" not in r.getMessage() for r in warnings)
     assert set(states(cfg, "ga4").values()) == {SendState.PENDING}
     assert send_purchases_quietly(demo_cfg(tmp_path, purchases={"enabled": False}), NOW) == ""
+
+
+def test_the_poller_sends_a_webhook_once_its_beacon_had_time(tmp_path):
+    from feeds.errors import LockBusy
+    from feeds.purchases.poll import GRACE, PurchasesPoller
+
+    cfg = demo_cfg(tmp_path, purchases={"enabled": True})
+    Inbox.in_dir(cfg.data_dir).put_webhook("69001", b'{"id": 69001}', NOW, 10)
+    calls: list[dict[str, Any]] = []
+    clock = [NOW]
+
+    def fake_run(cfg_: Config, **kw: Any) -> Any:
+        calls.append(kw)
+        if len(calls) == 2:
+            raise LockBusy("another purchases run is going on")
+        return send_purchases(cfg_, env={}, now=NOW, dry_run=True, **kw)
+
+    poller = PurchasesPoller(cfg, run=fake_run, now=lambda: clock[0])
+    assert poller.tick() is None and calls == []  # too fresh: its beacon may be on the way
+    clock[0] = NOW + GRACE
+    assert poller.tick() is not None
+    assert calls == [{"webhooks_only": True, "webhooks_before": NOW}]
+    assert poller.tick() is None and len(calls) == 2  # another process holds the lock
