@@ -40,6 +40,7 @@ from feeds.pipeline.deliver import (
     canonical,
     content_hash,
     plan_changes,
+    unchanged,
 )
 from feeds.pipeline.deliver.http import send
 from feeds.storage.ledger import LedgerEntry, SkuState
@@ -236,7 +237,7 @@ class Run:
             done.add(_sku(item))
         for item in plan.content:
             sku, entry = _sku(item), known[_sku(item)]
-            if entry.state is SkuState.REJECTED and _same(item_parts(item), entry):
+            if entry.state is SkuState.REJECTED and unchanged(item_parts(item), entry):
                 done.add(sku)  # refused as it is: sending it unchanged is refused again
             elif not entry.remote_id:
                 self.create(item)  # refused at creation: never existed
@@ -415,11 +416,6 @@ class Run:
                                           batch_id=outcome.batch_id or entry.batch_id)
         self.put(changed.values())
         self.forget(deleted)
-
-
-def _same(parts: ItemParts, entry: LedgerEntry) -> bool:
-    return (parts.content, parts.price, parts.quantity) == \
-        (entry.content_hash, entry.price, entry.quantity)
 
 
 def _denied(entry: LedgerEntry) -> bool:
