@@ -469,10 +469,11 @@ def test_another_amazon_marketplace_is_configuration_only(tmp_path, amazon):
     (result,) = build_feeds(sek, codes=["amazon-de"], now=NOW)
     assert result.counts.items == 0  # Amazon.de sells in EUR, the demo shop in SEK
     assert result.counts.errors["currency"] == SELLABLE_WITH_GTIN + 3  # + those without GTIN
-    # The demo's CDON and Fyndiq tables sell in SEK, NOK and EUR by market: off in a EUR shop.
+    # The demo's CDON and Fyndiq tables sell in SEK, NOK and EUR by market, and Afound reads
+    # SEK: off in a EUR shop.
     eur = demo_cfg(tmp_path / "eur", shop={"currency": "EUR"},
                    channels={"amazon-de": table, "cdon": {"enabled": False},
-                             "fyndiq": {"enabled": False}})
+                             "fyndiq": {"enabled": False}, "afound": {"enabled": False}})
     fill(eur, NOW)
     build_feeds(eur, codes=["amazon-de"], now=NOW)
     with pytest.raises(ConfigError, match="AMAZON_DE_LWA_CLIENT_ID"):
