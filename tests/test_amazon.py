@@ -619,3 +619,19 @@ def test_reading_a_processing_report_never_raises(report):
     assert all(isinstance(severity, str) and isinstance(text, str)
                for found in by_sku.values() for severity, text in found)
     assert all(isinstance(text, str) for text in general)
+
+
+def test_an_adopted_sku_left_pending_is_still_only_patched(tmp_path, amazon):
+    amazon.add_listing("1001", "BOARD_GAME", {"item_name": ITEM})
+    amazon.fatal_next_feed("The feed could not be processed.")
+    cfg = amazon_cfg(tmp_path, amazon)
+    fill(cfg, NOW)
+    build(cfg)
+    with pytest.raises(deliver.PushError, match="FATAL"):
+        push(cfg)
+    entry = deliver.ledger_of(cfg).entries("amazon")["1001"]
+    assert entry.state is SkuState.PENDING and entry.remote_id    # adopted, then cut short
+    push(cfg)                                                     # sent again: as a PATCH
+    sent = {m["sku"]: m for m in amazon.feeds[-1].document["messages"]}
+    assert sent["1001"]["operationType"] == "PATCH" and sent["1002"]["operationType"] == "UPDATE"
+    assert amazon.listings["1001"].attributes["item_name"] == ITEM

@@ -301,8 +301,10 @@ def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[s
         entry = entries[c.sku]
         if entry.state is SkuState.REJECTED and unchanged(c.parts, entry):
             decisions.pop(c.sku, None)   # refused as it is: it would be refused again
-        elif entry.remote_id and decisions.get(c.sku) == "update":
-            decisions[c.sku] = "price+stock"
+    for sku, action in decisions.items():
+        known = entries.get(sku)
+        if action == "update" and known is not None and known.remote_id:
+            decisions[sku] = "price+stock"   # never a full UPDATE of an adopted listing
     zero = ctx.settings.on_removed is OnRemoved.ZERO
     for entry in plan.removed:
         if entry.sku in ctx.left_out or zero or entry.remote_id:
