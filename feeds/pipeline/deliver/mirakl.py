@@ -81,6 +81,7 @@ class _Api:
         return send(self.ctx.http, method, self.settings.api_url.rstrip("/") + path,
                     what=f"Mirakl {what}", credential_names=self.names,
                     secrets=list(self.ctx.credentials.values()), sleep=self.ctx.sleep,
+                    limits=self.ctx.limits,
                     params=self.params, headers={"Authorization": self.ctx.credentials["api_key"],
                                                  "Accept": "application/json"}, **kwargs)
 
@@ -186,10 +187,11 @@ def _rows(ctx: PushContext, decisions: Mapping[str, str], targets: list[LedgerEn
 
 def _respect_interval(ctx: PushContext) -> None:
     """Wait until a minute has passed since the last push that talked to the operator."""
-    last = ctx.ledger.last_run(ctx.name)
+    last = ctx.previous_run
     if last is None or not last.counts.get("requests"):
         return
-    wait = MIN_INTERVAL - (datetime.now(UTC) - last.finished_at).total_seconds()
+    wait = MIN_INTERVAL - (datetime.now(UTC) - (last.finished_at or last.started_at)
+                           ).total_seconds()
     if wait > 0:
         ctx.echo(f"{ctx.name}: Mirakl takes offer imports at most once a minute; "
                  f"waiting {wait:.0f} s")
