@@ -151,12 +151,13 @@ def add_secret_pair(user: str, password: str) -> None:
 
 def mask(text: str, secrets: Iterable[str] | None = None) -> str:
     """`text` with every registered (and every given) secret, in any form, replaced by ***."""
+    text = _SECRETS.scrub(text)  # first: its whole forms (a Basic header) before any part
     extra = [s for s in secrets or () if s]
     if extra:
         local = Secrets()
         local.add(*extra)
         text = local.scrub(text)
-    return _SECRETS.scrub(text)
+    return text
 
 
 def shown(text: str, limit: int, secrets: Iterable[str] | None = None) -> str:

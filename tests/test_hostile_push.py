@@ -9,7 +9,6 @@ for sale; kill a push; lock or spoil the ledger; close the output.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -25,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -48,7 +47,7 @@ from feeds.storage.lock import push as push_lock
 from tests.conftest import NOW, ROOT
 from tests.fakes.merchants_api import FakeCdon, FakeFyndiq
 from tests.fakes.mirakl import FakeMirakl
-from tests.fakes.misbehave import FORMS, MIB
+from tests.fakes.misbehave import FORMS, MIB, leaks
 from tests.fakes.spapi import DEFAULT_SELLER_ID, FakeSpApi
 from tests.feedkit import fill
 
@@ -162,44 +161,8 @@ def market(root: Path, name: str, fake: Any = None, **settings: Any) -> Iterator
 # ---------------------------------------------------------------- looking for secrets
 
 
-def _forms(secret: str) -> set[str]:
-    """The forms a secret travels in, as the issue lists them (and JSON-escaped or
-    URL-encoded twice: an echo of a form body, URL-encoded again)."""
-    once = json.dumps(secret)[1:-1]
-    encoded = {quote(secret), quote(secret, safe=""), quote_plus(secret)}
-    return {secret, *encoded, once, json.dumps(once)[1:-1],
-            *(quote(e, safe="") for e in encoded), *(quote_plus(e) for e in encoded)}
-
-
-def _runs(text: str, n: int = 16) -> set[str]:
+def _runs(text: str, n: int) -> set[str]:
     return {text[i:i + n] for i in range(len(text) - n + 1)}
-
-
-def _base64_runs(secret: str) -> set[str]:
-    """Every 16-character run of the secret's base64, at each of the three alignments."""
-    found: set[str] = set()
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + secret.encode()).decode().rstrip("=")
-        found |= _runs(encoded[4 if shift else 0:-4])
-    return found
-
-
-def needles(secrets: list[str]) -> set[str]:
-    """What may not appear anywhere: every form of every secret, and every 16-character
-    run of the base64 of each pair (`id:token`, as HTTP Basic auth sends it), also when
-    that is base64-encoded once more."""
-    found = set()
-    for secret in secrets:
-        found |= _forms(secret) | _base64_runs(secret)
-        for other in secrets:
-            if other != secret:
-                pair = base64.b64encode(f"{secret}:{other}".encode()).decode()
-                found |= _runs(pair) | _base64_runs(pair)
-    return found
-
-
-def leaks(text: str, secrets: list[str]) -> list[str]:
-    return sorted(n for n in needles(secrets) if n in text)
 
 
 def stored_text(data: Path) -> str:

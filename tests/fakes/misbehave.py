@@ -34,6 +34,9 @@ Modes:
 - `nested`: 200 with `depth` nested JSON arrays (the parser gives up by recursion).
 
 Nothing is logged but which rule answered (`fake.misbehaved`); never a credential.
+
+`leaks(text, secrets)` says which forms of which secrets a text holds (what an echo
+could have left behind), for the tests and `bench/hostile_push.py`.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from urllib.parse import quote, quote_plus
 
 from werkzeug.wrappers import Request, Response
 
-__all__ = ["FORMS", "MIB", "MODES", "Misbehaviour"]
+__all__ = ["FORMS", "MIB", "MODES", "Misbehaviour", "gzip_bomb", "leaks", "needles"]
 
 MIB = 1024 * 1024
 MODES = ("echo", "huge", "gzip_bomb", "drip", "hang", "nested")
@@ -153,7 +156,7 @@ class Misbehaviour:
 
     def _gzip_bomb(self, app: WSGI, environ: dict, start_response: Callable[..., Any], *,
                    size: int = 1000 * MIB, encoding: bool = False) -> Any:
-        data = _bomb(size)
+        data = gzip_bomb(size)
         headers = [("Content-Length", str(len(data)))]
         if encoding:
             headers += [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
@@ -210,8 +213,9 @@ def _huge_json(size: int) -> Iterator[bytes]:
 
 
 @functools.lru_cache(maxsize=4)
-def _bomb(size: int) -> bytes:
-    """gzip of `size` zero bytes (compressed in steps: never held inflated)."""
+def gzip_bomb(size: int) -> bytes:
+    """gzip of `size` zero bytes (compressed in steps: never held inflated), made once per
+    size (a benchmark makes it before it measures)."""
     packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
     zeros = bytes(MIB)
     parts = []
@@ -222,3 +226,47 @@ def _bomb(size: int) -> bytes:
         left -= step
     parts.append(packer.flush())
     return b"".join(parts)
+
+
+# ---------------------------------------------------------------- what an echo leaves behind
+
+
+def _forms(secret: str) -> set[str]:
+    """The forms a secret travels in, as issue 16 lists them (and JSON-escaped or
+    URL-encoded twice: an echo of a form body, URL-encoded again)."""
+    once = json.dumps(secret)[1:-1]
+    encoded = {quote(secret), quote(secret, safe=""), quote_plus(secret)}
+    return {secret, *encoded, once, json.dumps(once)[1:-1],
+            *(quote(e, safe="") for e in encoded), *(quote_plus(e) for e in encoded)}
+
+
+def _runs(text: str, n: int = 16) -> set[str]:
+    return {text[i:i + n] for i in range(len(text) - n + 1)}
+
+
+def _base64_runs(secret: str) -> set[str]:
+    """Every 16-character run of the secret's base64, at each of the three alignments."""
+    found: set[str] = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + secret.encode()).decode().rstrip("=")
+        found |= _runs(encoded[4 if shift else 0:-4])
+    return found
+
+
+def needles(secrets: list[str]) -> set[str]:
+    """What may not appear anywhere: every form of every secret, and every 16-character
+    run of the base64 of each pair (`id:token`, as HTTP Basic auth sends it), also when
+    that is base64-encoded once more."""
+    found = set()
+    for secret in secrets:
+        found |= _forms(secret) | _base64_runs(secret)
+        for other in secrets:
+            if other != secret:
+                pair = base64.b64encode(f"{secret}:{other}".encode()).decode()
+                found |= _runs(pair) | _base64_runs(pair)
+    return found
+
+
+def leaks(text: str, secrets: list[str]) -> list[str]:
+    """The forms of `secrets` found in `text` (none, one hopes)."""
+    return sorted(n for n in needles(secrets) if n in text)
