@@ -9,6 +9,7 @@ process exits with the error's code (2 for configuration errors, 1 otherwise).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -30,6 +31,7 @@ class App:
     def __init__(self, config: str | None, verbosity: int) -> None:
         self.config_file = config
         self.verbosity = verbosity
+        self._closed = False  # stdout was closed by its reader
 
     @property
     def quiet(self) -> bool:
@@ -46,8 +48,17 @@ class App:
         return cfg
 
     def echo(self, text: str = "") -> None:
-        if not self.quiet:
+        """A line on stdout, secrets masked. Once stdout is closed (`push ... | head`), the
+        rest is dropped and the command goes on: a push half-done for want of a reader
+        would help nobody."""
+        if self.quiet or self._closed:
+            return
+        try:
             click.echo(feeds_log.mask(text))
+        except BrokenPipeError:
+            self._closed = True
+            _drop_stdout()
+            click.echo("note: the output was closed; carrying on without printing", err=True)
 
     def progress(self) -> Progress:
         return make_progress(quiet=self.quiet, echo=self.echo)
@@ -65,6 +76,10 @@ class FeedsGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was published or replaced", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            _drop_stdout()
+            click.echo("error: the output was closed before everything was printed", err=True)
+            sys.exit(1)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug: one line, the traceback only with -v
@@ -78,3 +93,13 @@ class FeedsGroup(click.Group):
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test's runner): nothing to do
+        pass
