@@ -134,7 +134,13 @@ def s3(s3_server, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     s3_server.reset()
-    s3_server.client().create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-north-1"})
+    client = s3_server.client()
+    client.create_bucket(Bucket=BUCKET,
+                         CreateBucketConfiguration={"LocationConstraint": "eu-north-1"})
+    # Anyone may read the objects, as a CDN's origin (or a public bucket) lets it.
+    client.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))
     s3_server.clear()
     return s3_server

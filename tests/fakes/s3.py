@@ -3,8 +3,9 @@ counts every request and misbehaves on purpose when told to.
 
 `S3Fake().start()` serves moto's S3 on a free port of 127.0.0.1; `endpoint_url` is
 what `[publish] endpoint_url` takes. `requests` lists every request as
-(method, path, query) in arrival order. `faults` are checked in order on every
-request; the first that matches answers instead of moto:
+(method, path, query) in arrival order, and `received` adds up their bodies'
+bytes. `faults` are checked in order on every request; the first that matches
+answers instead of moto:
 
 - `Fault(status=503, times=2)`: an S3 error document with that status (500/503 are
   retried by the client, 403 AccessDenied is not);
@@ -89,8 +90,11 @@ class S3Fake(LoopbackFake):
 
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.requests: list[tuple[str, str, str]] = []
+        self.received = 0  # request body bytes, as their Content-Length said
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._inflight = 0
         self._client: Any = None
         self._init_server()
 
@@ -100,7 +104,10 @@ class S3Fake(LoopbackFake):
         return self
 
     def reset(self) -> None:
-        """No buckets, no faults, no requests counted."""
+        """No buckets, no faults, no requests counted. Waits for requests still being
+        answered (a delayed PUT whose client gave up would land after the reset)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=30)
         httpx.post(f"{self.base_url}/moto-api/reset", timeout=10).raise_for_status()
         self.clear()
 
@@ -126,9 +133,21 @@ class S3Fake(LoopbackFake):
         return self.base_url
 
     def _wsgi(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self._idle:
+            self._inflight += 1
+        try:
+            return self._answer(environ, start_response)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _answer(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], unquote(environ.get("PATH_INFO", ""))
+        length = environ.get("CONTENT_LENGTH") or "0"
         with self._lock:
             self.requests.append((method, path, environ.get("QUERY_STRING", "")))
+            self.received += int(length) if length.isdigit() else 0
             fault = next((f for f in self.faults if f.matches(method, path)), None)
             if fault is not None:
                 fault.hits += 1
@@ -155,6 +174,7 @@ class S3Fake(LoopbackFake):
         with self._lock:
             self.requests.clear()
             self.faults.clear()
+            self.received = 0
 
     def wait_quiet(self, seconds: float = 0.2) -> None:
         """Let the client's last connection close (tests that count requests)."""
