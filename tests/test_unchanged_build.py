@@ -60,3 +60,26 @@ def test_the_gz_twin_has_no_name_and_no_time_in_its_header(tmp_path: Path):
     assert twin[3] & 0x08 == 0  # FLG.FNAME
     assert twin[4:8] == b"\0\0\0\0"  # MTIME
     assert gzip.decompress(twin) == (cfg.data_dir / "feeds" / "google.xml").read_bytes()
+
+
+def test_an_order_leaves_the_bestseller_window_at_midnight_not_at_a_build():
+    """Bestsellers count whole days: builds at 12:00 and at 15:00 label the same products,
+    though an order 30 days and 2 hours old crosses a sliding window between them."""
+    from decimal import Decimal
+
+    from feeds.core.bestsellers import bestseller_labels
+    from feeds.core.model import Order, OrderLine
+
+    def order(product: int, when):
+        line = OrderLine(product, "", "", 1, Decimal(10), Decimal(25))
+        return Order(str(product), when, "SEK", (line,), None, None, None)
+
+    orders = [order(1, NOW - timedelta(days=30, hours=2)), order(2, NOW - timedelta(days=2))]
+
+    def labels(now):
+        return bestseller_labels(orders, now=now, window_days=30, top_percent=100,
+                                 label="custom_label_0", value="bestseller",
+                                 feed_id_of=lambda line: str(line.product_id))
+
+    assert set(labels(NOW)) == set(labels(NOW + timedelta(hours=3))) == {"1", "2"}
+    assert set(labels(NOW + timedelta(days=1))) == {"2"}  # gone after midnight
