@@ -96,7 +96,8 @@ def test_orders_missing_is_a_warning(tmp_path):
 
 @pytest.mark.parametrize(("content", "key"), [
     ('[vendre]\npage_size = "x"\n', "vendre.page_size"),
-    ('[vendre]\napi_url = ""\n', "vendre.api_url"),
+    ('[vendre]\napi_url = ""\n[shop]\nbase_url = "https://shop.example"\n', "vendre.api_url"),
+    ('[vendre]\napi_url = "https://shop.example/API/1"\n', "shop.base_url"),
 ])
 def test_config_errors_exit_2_naming_the_key(tmp_path, content, key):
     path = tmp_path / "c.toml"

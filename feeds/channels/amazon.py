@@ -26,12 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from feeds.channels import Channel, ItemContext
 from feeds.core.model import Derived, Product
 from feeds.core.outputs import Json, Push
-from feeds.core.settings import PushedSettings, setting
+from feeds.core.settings import PushedSettings, Required, setting
 from feeds.core.validation import Rule, Severity
 from feeds.errors import FeedInvalid
 
@@ -74,6 +74,10 @@ class AmazonSettings(PushedSettings):
                                      "0 = not sent (the account's default)", min=0, max=30)
     on_removed: OnRemoved = setting(OnRemoved.DELETE, "A product no longer sellable in Vendre: "
                                                       "delete (the listing) or zero (quantity 0)")
+
+    required: ClassVar[tuple[Required, ...]] = (
+        Required(("seller_id",), "every offer is sent under the seller's merchant token "
+                                 "(Seller Central: Settings > Account info > Merchant token)"),)
 
 
 def document_header(settings: AmazonSettings, language: str, country: str) -> dict[str, Any]:

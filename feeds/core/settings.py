@@ -29,6 +29,7 @@ __all__ = [
     "ChannelSettings",
     "FeedSettings",
     "PushedSettings",
+    "Required",
     "Target",
     "documented",
     "internal",
@@ -65,6 +66,17 @@ def internal(default: Any = None) -> Any:
 def documented(cls: type) -> list[dataclasses.Field[Any]]:
     """The settings fields of a settings class, in declaration order."""
     return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+@dataclass(frozen=True)
+class Required:
+    """What an enabled channel cannot build without: one of `keys` set (not empty).
+
+    The loader checks it and names `keys[0]` in the error (exit 2), with `why`.
+    """
+
+    keys: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,8 @@ class ChannelSettings:
     name: str = internal("")
     targets: tuple[Target, ...] = internal(())
 
+    #: Settings this channel cannot build without, checked when it is enabled.
+    required: ClassVar[tuple[Required, ...]] = ()
     #: The setting holding this channel's own target tables (an array of tables of a
     #: `Target` class), which the loader completes with the shop's values; "" = none.
     target_tables: ClassVar[str] = ""

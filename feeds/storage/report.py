@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,10 @@ from typing import IO, Any
 
 from feeds.core.validation import Severity, Violation
 
-__all__ = ["Counts", "ReportSummary", "ReportWriter", "dropped_items", "read"]
+__all__ = ["Counts", "ReportSummary", "ReportWriter", "dropped_items", "read", "violations"]
+
+_HEAD = '{"violations": ['
+
 
 
 @dataclass
@@ -144,16 +147,39 @@ def read(path: Path) -> ReportSummary | None:
         errors=_counter(counts.get("errors")), warnings=_counter(counts.get("warnings")))
 
 
-def dropped_items(path: Path) -> dict[str, str]:
-    """item id -> the first error that kept it out of the file (empty without a report)."""
+def violations(path: Path) -> Iterator[dict[str, Any]]:
+    """The report's violations, one dict at a time; none without a readable report.
+
+    A report `ReportWriter` wrote holds one violation per line and is read line by
+    line (memory stays flat for a million violations); any other JSON report is
+    read whole.
+    """
     try:
-        data = json.loads(path.read_text("utf-8"))
+        with path.open(encoding="utf-8") as fh:
+            if fh.readline().rstrip("\n") != _HEAD:
+                fh.seek(0)
+                data = json.load(fh)
+                found = data.get("violations") if isinstance(data, dict) else None
+                yield from (v for v in found or [] if isinstance(v, dict))
+                return
+            for line in fh:
+                if not line.startswith("{"):
+                    return  # the counts that follow the list
+                v = json.loads(line.rstrip().removesuffix(","))
+                if isinstance(v, dict):
+                    yield v
     except (OSError, ValueError):
-        return {}
+        return
+
+
+def dropped_items(path: Path, ids: Collection[str] | None = None) -> dict[str, str]:
+    """item id -> the first error that kept it out of the file (empty without a report);
+    only for `ids` when given."""
     found: dict[str, str] = {}
-    for v in data.get("violations", []) if isinstance(data, dict) else []:
-        if isinstance(v, dict) and v.get("severity") == Severity.ERROR.value:
-            found.setdefault(str(v.get("item_id", "")), f"{v.get('field')}: {v.get('message')}")
+    for v in violations(path):
+        item = str(v.get("item_id", ""))
+        if v.get("severity") == Severity.ERROR.value and (ids is None or item in ids):
+            found.setdefault(item, f"{v.get('field')}: {v.get('message')}")
     return found
 
 

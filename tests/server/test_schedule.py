@@ -78,8 +78,9 @@ def test_a_failure_is_recorded_and_the_old_feeds_stay(server_config, publisher, 
     assert state.run.ok is False and state.run.error == "the shop answered 503"
     assert (publisher.layout.feeds / "google.xml").read_bytes() == before
     assert client.get(f"/feeds/{ACCESS_KEY}/google.xml").data == before
-    health = client.get("/health")
-    assert health.status_code == 200 and health.get_json()["last_refresh"]["ok"] is False
+    health = client.get("/health")  # a failed refresh is a failure a monitor must see
+    assert health.status_code == 503 and health.get_json()["last_refresh"]["ok"] is False
+    assert health.get_json()["failing"] == ["refresh_failed"]
     assert b"the shop answered 503" in client.get(f"/?key={ACCESS_KEY}").data
 
 
@@ -198,7 +199,8 @@ def test_zero_minutes_means_no_schedule(tmp_path):
 
 def write_config(tmp_path: Path, **server: object) -> Path:
     path = tmp_path / "vendre-feeds.toml"
-    lines = [f'data_dir = "{tmp_path / "data"}"', "[server]"]
+    lines = [f'data_dir = "{tmp_path / "data"}"', "[shop]", 'base_url = "https://shop.example"',
+             "[server]"]
     lines += [f'{k} = {json.dumps(v)}' for k, v in server.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
