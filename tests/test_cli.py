@@ -125,4 +125,4 @@ def test_installed_command_runs_the_demo_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "demo shop synced: 36 products" in result.stdout
     for marketplace in ("cdon", "fyndiq"):   # built, and shown as a dry run
-        assert f"{marketplace}: would send create 30; 2 left out by the rules" in result.stdout
+        assert f"{marketplace}: would send create 30; 2 dropped by the rules" in result.stdout

@@ -4,11 +4,14 @@ group that turns failures into one line and an exit code.
 This is one of the two places (with the HTTP server) where exceptions become
 messages: a `FeedsError` is printed as one line (secrets masked) and the
 process exits with the error's code (2 for configuration errors, 1 otherwise).
+A closed pipe (`vendre-feeds urls | head -1`) is no error: the reader has what
+it wanted, and the command ends quietly with 0.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -62,6 +65,9 @@ class FeedsGroup(click.Group):
         except FeedsError as exc:
             click.echo(f"error: {feeds_log.mask(str(exc))}", err=True)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _stdout_to_devnull()
+            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was published or replaced", err=True)
             sys.exit(130)
@@ -75,6 +81,16 @@ class FeedsGroup(click.Group):
             click.echo(f"error: unexpected {type(exc).__name__}: "
                        f"{feeds_log.mask(str(exc))}{hint}", err=True)
             sys.exit(1)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is still
+    buffered for the closed pipe fails no more (the reader has gone)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test runner): nothing to flush
+        pass
 
 
 pass_app = click.make_pass_decorator(App)

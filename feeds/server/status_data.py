@@ -48,7 +48,7 @@ from feeds.storage.store import Store, SyncRecord
 
 __all__ = ["MATCH_WARN_PERCENT", "FeedRow", "MarketRow", "Problem", "RefreshView",
            "StatusData", "SyncView", "feed_rows", "gather_status", "health_report",
-           "market_rows"]
+           "market_rows", "where_it_goes"]
 
 log = logging.getLogger("feeds.server.status")
 
@@ -256,6 +256,15 @@ def _channel_of(cfg: Config, feed: PublishedFeed | None, name: str) -> Channel |
         return get_channel(kind)
     except NotFound:
         return None
+
+
+def where_it_goes(cfg: Config, feed: PublishedFeed) -> tuple[bool, str]:
+    """(pushed, where to paste its URL) of a published file: a marketplace payload is
+    pushed (its URL is for inspection only); an ad feed's URL is pasted into its
+    platform, another country's file as a data source of its own."""
+    channel = _channel_of(cfg, feed, feed.channel or feed.stem)
+    return (channel is not None and channel.delivery is not None,
+            _paste_into(channel, feed, feed.stem, feed.channel))
 
 
 def _row(cfg: Config, stem: str, feed: PublishedFeed | None, report: ReportSummary | None,

@@ -244,12 +244,22 @@ def test_refresh_command(tmp_path, monkeypatch):
 def test_urls_command_shows_the_key(tmp_path):
     config = write_config(tmp_path, access_key=ACCESS_KEY, public_url="https://feeds.example")
     from tests.server.conftest import Publisher
-    Publisher(make_config(tmp_path, server={"access_key": ACCESS_KEY})).feed("google", b"<x/>")
+    publisher = Publisher(make_config(tmp_path, server={"access_key": ACCESS_KEY}))
+    publisher.feed("google", b"<x/>")
+    publisher.feed("cdon", b'{"articles": []}', ext="json")
     result = run_cli("--config", str(config), "urls")
     assert result.exit_code == 0
     assert result.output.splitlines() == [
         f"status page: https://feeds.example/?key={ACCESS_KEY}",
-        f"google.xml: https://feeds.example/feeds/{ACCESS_KEY}/google.xml"]
+        "",
+        "Ad feeds: paste these URLs",
+        f"  google.xml: https://feeds.example/feeds/{ACCESS_KEY}/google.xml",
+        '    paste into Merchant Center: Products > Data sources > Add product source > '
+        '"Add products from a file" > "Enter a link to your file"',
+        "",
+        "Marketplace payloads: pushed with `vendre-feeds push NAME`, never fetched; these "
+        "URLs are for looking at what is sent",
+        f"  cdon.json: https://feeds.example/feeds/{ACCESS_KEY}/cdon.json"]
 
 
 def _free_port() -> int:
