@@ -123,9 +123,9 @@ class ChannelSettings:
     kind: str = setting("", "Which channel this table instantiates (default: its name), "
                             'e.g. kind = "mirakl" for another Mirakl marketplace')
     exclude_categories: tuple[int, ...] = setting(
-        (), "Vendre category ids whose products (and subcategories') are left out", min=0)
-    exclude_out_of_stock: bool = setting(False, "Leave out items that are out of stock")
-    min_price: Decimal | None = setting(None, "Leave out items cheaper than this (gross, in "
+        (), "Vendre category ids whose products (and subcategories') are skipped", min=0)
+    exclude_out_of_stock: bool = setting(False, "Skip items that are out of stock")
+    min_price: Decimal | None = setting(None, "Skip items cheaper than this (gross, in "
                                               "the shop's currency); empty = no limit", min=0)
     max_drop_percent: int | None = setting(
         None, "Override [build] max_drop_percent for this channel", min=0, max=100)

@@ -360,3 +360,78 @@ def test_configuration_warnings_are_shown(tmp_path):
     client = create_app(cfg).test_client()
     page = client.get("/?key=" + "w" * 24).get_data(as_text=True)
     assert 'id="config-warnings"' in page and "google-no sells to NO" in page
+
+
+# ---------------------------------------------------------------- the banner
+
+
+def banner(client) -> list[str]:
+    _, doc = page(client)
+    return [text(li) for li in doc.xpath("//section[@id='banner']//li[@class='problem']")]
+
+
+def test_the_banner_names_what_failed_since_when_and_what_is_still_served(client, shop,
+                                                                          tmp_path):
+    from feeds.storage import refresh_state
+
+    # the fixture: criteo's last build was refused, and nothing of it is served
+    (criteo,) = banner(client)
+    assert criteo.startswith("The last build of criteo was not published at ")
+    assert "drop guard: 100% fewer items" in criteo
+    assert criteo.endswith("Nothing is served for criteo yet.")
+
+    shop.sync_failed("the shop answered 503")
+    shop.sync_failed("the shop answered 502")
+    first = [r for r in _syncs(shop) if not r.ok][-1]   # newest first: the first failure
+    sync, criteo = banner(client)
+    assert sync.startswith(f"The last sync failed since {first.finished_at:%Y-%m-%d %H:%M} "
+                           "UTC")
+    assert ": the shop answered 502" in sync   # the newest error, since the first failure
+    assert "The snapshot of" in sync and "stays; the last good feeds are still served " \
+        "(3 files, the newest published" in sync
+
+    layout = shop.layout
+    start = datetime.now(UTC) - timedelta(hours=2)
+    refresh_state.write_finished(layout, start, start, False, "build failed: disk full", {})
+    refresh_state.write_finished(layout, start + timedelta(hours=1), start + timedelta(hours=1),
+                                 False, "build failed: disk full", {})
+    problems = banner(client)
+    assert problems[1].startswith(f"The last refresh failed since {start:%Y-%m-%d %H:%M} UTC")
+    assert "build failed: disk full" in problems[1]
+
+    shop.feed("meta", feed_xml(3), items=99,
+              published_at=datetime.now(UTC) - timedelta(minutes=200))
+    stale = banner(client)[-1]
+    assert stale.startswith("meta.xml is stale since ") and \
+        "older than 180 minutes (stale_after_minutes)" in stale
+    assert stale.endswith("This old meta.xml is still served.")
+
+
+def _syncs(shop):
+    from feeds.storage.store import Store
+
+    return Store.in_dir(shop.cfg.data_dir).syncs(limit=10)
+
+
+def test_no_banner_when_nothing_failed(client, publisher):
+    publisher.feed("google", feed_xml(3), items=3)
+    publisher.report("google", items=3)
+    publisher.sync_ok()
+    r, doc = page(client)
+    assert doc.xpath("//section[@id='banner']") == []
+    assert "Nothing failed" in text(doc.xpath("//*[@id='all-ok']")[0])
+
+
+def test_a_failed_push_is_in_the_banner(tmp_path):
+    from feeds.pipeline.deliver import ledger_of
+    from feeds.storage.ledger import PushRun
+
+    cfg, client = market_client(tmp_path)
+    now = datetime.now(UTC)
+    ledger_of(cfg).record_run("fyndiq", PushRun(now, now, False,
+                                                message="Fyndiq create: HTTP 500"))
+    (push,) = banner(client)
+    assert push.startswith("The last push to fyndiq failed at ")
+    assert "Fyndiq create: HTTP 500" in push
+    assert push.endswith("Fyndiq keeps what it accepted before; the next push sends the "
+                         "difference again.")

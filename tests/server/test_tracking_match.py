@@ -66,6 +66,16 @@ def test_match_rate_per_service(tmp_path):
     assert len(criteo) == 20 and rows["Criteo OneTag"][4].endswith("and 2 more")
     assert {m.reason for m in criteo} == {"skipped: cheaper than min_price 300"}
     assert "1001" not in {m.id for m in criteo} and "1002" in {m.id for m in criteo}
+    # under 90 %, the banner says so; 93 % and 96 % are no failure
+    app = create_app(cfg, snippets=lambda _cfg: [])
+    doc = html.fromstring(app.test_client().get(f"/?key={cfg.server.access_key}").data)
+    problems = [" ".join(li.text_content().split())
+                for li in doc.xpath("//section[@id='banner']//li")]
+    assert [p for p in problems if " matches only " in p] == [
+        "Criteo OneTag matches only 9 of 31 sellable products (29 %): the criteo catalogue "
+        "lacks the others; the products and the reasons are listed under Tracking. Events "
+        "are still sent for every product, but Criteo OneTag can show only the products "
+        "its catalogue holds."]
 
 
 def test_a_channel_never_built_or_disabled_is_named(tmp_path):

@@ -118,10 +118,12 @@ class PushReport:
     def summary(self) -> str:
         verb = "would send" if self.dry_run else "sent"
         done = ", ".join(f"{action} {n}" for action, n in sorted(self.actions.items()))
-        line = f"{self.name}: {verb} " \
-            f"{done or 'nothing to send: the marketplace already holds this'}"
-        if not self.dry_run:
-            line += f" in {self.requests} requests"
+        if not done:
+            line = f"{self.name}: nothing to send: the marketplace already holds this"
+        else:
+            line = f"{self.name}: {verb} {done}"
+            if not self.dry_run:
+                line += f" in {self.requests} requests"
         if self.rejected:
             line += f"; {len(self.rejected)} rejected"
         if self.left_out:
