@@ -267,6 +267,23 @@ def test_the_build_summary_counts_dropped_items_and_says_skipped(demo):
         assert old not in result.output
 
 
+def test_the_report_and_status_use_the_same_words(demo, tmp_path):
+    import json
+
+    from feeds.storage.report import read
+
+    report = json.loads((demo.parent / "reports" / "amazon.json").read_text())
+    assert report["counts"]["dropped"] == 4 and sum(report["counts"]["skipped"].values()) == 4
+    assert "excluded" not in report["counts"]
+    status = run("--config", str(demo), "status")
+    assert "feed amazon.json: 28 items, published " in status.output
+    assert "last build: 4 dropped, 4 warnings, 4 skipped" in status.output
+    # a report written before "skipped" was the word is read the same
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"counts": {"dropped": 1, "excluded": {"hidden": 2}}}))
+    assert read(old).excluded == {"hidden": 2}
+
+
 def test_validate_says_how_many_more_it_did_not_list(demo):
     result = run("--config", str(demo), "validate", "meta", "--limit", "2")
     assert result.exit_code == 0

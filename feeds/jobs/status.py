@@ -62,8 +62,8 @@ def _feed_lines(layout: Layout, now: datetime) -> list[str]:
                 f"{feed.published_at:%Y-%m-%d %H:%M} UTC ({age(feed.published_at, now)})")
         report = read_report(layout.report(feed.stem))
         if report is not None:
-            line += f"; last build: {report.error_count} errors, " \
-                    f"{report.warning_count} warnings"
+            line += f"; last build: {report.dropped} dropped, {report.warning_count} " \
+                    f"warnings, {sum(report.excluded.values())} skipped"
             if not report.published:
                 line += f"; NOT PUBLISHED: {report.reason}"
         lines.append(line)

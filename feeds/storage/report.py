@@ -5,8 +5,13 @@
     {"violations": [{"severity", "item_id", "field", "rule", "message"}, ...],
      "feed": "google-no", "channel": "google", "built_at": "...",
      "published": true, "reason": "",
-     "counts": {"products": n, "items": n, "dropped": n, "excluded": {why: n},
+     "counts": {"products": n, "items": n, "dropped": n, "skipped": {why: n},
                 "errors": {rule: n}, "warnings": {rule: n}}}
+
+`dropped` counts items an error kept out (never violations: one item may break two
+rules); `skipped` counts, by reason, products that are no item of the channel by design
+(not for sale, or left out by its own filters). Reports written before that word was
+chosen say `excluded`; they are read the same.
 
 Violations are written one by one as the build finds them; the counts, known
 only at the end, follow. The file is renamed into place when complete.
@@ -44,7 +49,7 @@ class Counts:
 
     def as_json(self) -> dict[str, Any]:
         return {"products": self.products, "items": self.items, "dropped": self.dropped,
-                "excluded": dict(self.excluded.most_common()),
+                "skipped": dict(self.excluded.most_common()),
                 "errors": dict(self.errors.most_common()),
                 "warnings": dict(self.warnings.most_common())}
 
@@ -143,7 +148,8 @@ def read(path: Path) -> ReportSummary | None:
         feed=str(data.get("feed", "")), channel=str(data.get("channel", "")), built_at=built,
         published=data.get("published", True) is not False, reason=str(data.get("reason") or ""),
         products=_int(counts.get("products")), items=_int(counts.get("items")),
-        dropped=_int(counts.get("dropped")), excluded=_counter(counts.get("excluded")),
+        dropped=_int(counts.get("dropped")),
+        excluded=_counter(counts.get("skipped", counts.get("excluded"))),
         errors=_counter(counts.get("errors")), warnings=_counter(counts.get("warnings")))
 
 

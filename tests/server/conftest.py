@@ -89,7 +89,7 @@ class Publisher:
                 "built_at": datetime.now(UTC).isoformat(), "published": published,
                 "reason": reason,
                 "counts": {"items": items, "dropped": dropped, "errors": dict(errors or {}),
-                           "warnings": dict(warnings or {}), "excluded": dict(excluded or {})},
+                           "warnings": dict(warnings or {}), "skipped": dict(excluded or {})},
                 "violations": violations or []}
         write_json_atomic(self.layout.report(stem), data)
         return data
