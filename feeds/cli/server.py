@@ -28,11 +28,17 @@ def _refresh_job(cfg: Config) -> Any:
         return None
 
     def demo_refresh(cfg: Config) -> Mapping[str, Any]:
+        import dataclasses
+
         from feeds.jobs.refresh import run_refresh
 
         demo = demo_source(cfg)
         assert demo is not None
-        return run_refresh(cfg, transport=demo.transport, api_key=demo.api_key)
+        # Offline means offline: the demo's orders never go to GA4 or Meta
+        # (`send-purchases --dry-run` shows what would be sent).
+        offline = dataclasses.replace(cfg, purchases=dataclasses.replace(cfg.purchases,
+                                                                          enabled=False))
+        return run_refresh(offline, transport=demo.transport, api_key=demo.api_key)
 
     return demo_refresh
 

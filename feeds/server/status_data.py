@@ -160,6 +160,7 @@ class StatusData:
     stale_after_minutes: int
     match_warn_percent: int = MATCH_WARN_PERCENT
     base_url: str = ""
+    purchases: tuple[Any, ...] = ()  # feeds.purchases.status.PlatformStatus, per platform
 
 
 @dataclass
@@ -188,10 +189,11 @@ def gather_status(cfg: Config, base_url: str, now: datetime, *,
     rows = feed_rows(cfg, layout, base_url, now, readings)
     markets = market_rows(cfg, now)
     matches = _tracking_match(cfg, layout)
+    purchases = _purchases(cfg)
     tag, note = _loader(cfg, base_url)
     return StatusData(
         shop=cfg.shop.name, now=_when(now),
-        problems=tuple(_problems(cfg, readings, markets, matches, now)),
+        problems=tuple(_problems(cfg, readings, markets, matches, now, purchases)),
         feeds=tuple(r for r in rows if not r.pushed),
         payloads=tuple(r for r in rows if r.pushed),
         markets=tuple(markets), tracking_match=tuple(matches),
@@ -199,7 +201,7 @@ def gather_status(cfg: Config, base_url: str, now: datetime, *,
         sync=_sync_view(cfg, readings.syncs, now),
         refresh=_refresh_view(cfg, readings.refresh, now),
         config_warnings=cfg.warnings, stale_after_minutes=cfg.stale_after_minutes(),
-        base_url=base_url)
+        base_url=base_url, purchases=tuple(purchases))
 
 
 def _read(cfg: Config, layout: Layout) -> _Readings:
@@ -421,6 +423,17 @@ def _tracking_match(cfg: Config, layout: Layout) -> list[ServiceMatch]:
         return []
 
 
+def _purchases(cfg: Config) -> list[Any]:
+    """Each platform's server-side purchases (feeds.purchases.status); a failure shows none."""
+    try:
+        from feeds.purchases.status import purchase_status
+
+        return purchase_status(cfg)
+    except Exception:
+        log.error("purchases status failed\n%s", mask(traceback.format_exc()).rstrip())
+        return []
+
+
 def _loader(cfg: Config, base_url: str) -> tuple[str, str]:
     """(the loader tag, a note): the tag names `base_url` when public_url is unset."""
     try:
@@ -451,7 +464,8 @@ def _previews(cfg: Config, hook: Previews | None) -> list[tuple[str, str]]:
 
 
 def _problems(cfg: Config, readings: _Readings, markets: list[MarketRow],
-              matches: list[ServiceMatch], now: datetime) -> list[Problem]:
+              matches: list[ServiceMatch], now: datetime,
+              purchases: list[Any] = ()) -> list[Problem]:
     """The banner: every failure a shop owner must know of, most serious first."""
     problems: list[Problem] = []
     served = _served_line(readings.published)
@@ -476,6 +490,12 @@ def _problems(cfg: Config, readings: _Readings, markets: list[MarketRow],
                 f"({market.pushed_ago})", market.outcome,
                 f"{market.name} keeps what it accepted before; the next push sends the "
                 "difference again"))
+    for p in purchases:
+        if p.last_ok is False:
+            problems.append(Problem(
+                f"Sending purchases to {p.title} failed",
+                f"at {_when(p.last_run)} ({_ago(p.last_run, now)})", p.last_error,
+                "the orders not sent stay pending; the next run sends them"))
     problems += _feed_problems(cfg, readings, now)
     for m in matches:
         if m.percent is not None and m.percent < MATCH_WARN_PERCENT:

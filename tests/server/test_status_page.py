@@ -435,3 +435,22 @@ def test_a_failed_push_is_in_the_banner(tmp_path):
     assert "Fyndiq create: HTTP 500" in push
     assert push.endswith("Fyndiq keeps what it accepted before; the next push sends the "
                          "difference again.")
+
+
+def test_failed_purchases_are_in_the_banner(server_config):
+    from types import SimpleNamespace
+
+    from feeds.server.status_data import _problems, _Readings
+
+    when = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
+    failed = SimpleNamespace(title="GA4 (Measurement Protocol)", last_ok=False, last_run=when,
+                             last_error="GA4 answered 500")
+    fine = SimpleNamespace(title="Meta (Conversions API)", last_ok=True, last_run=when,
+                           last_error="")
+    readings = _Readings(published=[], reports={}, syncs=[], refresh=None)
+    (problem,) = _problems(server_config, readings, [], [], when + timedelta(hours=1),
+                           [failed, fine])
+    assert problem.what == "Sending purchases to GA4 (Measurement Protocol) failed"
+    assert problem.since == "at 2026-11-28 11:00 UTC (1 h ago)"
+    assert problem.detail == "GA4 answered 500"
+    assert problem.served == "The orders not sent stay pending; the next run sends them"
