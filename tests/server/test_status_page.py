@@ -451,6 +451,6 @@ def test_failed_purchases_are_in_the_banner(server_config):
     (problem,) = _problems(server_config, readings, [], [], when + timedelta(hours=1),
                            [failed, fine])
     assert problem.what == "Sending purchases to GA4 (Measurement Protocol) failed"
-    assert problem.since == "at 2026-11-28 11:00 UTC (1 h ago)"
+    assert problem.since == "at 2026-11-28 11:00 UTC (60 min ago)"
     assert problem.detail == "GA4 answered 500"
     assert problem.served == "The orders not sent stay pending; the next run sends them"
