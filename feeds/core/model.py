@@ -121,6 +121,9 @@ class Product:
     ean_rejected: bool = False
     violations: tuple[Violation, ...] = ()
     vat_percent: Decimal | None = None  # the VAT the prices include (the target's table)
+    # the brand is [shop] default_brand (no manufacturer, no EAN), not the maker's name
+    brand_from_shop: bool = False
+    commodity_code: str = ""  # Vendre's `commodity_code` (a CN/HS customs code), as given
 
     @property
     def current_price(self) -> Money | None:

@@ -607,10 +607,11 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
     gtin = _gtin(raw.get("ean1"), problems)
     ean_given = bool(raw.get("ean1"))
     brand = _text(source, "manufacturer_name", problems)
+    brand_from_shop = False
     if not brand and not ean_given:
         # The shop's own goods: no manufacturer and no EAN. A product with an EAN is
         # somebody else's, and a made-up brand gets it disapproved (Google 6324351).
-        brand = ctx.default_brand
+        brand, brand_from_shop = ctx.default_brand, bool(ctx.default_brand)
     attributes = _variant_attributes(raw, parent, ctx) if parent_vendre_id else {}
     if attributes:
         title = _titled(title, attributes.values())
@@ -656,6 +657,8 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
         ean_rejected=ean_given and gtin is None,
         violations=tuple(problems.found),
         vat_percent=vat,
+        brand_from_shop=brand_from_shop,
+        commodity_code=_text(raw, "commodity_code", problems),
     )
 
 
