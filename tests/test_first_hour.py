@@ -368,3 +368,28 @@ def live():
     yield start
     for server in servers:
         server.stop()
+
+
+def test_the_reasons_for_missing_products_read_only_their_lines(tmp_path):
+    """`dropped_items(path, ids)` finds exactly those ids' first errors in a report as the
+    build writes it (one violation per line), and in any other JSON report."""
+    import json
+
+    from feeds.core.validation import Severity, Violation
+    from feeds.storage.report import Counts, ReportWriter, dropped_items
+
+    path = tmp_path / "google.json"
+    writer, counts = ReportWriter(path), Counts()
+    odd = 'A "quoted", id}'
+    writer.add([Violation(Severity.WARNING, "12", "title", "long", "title_long"),
+                Violation(Severity.ERROR, "12", "image_link", "missing image", "image"),
+                Violation(Severity.ERROR, "123", "price", "no price", "price"),
+                Violation(Severity.ERROR, odd, "gtin", "bad, \"very\" bad", "gtin")], counts)
+    writer.finish({"feed": "google"}, counts)
+    assert dropped_items(path, {"12"}) == {"12": "image_link: missing image"}
+    assert dropped_items(path, {odd, "nope"}) == {odd: 'gtin: bad, "very" bad'}
+    assert dropped_items(path, set()) == {}
+    assert set(dropped_items(path)) == {"12", "123", odd}
+    whole = tmp_path / "other.json"   # e.g. written in one piece by another tool
+    whole.write_text(json.dumps(json.loads(path.read_text()), indent=2))
+    assert dropped_items(whole, {"123"}) == {"123": "price: no price"}
