@@ -61,6 +61,8 @@ class Channel:
     :param one_file_per_target: True for a feed (one file per target, `to_item`
         reads `derived.primary`); False for a marketplace (one file for all its
         targets, `to_item` combines them).
+    :param paste_into: where a shop owner pastes a pulled feed's URL (the platform's
+        own menu path); '' for a payload that is pushed, never fetched.
     """
 
     code: str
@@ -73,6 +75,7 @@ class Channel:
     settings: type[ChannelSettings] = FeedSettings
     delivery: Push | None = None
     one_file_per_target: bool = True
+    paste_into: str = ""
     # Limited fields cut at a word boundary with an ellipsis; every other limited field
     # (a brand, an identifier) is cut plain, since an ellipsis would change its value.
     prose: frozenset[str] = frozenset({"title", "description"})

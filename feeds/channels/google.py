@@ -215,4 +215,6 @@ CHANNEL = Channel(
     rules=RULES,
     limits={"title": 150, "description": 5000, "brand": 70},
     format=rss("feeds/google.xml"),
+    paste_into=("Merchant Center: Products > Data sources > Add product source > "
+                '"Add products from a file" > "Enter a link to your file"'),
 )

@@ -27,7 +27,8 @@ from feeds.core.validation import Rule, Severity, Violation, check, has_error
 from feeds.storage.store import Store
 from feeds.vendre.parse import DeriveContext, parse_product, with_descendants
 
-__all__ = ["FeedBatch", "FeedJob", "PassJob", "products_pass", "settle", "verdict"]
+__all__ = ["FeedBatch", "FeedJob", "PassJob", "products_pass", "settle", "skip_reason",
+           "verdict"]
 
 BATCH_PRODUCTS = 250  # products per batch: small enough to keep memory flat
 
@@ -117,7 +118,7 @@ def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
     out.products += 1
     products = Derived({name: derived[index] for name, index in feed.derivations})
     product = products.primary
-    why = _excluded(product, feed.settings, feed.excluded_categories)
+    why = skip_reason(product, feed.settings, feed.excluded_categories)
     if why:
         out.excluded[why] += 1
         return
@@ -178,14 +179,16 @@ def _channel_violations(item_id: str, found: tuple[Violation, ...], item: dict[s
     return [v for v in violations if v.field not in derived] if derived else violations
 
 
-def _excluded(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:
-    """Why a product is not an item of this feed ('' = it is one)."""
+def skip_reason(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:
+    """Why a product is skipped, not an item of this feed ('' = it is one): not for sale,
+    or left out by the channel's own filters (`categories`: exclude_categories with their
+    subcategories)."""
     if not product.sellable:
         return product.not_sellable_because
     if categories and categories.intersection(product.category_ids):
-        return "excluded category"
+        return "in exclude_categories"
     if settings.exclude_out_of_stock and product.availability is Availability.OUT_OF_STOCK:
-        return "out of stock (excluded)"
+        return "out of stock (exclude_out_of_stock)"
     price = product.current_price
     if settings.min_price is not None and price is not None and \
             price.amount < settings.min_price:

@@ -55,7 +55,7 @@ from feeds.pipeline.plan import (
     shared_inputs,
 )
 from feeds.pipeline.producer import Send, produced
-from feeds.pipeline.publish import HistoryPolicy, drop_percent, publish, temp_file
+from feeds.pipeline.publish import HistoryPolicy, guard_refusal, publish, temp_file
 from feeds.pipeline.sink import FeedSink, Written
 from feeds.progress import Progress, Step, make_progress
 from feeds.storage.feed_ids import FeedIds, Recorder
@@ -286,13 +286,11 @@ class _File:
     def _drop_guard(self, force: bool) -> str:
         limit = self.spec.settings.max_drop_percent
         limit = self.cfg.build.max_drop_percent if limit is None else limit
-        before = self.previous.items if self.previous else 0
-        fell = drop_percent(before, self.counts.items)
-        if force or fell <= limit:
+        if force:
             return ""
-        return (f"drop guard: {self.counts.items} items against {before} published "
-                f"({fell:.0f}% fewer, limit {limit}%); the old file stays; "
-                "use --force if this is intended")
+        c = self.counts
+        return guard_refusal(self.previous.items if self.previous else None, c.items,
+                             c.items + c.dropped, limit)
 
     def _state(self) -> PublishedFeed:
         spec, written = self.spec, self.written
