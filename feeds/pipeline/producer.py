@@ -7,11 +7,17 @@ runs in a child while the parent renders, writes and parses back every file: a
 producer/consumer pipeline (`feeds.pipeline.run` decides when).
 
 What crosses: the job (frozen dataclasses; channels travel by name) to the
-child, once; then batches of plain data (dicts, lists, strings, Decimals,
+child, once; then batches of plain data (bytes, dicts, lists, strings, Decimals,
 `Violation`s, counts) to the parent, pickled through a one-way pipe. Nothing
-else: no lxml trees, no open files, no database connections. A send returns
-only once the parent reads it, so the child runs at most one batch ahead and
+else: no lxml trees, no open files, no database connections. The child's sends
+go through a thread of its own (a pipe takes 64 kB, a batch is larger: the
+child works on while the parent reads), at most `_AHEAD` batches ahead, so
 memory stays bounded whatever the catalogue's size. The child writes no files.
+
+Sharing the work: `Claims` lets both processes take rows of the same block, the
+child from the back and the parent from the front, a few at a time, until they
+meet; whoever is idle works, so the two cores finish together whatever each
+side's other work costs (`feeds.pipeline.run` uses it).
 
 How failures travel: an exception in the child is sent to the parent and
 raised there as the same exception, with the child's traceback as a note (an
@@ -36,8 +42,11 @@ multiprocessing also starts its small resource-tracker process once per parent.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import queue
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
@@ -45,27 +54,64 @@ from typing import Any, TypeVar
 
 from feeds.errors import BuildError
 
-__all__ = ["Send", "produced"]
+__all__ = ["Claims", "Send", "produced"]
 
 Job = TypeVar("Job")
 Send = Callable[[Any], None]
 
 _CONTEXT = multiprocessing.get_context("spawn")
 _BATCH, _ERROR, _DONE = "batch", "error", "done"
+_AHEAD = 4  # batches the child may have sent that the parent has not read yet
 
 
-def produced(work: Callable[[Job, Send], None], job: Job) -> Iterator[Any]:
-    """Run `work(job, send)` in a child process; yield whatever it `send`s, in order.
+class Claims:
+    """The rows of the block both processes work on: the parent takes them from the front,
+    the child from the back, `step` at a time, until none is left (shared memory and one
+    lock; made in the parent and given to the child when it starts)."""
+
+    def __init__(self) -> None:
+        self._cells = _CONTEXT.Array("q", 3)  # block number, front, back
+
+    def open(self, block: int, size: int) -> None:
+        """Block number `block` of `size` rows is the one to share now (in the child)."""
+        with self._cells.get_lock():
+            self._cells[0], self._cells[1], self._cells[2] = block, 0, size
+
+    def front(self, block: int, step: int) -> tuple[int, int] | None:
+        """The next `step` rows (start, end) of `block` from the front; None when none is
+        left or that block is over."""
+        cells = self._cells
+        with cells.get_lock():
+            start, end = cells[1], cells[2]
+            if cells[0] != block or start >= end:
+                return None
+            cells[1] = min(end, start + step)
+            return start, cells[1]
+
+    def back(self, step: int) -> tuple[int, int] | None:
+        """The last `step` free rows (start, end) of the open block; None when none is left."""
+        cells = self._cells
+        with cells.get_lock():
+            start, end = cells[1], cells[2]
+            if start >= end:
+                return None
+            cells[2] = max(start, end - step)
+            return cells[2], end
+
+
+def produced(work: Callable[..., None], job: Job, *shared: Any) -> Iterator[Any]:
+    """Run `work(job, send, *shared)` in a child process; yield whatever it `send`s, in order.
 
     `work` must be a module-level function (the child imports it by name) and
-    `job` must pickle. Close the iterator (or exhaust it) to end the child.
+    `job` must pickle; `shared` are objects made for sharing with a child (`Claims`).
+    Close the iterator (or exhaust it) to end the child.
 
     :raises BuildError: the child died without reporting an exception.
     """
     reader, writer = _CONTEXT.Pipe(duplex=False)
     with reader:
         with writer:  # closed here once the child has its copy: the child's death is EOF
-            child = _CONTEXT.Process(target=_child_main, args=(work, job, writer),
+            child = _CONTEXT.Process(target=_child_main, args=(work, job, writer, *shared),
                                      name="feeds-producer", daemon=True)
             child.start()
         finished = False
@@ -90,20 +136,53 @@ def produced(work: Callable[[Job, Send], None], job: Job) -> Iterator[Any]:
             child.join()
 
 
-def _child_main(work: Callable[[Job, Send], None], job: Job, writer: Connection) -> None:
+def _child_main(work: Callable[..., None], job: Job, writer: Connection, *shared: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def send(batch: Any) -> None:
-        writer.send((_BATCH, batch))
-
+    send = _Sender(writer)
     try:
-        work(job, send)
+        work(job, send, *shared)
     except BaseException as exc:  # every failure goes to the parent, which raises it
-        writer.send((_ERROR, _portable(exc)))
+        send.message(_ERROR, _portable(exc))
     else:
-        writer.send((_DONE, None))
+        send.message(_DONE, None)
     finally:
+        send.close()
         writer.close()
+
+
+class _Sender:
+    """The child's `send`: pickles here, writes in a thread of its own (writing to a pipe
+    releases the GIL, so the child works on while the parent reads)."""
+
+    def __init__(self, writer: Connection) -> None:
+        self._writer = writer
+        self._outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=_AHEAD)
+        self._thread = threading.Thread(target=self._write_all, name="feeds-sender",
+                                        daemon=True)
+        self._thread.start()
+
+    def __call__(self, batch: Any) -> None:
+        self.message(_BATCH, batch)
+
+    def message(self, kind: str, payload: Any) -> None:
+        self._outbox.put(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def flush(self) -> None:
+        """Wait until every message sent so far is in the pipe."""
+        self._outbox.join()
+
+    def close(self) -> None:
+        self._outbox.put(None)
+        self._thread.join()
+
+    def _write_all(self) -> None:
+        outbox = self._outbox
+        try:
+            while (message := outbox.get()) is not None:
+                self._writer.send_bytes(message)
+                outbox.task_done()
+        except OSError:  # the parent is gone: the child has no one left to work for
+            os._exit(1)
 
 
 def _portable(exc: BaseException) -> BaseException:

@@ -45,10 +45,11 @@ class FeedSink:
         self._thread.start()
         return self
 
-    def write(self, text: str) -> None:
+    def write(self, text: str | bytes) -> None:
+        """Queue `text` (bytes are UTF-8 already) for the writer thread."""
         if self._error is not None:
             raise self._error
-        self._queue.put(text.encode("utf-8"))
+        self._queue.put(text if isinstance(text, bytes) else text.encode("utf-8"))
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
