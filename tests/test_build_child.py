@@ -236,7 +236,6 @@ def _after_one_batch(job, send, claims, then):
         send(batch)
         sent["n"] += 1
         if sent["n"] == 4:  # the rows and the result of two blocks
-            send.flush()  # in the pipe, for the parent to read
             then()
 
     build_module._produce(job, send_then, claims, block_products=2)

@@ -67,6 +67,7 @@ def test_escape_is_markupsafe_escape(value):
     import markupsafe
 
     assert rss_fast.escape(value) == str(markupsafe.escape(value))
+    assert rss_fast._escape_text(value) == str(markupsafe.escape(value))
 
 
 def test_the_built_in_templates_take_the_fast_path():

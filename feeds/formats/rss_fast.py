@@ -41,11 +41,8 @@ _OPTIONAL = tuple((name, f"<g:{name}>", f"</g:{name}>\n") for name in (
     "material", "pattern", "product_type", "google_product_category", "shipping_weight"))
 
 
-def escape(value: Any) -> str:
-    """`value` as Jinja's autoescape writes it: markupsafe's five replacements, once each
-    per value (a string without any of them, the usual case, is returned as it is)."""
-    if type(value) is not str:
-        return str(markupsafe.escape(value))  # numbers, None, objects with __html__
+def _escape_text(value: str) -> str:
+    """markupsafe's five replacements, each only where needed."""
     if "&" in value:
         value = value.replace("&", "&amp;")
     if "<" in value:
@@ -57,6 +54,18 @@ def escape(value: Any) -> str:
     if '"' in value:
         value = value.replace('"', "&#34;")
     return value
+
+
+# markupsafe's own C function for text, the one its `escape` (and so Jinja) calls; our
+# equal Python version where a markupsafe release no longer has it.
+_escape_str = getattr(markupsafe, "_escape_inner", _escape_text)
+
+
+def escape(value: Any) -> str:
+    """`value` as Jinja's autoescape writes it (markupsafe's `& < > ' "` replacements)."""
+    if type(value) is str:
+        return _escape_str(value)
+    return str(markupsafe.escape(value))  # numbers, None, objects with __html__
 
 
 def head(feed: Mapping[str, Any]) -> str:

@@ -26,10 +26,15 @@ from typing import Any
 from feeds.channels import Channel, ItemContext
 from feeds.core.model import Availability, Category, Derived, Product
 from feeds.core.settings import ChannelSettings
-from feeds.core.validation import Rule, Severity, Violation, check, has_error
+from feeds.core.validation import Checker, Severity, Violation, checker, has_error
 from feeds.errors import BuildError
 from feeds.storage.store import Store, decode
-from feeds.vendre.parse import DeriveContext, parse_product, with_descendants
+from feeds.vendre.parse import (
+    DeriveContext,
+    not_sellable_because,
+    parse_product,
+    with_descendants,
+)
 
 __all__ = ["BLOCK_PRODUCTS", "FeedBatch", "FeedJob", "PassJob", "PassWorker", "Row", "merge",
            "products_pass", "store_blocks", "verdict"]
@@ -98,7 +103,7 @@ class _Feed:
         self.derivations = job.derivations
         self.render_items = job.render_items
         self.id_key = job.id_key
-        self.rules = job.channel.all_rules
+        self.check = checker(job.channel.all_rules)
         self.ctx = ItemContext(settings=job.settings, default_brand=pass_job.default_brand,
                                labels=pass_job.labels, categories=pass_job.categories,
                                now=pass_job.now)
@@ -129,6 +134,12 @@ class PassWorker:
         for stored, stored_parent in rows:
             raw = decode(stored)
             parent = self._decoded_parent(stored_parent) if stored_parent else None
+            why = not_sellable_because(raw, parent)
+            if why:  # excluded from every feed, as `_one` would find out after parsing it
+                for out in batch:
+                    out.products += 1
+                    out.excluded[why] += 1
+                continue
             derived = [parse_product(raw, ctx, parent) for ctx in job.derive]
             for feed, out in work:
                 _one(feed, derived, job.duplicate_ids, out)
@@ -195,16 +206,16 @@ def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
         out.excluded[why] += 1
         return
     item = feed.channel.to_item(products, feed.ctx)
-    verdict(feed.channel, feed.rules, duplicates, item, product.violations, product.feed_id,
+    verdict(feed.channel, feed.check, duplicates, item, product.violations, product.feed_id,
             out)
 
 
-def verdict(channel: Channel, rules: Sequence[Rule], duplicates: frozenset[str],
+def verdict(channel: Channel, check: Checker, duplicates: frozenset[str],
             item: dict[str, Any], found: tuple[Violation, ...], item_id: str,
             out: FeedBatch) -> None:
     """Check one mapped item: its violations into `out`, and the finished item unless an
     error drops it. `found` are the violations deriving the product already gave."""
-    violations = [*found, *_channel_violations(item_id, found, item, rules)]
+    violations = [*found, *_channel_violations(item_id, found, item, check)]
     if item_id in duplicates:
         violations.append(Violation(Severity.ERROR, item_id, "id",
                                     "article number used by several products", "id_duplicate"))
@@ -216,10 +227,10 @@ def verdict(channel: Channel, rules: Sequence[Rule], duplicates: frozenset[str],
 
 
 def _channel_violations(item_id: str, found: tuple[Violation, ...], item: dict[str, Any],
-                        rules: Sequence[Rule]) -> list[Violation]:
+                        check: Checker) -> list[Violation]:
     """The channel's rule violations, minus those that repeat an error the derivation
     already reported for the same field (an unknown tax class also leaves no price)."""
-    violations = check(item_id, item, rules)
+    violations = check(item_id, item)
     derived = {v.field for v in found if v.severity is Severity.ERROR}
     return [v for v in violations if v.field not in derived] if derived else violations
 

@@ -9,9 +9,10 @@ producer/consumer pipeline (`feeds.pipeline.run` decides when).
 What crosses: the job (frozen dataclasses; channels travel by name) to the
 child, once; then batches of plain data (bytes, dicts, lists, strings, Decimals,
 `Violation`s, counts) to the parent, pickled through a one-way pipe. Nothing
-else: no lxml trees, no open files, no database connections. The child's sends
-go through a thread of its own (a pipe takes 64 kB, a batch is larger: the
-child works on while the parent reads), at most `_AHEAD` batches ahead, so
+else: no lxml trees, no open files, no database connections. A send returns
+once the pipe holds it: on Linux the pipe is enlarged to `_PIPE_BYTES` (a batch
+is larger than the default 64 kB), so the child works on while the parent reads
+(a thread sending for it waited up to 5 ms for the GIL each time, measured), and
 memory stays bounded whatever the catalogue's size. The child writes no files.
 
 Sharing the work: `Claims` lets both processes take rows of the same block, the
@@ -42,17 +43,19 @@ multiprocessing also starts its small resource-tracker process once per parent.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
-import queue
 import signal
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from feeds.errors import BuildError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["Claims", "Send", "produced"]
 
@@ -61,28 +64,30 @@ Send = Callable[[Any], None]
 
 _CONTEXT = multiprocessing.get_context("spawn")
 _BATCH, _ERROR, _DONE = "batch", "error", "done"
-_AHEAD = 4  # batches the child may have sent that the parent has not read yet
+_PIPE_BYTES = 1 << 20  # Linux's limit for an unprivileged process (/proc/sys/fs/pipe-max-size)
 
 
 class Claims:
-    """The rows of the block both processes work on: the parent takes them from the front,
-    the child from the back, `step` at a time, until none is left (shared memory and one
-    lock; made in the parent and given to the child when it starts)."""
+    """The rows of the block both processes work on: the parent takes them from the front
+    (up to a limit: the rows it was sent), the child from the back, `step` at a time,
+    until none is left (shared memory and one lock; made in the parent and given to the
+    child when it starts)."""
 
     def __init__(self) -> None:
-        self._cells = _CONTEXT.Array("q", 3)  # block number, front, back
+        self._cells = _CONTEXT.Array("q", 4)  # block number, front, back, front's limit
 
-    def open(self, block: int, size: int) -> None:
-        """Block number `block` of `size` rows is the one to share now (in the child)."""
+    def open(self, block: int, size: int, limit: int) -> None:
+        """Block number `block` of `size` rows is the one to share now, the parent's part
+        at most its first `limit` rows (in the child)."""
         with self._cells.get_lock():
-            self._cells[0], self._cells[1], self._cells[2] = block, 0, size
+            self._cells[:] = [block, 0, size, limit]
 
     def front(self, block: int, step: int) -> tuple[int, int] | None:
         """The next `step` rows (start, end) of `block` from the front; None when none is
         left or that block is over."""
         cells = self._cells
         with cells.get_lock():
-            start, end = cells[1], cells[2]
+            start, end = cells[1], min(cells[2], cells[3])
             if cells[0] != block or start >= end:
                 return None
             cells[1] = min(end, start + step)
@@ -109,6 +114,7 @@ def produced(work: Callable[..., None], job: Job, *shared: Any) -> Iterator[Any]
     :raises BuildError: the child died without reporting an exception.
     """
     reader, writer = _CONTEXT.Pipe(duplex=False)
+    _enlarge(reader)
     with reader:
         with writer:  # closed here once the child has its copy: the child's death is EOF
             child = _CONTEXT.Process(target=_child_main, args=(work, job, writer, *shared),
@@ -136,53 +142,31 @@ def produced(work: Callable[..., None], job: Job, *shared: Any) -> Iterator[Any]
             child.join()
 
 
+def _enlarge(pipe: Connection) -> None:
+    """Give the pipe room for a batch or two, where the system allows it (Linux)."""
+    size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if size is None:
+        return
+    try:
+        fcntl.fcntl(pipe.fileno(), size, _PIPE_BYTES)
+    except OSError:  # a lower limit: the default size works, with less overlap
+        pass
+
+
 def _child_main(work: Callable[..., None], job: Job, writer: Connection, *shared: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    send = _Sender(writer)
+
+    def send(batch: Any) -> None:
+        writer.send_bytes(pickle.dumps((_BATCH, batch), protocol=pickle.HIGHEST_PROTOCOL))
+
     try:
         work(job, send, *shared)
     except BaseException as exc:  # every failure goes to the parent, which raises it
-        send.message(_ERROR, _portable(exc))
+        writer.send((_ERROR, _portable(exc)))
     else:
-        send.message(_DONE, None)
+        writer.send((_DONE, None))
     finally:
-        send.close()
         writer.close()
-
-
-class _Sender:
-    """The child's `send`: pickles here, writes in a thread of its own (writing to a pipe
-    releases the GIL, so the child works on while the parent reads)."""
-
-    def __init__(self, writer: Connection) -> None:
-        self._writer = writer
-        self._outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=_AHEAD)
-        self._thread = threading.Thread(target=self._write_all, name="feeds-sender",
-                                        daemon=True)
-        self._thread.start()
-
-    def __call__(self, batch: Any) -> None:
-        self.message(_BATCH, batch)
-
-    def message(self, kind: str, payload: Any) -> None:
-        self._outbox.put(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
-
-    def flush(self) -> None:
-        """Wait until every message sent so far is in the pipe."""
-        self._outbox.join()
-
-    def close(self) -> None:
-        self._outbox.put(None)
-        self._thread.join()
-
-    def _write_all(self) -> None:
-        outbox = self._outbox
-        try:
-            while (message := outbox.get()) is not None:
-                self._writer.send_bytes(message)
-                outbox.task_done()
-        except OSError:  # the parent is gone: the child has no one left to work for
-            os._exit(1)
 
 
 def _portable(exc: BaseException) -> BaseException:

@@ -224,10 +224,8 @@ class _File:
             except FeedsError as exc:  # this file's check or its disk: the others go on
                 self.fail(str(exc))
                 return
-            digest, recorder = self.digest, self.recorder
-            for item_id in part.ids:
-                digest.add(item_id)
-                recorder.add(item_id)
+            self.digest.add_all(part.ids)
+            self.recorder.add_all(part.ids)
 
     def taken(self, item: dict[str, Any]) -> None:
         item_id = str(item.get(self._id, ""))
@@ -509,11 +507,17 @@ def _produce(job: PassJob, send: Send, claims: Claims,
     gc.freeze()
     gc.set_threshold(70_000, 100, 100)
     worker = PassWorker(job)
+    theirs = block_products // 2  # the rows the parent took of the last block
     for number, rows in enumerate(store_blocks(job, block_products)):
-        claims.open(number, len(rows))
-        send((_ROWS, number, rows))
+        # The parent is sent the rows it took last time and a quarter more: enough to
+        # follow a change of pace, without piping every row twice.
+        limit = min(len(rows), theirs + len(rows) // 4 + _STEP)
+        claims.open(number, len(rows), limit)
+        send((_ROWS, number, rows[:limit]))
         parts = []
+        theirs = len(rows)
         while (taken := claims.back(_STEP)) is not None:
             parts.append(worker.run(rows[taken[0]:taken[1]]))
+            theirs = taken[0]
         parts.reverse()
         send((_DONE, number, merge(parts) if parts else None))
