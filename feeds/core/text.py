@@ -84,8 +84,8 @@ def html_to_text(fragment: str | None) -> str:
         fragment = _tags(_TAG, " ", fragment)
     if "&" in fragment:
         fragment = html.unescape(fragment)
-    lines = (" ".join(line.split()) for line in _XML_ILLEGAL.sub(" ", fragment).split("\n"))
-    return "\n".join(line for line in lines if line)
+    lines = [" ".join(line.split()) for line in _XML_ILLEGAL.sub(" ", fragment).split("\n")]
+    return "\n".join(filter(None, lines))
 
 
 def truncate(text: str, limit: int) -> str:
