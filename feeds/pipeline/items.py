@@ -206,8 +206,24 @@ def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
         out.excluded[why] += 1
         return
     item = feed.channel.to_item(products, feed.ctx)
-    verdict(feed.channel, feed.check, duplicates, item, product.violations, product.feed_id,
-            out)
+    found = product.violations if len(products) == 1 else _every_market(products)
+    verdict(feed.channel, feed.check, duplicates, item, found, product.feed_id, out)
+
+
+def _every_market(products: Derived) -> tuple[Violation, ...]:
+    """A marketplace item's derivation violations: its first market's, plus the warnings
+    of its other markets that the first lacks. Their `text_language_fallback` is left to
+    the channel, whose own rules say what it made of a market without its language."""
+    found = list(products.primary.violations)
+    seen = {(v.rule, v.field, v.message) for v in found}
+    for other in list(products.values())[1:]:
+        for v in other.violations:
+            key = (v.rule, v.field, v.message)
+            if v.severity is Severity.WARNING and v.rule != "text_language_fallback" \
+                    and key not in seen:
+                seen.add(key)
+                found.append(v)
+    return tuple(found)
 
 
 def verdict(channel: Channel, check: Checker, duplicates: frozenset[str],

@@ -168,7 +168,8 @@ class _File:
         self.cfg, self.spec, self.format, self.layout = cfg, spec, fmt, layout
         self.publishing, self.now = publish_feeds, now
         self.meta = _feed_meta(cfg, spec)
-        self.pieces = fmt.pieces(self.meta)
+        # Items a channel still changes in file order must reach this process unrendered.
+        self.pieces = fmt.pieces(self.meta) if spec.channel.in_file_order is None else None
         # Checks the bytes as they are written (the same bytes the file and its SHA-256
         # get), while the other core works; formats without one read the file back.
         self.checker = fmt.checker(spec.file)
@@ -182,6 +183,8 @@ class _File:
         self.written: Written | None = None
         self._id = id_field(spec.channel.format)
         self._parts: list[str] = []
+        steps = spec.channel.in_file_order
+        self._in_order = steps() if steps is not None else None
 
     def open(self, stack: ExitStack) -> None:
         """Temporary files, sink and id recorder, released by `stack` (the temporary files
@@ -216,6 +219,9 @@ class _File:
         if part.failure:
             self.fail(part.failure)
         elif self.pieces is None:
+            if self._in_order is not None:
+                for item in part.items:
+                    self._in_order(item)
             self.queue.extend(part.items)
         elif part.ids:
             try:
