@@ -3,8 +3,9 @@
     python -m bench.build_profile CONFIG CHANNEL...
 
 Times the pieces of the pass on the real snapshot, in this one process, a
-thousand products at a time (holding the whole snapshot would time the
-memory, not the work): reading the stored rows (SQLite), decoding their JSON
+block of products at a time as the build does (`BLOCK_PRODUCTS`; holding more
+would time the memory, not the work), with the garbage collector set as in the
+build's child: reading the stored rows (SQLite), decoding their JSON
 (orjson), deriving each product once per distinct target (`parse_product`),
 every channel's mapping, rules and finishing, and rendering the items of the
 files in pieces (`feeds.formats.rss_fast`). Then it runs the whole build in
@@ -15,6 +16,7 @@ seconds: {"read", "decode", "parse", "map_rules", "render", "build", "rest"}.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -25,10 +27,12 @@ import feeds.pipeline.run as run
 from feeds.config import load_config
 from feeds.formats import handler
 from feeds.formats.templates import make_env
-from feeds.pipeline.items import FeedBatch, _Feed, _one, _render
+from feeds.pipeline.items import BLOCK_PRODUCTS, FeedBatch, _Feed, _one, _render
 from feeds.pipeline.plan import feed_specs, shared_inputs
 from feeds.storage.store import Store, decode
 from feeds.vendre.parse import parse_product
+
+CHILD_GC_THRESHOLDS = (70_000, 100, 100)  # as `feeds.pipeline.run._produce` sets them
 
 
 def main(argv: list[str]) -> int:
@@ -45,9 +49,11 @@ def main(argv: list[str]) -> int:
     spent = dict.fromkeys(("read", "decode", "parse", "map_rules", "render"), 0.0)
     clock = time.process_time
     rows = store.iter_product_rows()
+    gc.freeze()
+    gc.set_threshold(*CHILD_GC_THRESHOLDS)
     while True:
         start = clock()
-        chunk = list(islice(rows, 1000))
+        chunk = list(islice(rows, BLOCK_PRODUCTS))
         spent["read"] += clock() - start
         if not chunk:
             break
