@@ -42,6 +42,8 @@ from typing import Any
 
 from bench import synthetic
 from bench.common import Measured, machine_info, run_measured, write_section
+from feeds.config import Config, load_config
+from feeds.jobs.sync import prepare_products
 from feeds.storage.store import Store
 
 __all__ = ["Figure", "fill_store", "main", "markdown", "measure"]
@@ -54,15 +56,20 @@ GOAL_RATIO, GOAL_THREE, GOAL_BIG_S, GOAL_PEAK_MB = 1.0, 1.5, 30.0, 100.0
 
 
 def fill_store(data_dir: Path, products: int,
-               edit: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None) -> None:
+               edit: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None,
+               cfg: Config | None = None) -> None:
     """A snapshot of `products` synthetic products, categories and recent orders.
 
     :param edit: `edit(position, product)` -> the product stored (e.g. with a new price).
+    :param cfg: prepare the products for its channels' targets, as `vendre-feeds sync`
+        does (`feeds.jobs.sync.prepare_products`); without it, only their JSON is stored.
     """
     store = Store.in_dir(data_dir)
     now = datetime.now(UTC)
     with store.write_snapshot(now) as writer:
         writer.add_categories(synthetic.categories())
+        if cfg is not None:
+            prepare_products(cfg, writer, now)
         for offset in range(0, products, BATCH):
             page = synthetic.products(offset, min(BATCH, products - offset))
             if edit is not None:
@@ -152,8 +159,9 @@ def measure(products: int, work_root: Path, rounds: int, *, one_process: bool = 
     """Fill a snapshot of `products`, then run every figure once per round, interleaved."""
     work = Path(tempfile.mkdtemp(prefix=f"build-{products}-", dir=work_root))
     try:
-        fill_store(work / "data", products)
-        runners = _runners(work, _config(work), one_process=one_process, three=three)
+        config = _config(work)
+        fill_store(work / "data", products, cfg=load_config(config))
+        runners = _runners(work, config, one_process=one_process, three=three)
         found: dict[str, list[Measured]] = {name: [] for name in runners}
         items: dict[str, int] = {}
         for n in range(rounds):
@@ -178,8 +186,8 @@ def profile_split(products: int, work_root: Path) -> dict[str, dict[str, float]]
     """CPU seconds of each piece of one in-process build (`bench.build_profile`)."""
     work = Path(tempfile.mkdtemp(prefix=f"profile-{products}-", dir=work_root))
     try:
-        fill_store(work / "data", products)
         config = _config(work)
+        fill_store(work / "data", products, cfg=load_config(config))
         return {", ".join(c): json.loads(run_measured("bench.build_profile",
                                                       [str(config), *c], work=work).stdout)
                 for c in (("google",), THREE)}

@@ -35,13 +35,16 @@ from feeds.vendre.parse import (
     parse_product,
     with_descendants,
 )
+from feeds.vendre.prepared import load, product
 
 __all__ = ["BLOCK_PRODUCTS", "FeedBatch", "FeedJob", "PassJob", "PassWorker", "Row", "merge",
            "products_pass", "skip_reason", "store_blocks", "verdict"]
 
 BLOCK_PRODUCTS = 250  # stored rows per block: small enough to keep memory flat
 
-Row = tuple[bytes, bytes | None]  # a product's stored JSON and its variant parent's
+# A product as stored: its prepared form (`feeds.vendre.prepared`), or else its JSON and
+# its variant parent's.
+Row = tuple[bytes | None, bytes | None, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class PassJob:
     duplicate_ids: frozenset[str]
     default_brand: str
     now: Any
+    # Per derivation, the index of its key among the snapshot's prepared forms' keys
+    # (`Store.prepared_keys`); () when the pass derives every product from its JSON.
+    prepared: tuple[int, ...] = ()
 
 
 @dataclass
@@ -112,8 +118,11 @@ class _Feed:
 
 
 def store_blocks(job: PassJob, size: int = BLOCK_PRODUCTS) -> Iterator[list[Row]]:
-    """The snapshot's stored rows, in store order, `size` at a time (one read transaction)."""
-    rows = Store(job.store).iter_product_rows()
+    """The snapshot's stored rows, in store order, `size` at a time (one read transaction):
+    prepared forms where they hold every derivation of the job, else the JSON."""
+    store = Store(job.store)
+    rows: Iterator[Row] = store.iter_prepared_rows(sum(1 << n for n in job.prepared)) \
+        if job.prepared else ((None, raw, parent) for raw, parent in store.iter_product_rows())
     while block := list(islice(rows, size)):
         yield block
 
@@ -131,16 +140,22 @@ class PassWorker:
         job, feeds = self._job, self._feeds
         batch = [FeedBatch() for _ in feeds]
         work = list(zip(feeds, batch, strict=True))
-        for stored, stored_parent in rows:
-            raw = decode(stored)
-            parent = self._decoded_parent(stored_parent) if stored_parent else None
-            why = not_sellable_because(raw, parent)
+        prepared = job.prepared
+        for form, stored, stored_parent in rows:
+            if form is not None:  # derived at sync (`feeds.vendre.prepared`)
+                found = load(form)
+                why = found[0]
+            else:
+                raw = decode(stored)
+                parent = self._decoded_parent(stored_parent) if stored_parent else None
+                why = not_sellable_because(raw, parent)
             if why:  # excluded from every feed, as `_one` would find out after parsing it
                 for out in batch:
                     out.products += 1
                     out.excluded[why] += 1
                 continue
-            derived = [parse_product(raw, ctx, parent) for ctx in job.derive]
+            derived = [product(found[1 + n]) for n in prepared] if form is not None else \
+                [parse_product(raw, ctx, parent) for ctx in job.derive]
             for feed, out in work:
                 _one(feed, derived, job.duplicate_ids, out)
         for feed, out in work:

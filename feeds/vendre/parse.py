@@ -39,6 +39,7 @@ from feeds.core.validation import Severity, Violation
 
 __all__ = [
     "DeriveContext",
+    "derive_timeless",
     "gtin_check_digit_ok",
     "not_sellable_because",
     "with_descendants",
@@ -329,11 +330,18 @@ def _google_category(ids: tuple[int, ...], ctx: DeriveContext) -> int | None:
 
 
 class _Problems:
-    """Collects the violations found while deriving one product."""
+    """Collects the violations found while deriving one product, and whether the
+    derivation read the clock (`now`): such a product changes with the time alone."""
 
     def __init__(self, item_id: str) -> None:
         self.item_id = item_id
         self.found: list[Violation] = []
+        self.timed = False
+
+    def now(self, ctx: DeriveContext) -> datetime:
+        """`ctx.now`, the only way deriving a product reads it (`derive_timeless`)."""
+        self.timed = True
+        return ctx.now
 
     def add(self, severity: Severity, field_: str, message: str, rule: str) -> None:
         self.found.append(Violation(severity, self.item_id, field_, message, rule))
@@ -392,19 +400,20 @@ def _availability(quantity: int, raw: Mapping[str, Any], ctx: DeriveContext,
     or out of stock; preorders and backorders always with the date Google requires."""
     if quantity > 0:
         return Availability.IN_STOCK, None
-    now = ctx.now
     value = raw.get("date_available")
     available = to_datetime(value)
     if available is None and value not in (None, "", 0) and \
             not (type(value) in (int, float) and value < 0):  # negative: MySQL's zero date
         problems.unusable("date_available", value, "a unix time or a date")
-    released = _delivery_date(raw.get("delivery_time"))
     checkout = raw.get("stock_allow_checkout")
+    if checkout is False:  # the shop says it cannot be bought before it arrives
+        return Availability.OUT_OF_STOCK, None
+    released = _delivery_date(raw.get("delivery_time"))
+    # The clock is read only where a date is compared with it (`_Problems.now`).
+    now = problems.now(ctx) if available is not None or released is not None else None
     release = available if available is not None and available > now else \
         released if released is not None and released > now else None
     if release is not None:
-        if checkout is False:  # the shop says it cannot be bought before it arrives
-            return Availability.OUT_OF_STOCK, None
         if release > now + _MAX_AHEAD:
             problems.add(Severity.WARNING, "availability_date", f"release date "
                          f"{release:%Y-%m-%d} is more than a year ahead; sent as a year "
@@ -412,7 +421,7 @@ def _availability(quantity: int, raw: Mapping[str, Any], ctx: DeriveContext,
             release = _day_of(now + _MAX_AHEAD)
         return Availability.PREORDER, release
     if checkout is True:
-        return Availability.BACKORDER, _backorder_date(raw, ctx)
+        return Availability.BACKORDER, _backorder_date(raw, ctx, problems)
     return Availability.OUT_OF_STOCK, None
 
 
@@ -429,15 +438,17 @@ def _delivery_date(text: Any) -> datetime | None:
         return None
 
 
-def _backorder_date(raw: Mapping[str, Any], ctx: DeriveContext) -> datetime:
+def _backorder_date(raw: Mapping[str, Any], ctx: DeriveContext, problems: _Problems
+                    ) -> datetime:
     """When a backorder is expected in stock: the `delivery_time` text's date, else
     `lead_time` days, else `[shop] backorder_days`."""
+    now = problems.now(ctx)
     released = _delivery_date(raw.get("delivery_time"))
-    if released is not None and ctx.now < released <= ctx.now + _MAX_AHEAD:
+    if released is not None and now < released <= now + _MAX_AHEAD:
         return released
     lead = raw.get("lead_time")
     days = lead if type(lead) is int and 0 < lead <= 365 else ctx.backorder_days
-    return _day_of(ctx.now + timedelta(days=days))
+    return _day_of(now + timedelta(days=days))
 
 
 def _day_of(moment: datetime) -> datetime:
@@ -489,8 +500,10 @@ def _sale(raw: Mapping[str, Any], net: Decimal, vat: Decimal | None, ctx: Derive
                      "left out", "sale_range_unreadable")
         return None, None, None
     start, end = window
-    if (start and start > ctx.now) or (end and end <= ctx.now):
-        return None, None, None
+    if start or end:
+        now = problems.now(ctx)
+        if (start and start > now) or (end and end <= now):
+            return None, None, None
     pricing = ctx.pricing
     return Money(pricing.gross(special, vat), pricing.target_currency), start, end
 
@@ -573,9 +586,21 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
     Never raises: an unusable field is ignored with a violation (module docstring).
     """
     try:
-        return _product(raw, ctx, parent)
+        return _product(raw, ctx, parent)[0]
     except Exception as exc:  # the last resort: one product must never end a build
         return _unreadable(raw, ctx, exc)
+
+
+def derive_timeless(raw: Mapping[str, Any], ctx: DeriveContext,
+                    parent: Mapping[str, Any] | None = None) -> Product | None:
+    """`parse_product(raw, ctx, parent)` when it is the same whatever `ctx.now` is: its
+    derivation never read the clock (no release, backorder or sale date was compared
+    with it). None otherwise, and for a product that could not be read at all."""
+    try:
+        product, timed = _product(raw, ctx, parent)
+    except Exception:
+        return None
+    return None if timed else product
 
 
 _ML_EXPECTED = "a text or an object of texts per language"
@@ -585,7 +610,8 @@ _BY_ARTICLE = IdField.ARTICLE_NUMBER
 
 
 def _product(raw: Mapping[str, Any], ctx: DeriveContext,
-             parent: Mapping[str, Any] | None) -> Product:
+             parent: Mapping[str, Any] | None) -> tuple[Product, bool]:
+    """The product, and whether deriving it read the clock (`_Problems.now`)."""
     is_object = type(raw) is dict or isinstance(raw, Mapping)
     not_an_object, raw = (None, raw) if is_object else (raw, {})
     vendre_id = _int(raw.get("id"))
@@ -662,7 +688,7 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
     _language_fallback(ctx.language, problems, title=title_language,
                        description=description_language)
     why_not = _not_sellable_because(raw, net, is_parent) or _parent_hidden(parent)
-    return whole_product(
+    product = whole_product(
         vendre_id=vendre_id,
         article_number=_article_number(raw.get("article_number")),
         feed_id=item_id,
@@ -702,6 +728,7 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
         brand_from_shop=brand_from_shop,
         commodity_code=_text(raw, "commodity_code", problems),
     )
+    return product, problems.timed
 
 
 _DESCRIPTIONS = ("description", "description_short", "meta_description")

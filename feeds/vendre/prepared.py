@@ -1,0 +1,227 @@
+"""Derived products in a compact stored form: derived at sync, loaded by every build.
+
+Deriving a product from its raw JSON (`parse_product`) is most of a build's work
+per product, and decoding that JSON most of the rest (BENCHMARKS.md). A sync
+decodes every product anyway and mostly waits for the shop, so it also derives
+each one for every target the enabled channels read and stores the result
+(`Preparer`, written next to the raw JSON by `feeds.storage.store`); a build
+loads it (`load`, `product`) several times faster than it could decode and
+derive the raw JSON. The raw JSON stays the truth: the form is only a cache of
+what `parse_product` gives.
+
+When the stored form is not used (the build derives from the raw JSON instead):
+- the product's derivation depends on the time: it compared a release, backorder
+  or sale date with the clock (`derive_timeless`), or could not be read at all;
+- a value the form cannot carry exactly (an integer beyond 64 bits, a lone
+  surrogate, a field type this module does not know);
+- the target's key differs: every form is filed under `context_key`, a digest of
+  the parser's own source code (`parser_version`: any change to the derivation
+  code, or to this module, makes every stored form stale), of every setting of
+  the target's `DeriveContext` except the clock, and of the snapshot's categories.
+
+Form: one JSON array per product (orjson, safe to decode whatever the bytes):
+`[reason]` for a product not for sale (its reason, the same for every target),
+else `["", entry, entry, ...]`, one entry per key (null where not stored): the
+`Product`'s fields in their declared order, Money as [amount, currency], Decimals
+as text, the availability and violations by value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import pkgutil
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import orjson
+
+import feeds.core
+from feeds.core.model import Availability, Money, Product, whole_product
+from feeds.core.validation import Severity, Violation
+from feeds.vendre.parse import DeriveContext, derive_timeless, not_sellable_because
+
+__all__ = ["FORMAT", "MAX_KEYS", "Preparer", "context_key", "load", "parser_version",
+           "product"]
+
+FORMAT = 1  # the layout of a form; part of every key
+MAX_KEYS = 30  # targets prepared per product: one bit each in the stored mask
+
+_FIELDS = tuple(f.name for f in fields(Product))
+_INDEX = {name: n for n, name in enumerate(_FIELDS)}
+_MONEY = frozenset({"net_price", "price", "sale_price"})
+_DECIMAL = frozenset({"weight_kg", "vat_percent"})
+_TUPLE = frozenset({"images", "category_ids", "category_path"})
+_MAPPING = frozenset({"seo_paths", "raw_variant", "variant_attributes"})
+_PLAIN = (str, int, bool, type(None))
+_AVAILABILITY = {a.value: a for a in Availability}
+_SEVERITY = {s.value: s for s in Severity}
+
+
+# ---------------------------------------------------------------- keys
+
+
+@cache
+def parser_version() -> str:
+    """A digest of the source of everything a derivation runs (`feeds.core`,
+    `feeds.vendre.parse`, this module), of the Python version and of `FORMAT`; ''
+    when a source cannot be read (then nothing is prepared)."""
+    names = sorted(f"feeds.core.{m.name}" for m in pkgutil.iter_modules(feeds.core.__path__))
+    digest = hashlib.sha256(f"{FORMAT} {sys.version_info[:2]}".encode())
+    for name in ["feeds.core", *names, "feeds.vendre.parse", __name__]:
+        spec = importlib.util.find_spec(name)
+        loader = spec.loader if spec is not None else None
+        source = loader.get_source(name) if loader is not None and \
+            hasattr(loader, "get_source") else None
+        if source is None:
+            return ""
+        digest.update(name.encode() + b"\x00" + source.encode("utf-8", "replace"))
+    return digest.hexdigest()
+
+
+def context_key(ctx: DeriveContext) -> str:
+    """The key of the forms derived with `ctx`: equal keys, equal products (whatever
+    `ctx.now` is, for the products `derive_timeless` gives); '' when nothing is prepared."""
+    version = parser_version()
+    if not version:
+        return ""
+    settings = [(f.name, getattr(ctx, f.name)) for f in fields(ctx)
+                if f.name not in ("now", "memo", "categories")]
+    categories = sorted(ctx.categories.items())
+    return hashlib.sha256(repr((version, settings, categories)).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- writing
+
+
+class Preparer:
+    """Derives products for the targets of `contexts` (at most `MAX_KEYS`, distinct
+    keys) and gives each one's form (`prepare`)."""
+
+    def __init__(self, contexts: Sequence[DeriveContext]) -> None:
+        found: dict[str, DeriveContext] = {}
+        for ctx in contexts:
+            key = context_key(ctx)
+            if key and key not in found and len(found) < MAX_KEYS:
+                found[key] = ctx
+        self.keys = tuple(found)
+        self._contexts = tuple(found.values())
+        self._all = (1 << len(self.keys)) - 1
+
+    def prepare(self, raw: Any, parent: Any = None) -> tuple[bytes, int]:
+        """(form, mask) of one product as a build reads it: `raw` and `parent` decoded
+        from the stored JSON. Bit n of the mask is set when the form holds the product
+        derived under `keys[n]`: it was loaded back and found equal to that derivation."""
+        why = not_sellable_because(raw, parent)
+        if why:
+            return orjson.dumps([why]), self._all
+        parts = [b'""']
+        mask = 0
+        for n, ctx in enumerate(self._contexts):
+            stored = _stored(derive_timeless(raw, ctx, parent))
+            parts.append(stored or b"null")
+            if stored:
+                mask |= 1 << n
+        return b"[" + b",".join(parts) + b"]", mask
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
+def _stored(found: Product | None) -> bytes:
+    """A product's entry, encoded; b'' when it cannot be stored exactly (what is stored
+    is loaded back and compared with `found` here, once, so a build never meets a
+    form that differs from the derivation)."""
+    entry = _entry(found) if found is not None else None
+    if entry is None:
+        return b""
+    try:
+        encoded = orjson.dumps(entry)
+    except TypeError:  # an integer beyond 64 bits, a lone surrogate, a key not a text
+        return b""
+    try:
+        same = product(orjson.loads(encoded)) == found
+    except Exception:  # whatever went wrong, the build derives this one from its JSON
+        same = False
+    return encoded if same else b""
+
+
+def _entry(found: Product) -> list[Any] | None:
+    """A product's fields as JSON values; None for a value of a type not stored."""
+    entry = []
+    values = vars(found)
+    for name in _FIELDS:
+        value = values[name]
+        if name in _MONEY:
+            if value is not None:
+                if type(value) is not Money or type(value.amount) is not Decimal:
+                    return None
+                value = [str(value.amount), value.currency]
+        elif name in _DECIMAL:
+            if value is not None:
+                if type(value) is not Decimal:
+                    return None
+                value = str(value)
+        elif name in _TUPLE:
+            if type(value) is not tuple or not all(type(v) in (str, int) for v in value):
+                return None
+            value = list(value)
+        elif name in _MAPPING:
+            if type(value) is not dict:
+                return None
+        elif name == "availability":
+            value = value.value
+        elif name == "violations":
+            value = [[v.severity.value, v.item_id, v.field, v.message, v.rule] for v in value]
+        elif type(value) not in _PLAIN:  # datetimes (set only when timed), new types
+            return None
+        entry.append(value)
+    return entry
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load(form: bytes) -> list[Any]:
+    """A stored form decoded: `[reason]`, or `["", entry or None, ...]` by key."""
+    return orjson.loads(form)
+
+
+_I_NET, _I_PRICE, _I_SALE = _INDEX["net_price"], _INDEX["price"], _INDEX["sale_price"]
+_I_WEIGHT, _I_VAT = _INDEX["weight_kg"], _INDEX["vat_percent"]
+_I_AVAILABILITY, _I_VIOLATIONS = _INDEX["availability"], _INDEX["violations"]
+_I_TUPLES = tuple(_INDEX[name] for name in sorted(_TUPLE))
+
+
+def product(stored: list[Any]) -> Product:
+    """The `Product` a stored entry holds."""
+    entry = list(stored)
+    money = _money
+    entry[_I_NET] = money(entry[_I_NET])
+    if entry[_I_PRICE] is not None:
+        entry[_I_PRICE] = money(entry[_I_PRICE])
+    if entry[_I_SALE] is not None:
+        entry[_I_SALE] = money(entry[_I_SALE])
+    if entry[_I_WEIGHT] is not None:
+        entry[_I_WEIGHT] = Decimal(entry[_I_WEIGHT])
+    if entry[_I_VAT] is not None:
+        entry[_I_VAT] = Decimal(entry[_I_VAT])
+    entry[_I_AVAILABILITY] = _AVAILABILITY[entry[_I_AVAILABILITY]]
+    found = entry[_I_VIOLATIONS]
+    entry[_I_VIOLATIONS] = tuple(Violation(_SEVERITY[s], i, f, m, r)
+                                 for s, i, f, m, r in found) if found else ()
+    for n in _I_TUPLES:
+        entry[n] = tuple(entry[n])
+    return whole_product(**dict(zip(_FIELDS, entry, strict=True)))
+
+
+def _money(pair: list[str]) -> Money:
+    """Money made without its dataclass `__init__` (see `whole_product`)."""
+    made = object.__new__(Money)
+    object.__setattr__(made, "__dict__", {"amount": Decimal(pair[0]), "currency": pair[1]})
+    return made
+

@@ -1,0 +1,265 @@
+"""Products derived at sync and loaded by the build (`feeds.vendre.prepared`).
+
+What must hold: a stored form loads back as exactly the product `parse_product`
+derives from the stored JSON, at whatever time the build runs; a build that uses
+the forms writes the same bytes as one that derives every product from its JSON;
+a form made under other settings, categories or parser code is never used.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import shutil
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feeds.core.ids import IdField
+from feeds.core.model import Category
+from feeds.pipeline.plan import feed_specs, shared_inputs
+from feeds.pipeline.run import build_feeds, pass_job
+from feeds.storage.layout import Layout
+from feeds.storage.store import Store, _dumps, decode
+from feeds.vendre import prepared
+from feeds.vendre.parse import derive_timeless, not_sellable_because, parse_product
+from feeds.vendre.prepared import Preparer, context_key, load, product
+from tests.conftest import NOW
+from tests.feedkit import demo_cfg, fill
+from tests.test_parse_total import ANY_JSON, FIELDS, FUZZ, FUZZ_EACH, HANDMADE, ctx, with_field
+
+WHEN = st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2200, 1, 1),
+                    timezones=st.just(UTC))
+# Out of stock with a release date, a backorder, a sale with a window: each reads the clock.
+TIMED = [{"quantity": 0, "date_available": "2099-01-01"},
+         {"quantity": 0, "stock_allow_checkout": True},
+         {"price_special": 300, "price_special_date_range": {"from": 1, "to": 4102444800}}]
+
+
+def stored(raw: Any) -> Any:
+    """`raw` as a build reads it back from the store."""
+    return decode(_dumps(raw)) if isinstance(raw, dict) else raw
+
+
+def assert_prepared_right(raw: Any, parent: Any = None, *, contexts: Any = None,
+                          when: datetime = NOW) -> int:
+    """Every form of `raw` equals parse_product at `when`; gives the mask."""
+    raw, parent = stored(raw), stored(parent)
+    contexts = contexts or [ctx(), ctx(language="en", id_field=IdField.ARTICLE_NUMBER)]
+    preparer = Preparer(contexts)
+    form, mask = preparer.prepare(raw, parent)
+    found = load(form)
+    assert found[0] == not_sellable_because(raw, parent)
+    if found[0]:
+        assert len(found) == 1 and mask == (1 << len(preparer.keys)) - 1
+        return mask
+    for n, context in enumerate(contexts):
+        entry = found[1 + n]
+        assert (entry is not None) == bool(mask & 1 << n)
+        if entry is not None:
+            later = dataclasses.replace(context, now=when)
+            assert product(entry) == parse_product(raw, later, parent)
+            assert product(entry) == product(entry)  # the entry is not used up
+    return mask
+
+
+# ---------------------------------------------------------------- forms
+
+
+def test_an_ordinary_product_is_prepared_for_every_target():
+    assert assert_prepared_right(HANDMADE) == 0b11
+
+
+@pytest.mark.parametrize("change", TIMED)
+def test_a_product_that_reads_the_clock_is_left_to_the_build(change):
+    raw = HANDMADE | change
+    assert derive_timeless(raw, ctx()) is None
+    assert assert_prepared_right(raw) == 0
+
+
+def test_not_for_sale_is_one_reason_for_every_target():
+    raw = HANDMADE | {"show": False}
+    form, mask = Preparer([ctx(), ctx(language="en")]).prepare(stored(raw))
+    assert load(form) == ["hidden (show false)"] and mask == 0b11
+
+
+def test_the_real_products_are_prepared(real_products):
+    masks = [assert_prepared_right(p) for p in real_products]
+    assert masks.count(0b11) >= len(real_products) - 3
+
+
+@pytest.mark.parametrize("key", FIELDS)
+@FUZZ_EACH
+@given(value=ANY_JSON, when=WHEN)
+def test_any_value_in_any_field(key, value, when):
+    assert_prepared_right(with_field(HANDMADE, key, value), when=when)
+    assert_prepared_right(with_field(HANDMADE | TIMED[0], key, value), when=when)
+    assert_prepared_right(with_field(HANDMADE | TIMED[2], key, value), when=when)
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(FIELDS), ANY_JSON, min_size=2, max_size=8),
+       parent_changes=st.dictionaries(st.sampled_from(FIELDS), ANY_JSON, max_size=4),
+       when=WHEN)
+def test_a_variant_and_its_parent(changes, parent_changes, when):
+    parent = {**copy.deepcopy(HANDMADE), "id": 20000, "is_parent": True, **parent_changes}
+    child = {**copy.deepcopy(HANDMADE), "parent": 20000, "name": {"sv": ""}, "images": [],
+             **changes}
+    assert_prepared_right(child, parent, when=when)
+
+
+@FUZZ
+@given(raw=ANY_JSON)
+def test_a_product_that_is_not_an_object(raw):
+    assert_prepared_right(raw)
+
+
+def test_a_value_json_cannot_carry_is_left_to_the_build():
+    raw = HANDMADE | {"is_parent": True, "variants": {"a": 2**70}}  # kept in raw_variant
+    raw["show"] = True
+    assert not_sellable_because(raw)  # a parent: one reason, nothing derived
+    child = HANDMADE | {"parent": 20000, "variants": {"a": 2**70}}
+    form, mask = Preparer([ctx()]).prepare(child, {"id": 20000, "status": True, "show": True})
+    assert mask == 0 and load(form) == ["", None]
+    nan = HANDMADE | {"parent": 20000, "variants": {"a": float("nan")}}
+    assert Preparer([ctx()]).prepare(nan, None)[1] == 0  # stored as null: not equal
+
+
+# ---------------------------------------------------------------- keys
+
+
+def test_every_setting_but_the_clock_changes_the_key():
+    base = ctx()
+    assert context_key(base) == context_key(dataclasses.replace(base, now=NOW + timedelta(9)))
+    for change in ({"language": "en"}, {"base_url": "https://other.se"},
+                   {"id_field": IdField.ARTICLE_NUMBER}, {"default_brand": "X"},
+                   {"backorder_days": 3}, {"variant_axes": {"färg": "color"}},
+                   {"pricing": dataclasses.replace(base.pricing, tax_classes={2: Decimal(24)})},
+                   {"categories": {1: Category(1, None, {"sv": "A"}, {}, None)}}):
+        assert context_key(dataclasses.replace(base, **change)) != context_key(base), change
+
+
+def test_a_change_to_the_parser_changes_every_key(monkeypatch):
+    before = context_key(ctx())
+    prepared.parser_version.cache_clear()
+    real = prepared.importlib.util.find_spec
+
+    def edited(name: str) -> Any:
+        spec = real(name)
+        if name == "feeds.vendre.parse":
+            loader = copy.copy(spec.loader)
+            source = loader.get_source(name)
+            loader.get_source = lambda _name: source + "\n# edited\n"
+            spec = copy.copy(spec)
+            spec.loader = loader
+        return spec
+
+    monkeypatch.setattr(prepared.importlib.util, "find_spec", edited)
+    try:
+        assert context_key(ctx()) != before
+    finally:
+        prepared.parser_version.cache_clear()
+    monkeypatch.undo()
+    assert context_key(ctx()) == before
+
+
+# ---------------------------------------------------------------- the store and the build
+
+
+def feeds_of(cfg: Any) -> dict[str, bytes]:
+    folder = cfg.data_dir / "feeds"
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def without_forms(cfg: Any) -> None:
+    with sqlite3.connect(Store.in_dir(cfg.data_dir).path) as conn:
+        conn.execute("DELETE FROM prepared_keys")
+
+
+def test_a_build_from_forms_writes_the_same_bytes(tmp_path):
+    cfg = demo_cfg(tmp_path)
+    store = fill(cfg, NOW)
+    job = pass_job(cfg, feed_specs(cfg), store, shared_inputs(cfg, store, NOW))
+    assert len(job.prepared) == len(job.derive) == 4
+    rows = list(store.iter_prepared_rows(sum(1 << n for n in job.prepared)))
+    assert len(rows) == store.counts()["products"]
+    assert 0 < sum(row[0] is None for row in rows) < len(rows) // 4  # the timed ones
+    later = NOW + timedelta(days=40)  # past some of the demo's release and sale dates
+    built = [r.published for r in build_feeds(cfg, now=later, force=True)]
+    from_forms = feeds_of(cfg)
+    reports = {p.name: p.read_bytes() for p in Layout(cfg.data_dir).reports.iterdir()}
+    without_forms(cfg)
+    assert pass_job(cfg, feed_specs(cfg), store, shared_inputs(cfg, store, NOW)).prepared == ()
+    assert [r.published for r in build_feeds(cfg, now=later, force=True)] == built
+    assert all(built) and feeds_of(cfg) == from_forms
+    assert {p.name: p.read_bytes() for p in Layout(cfg.data_dir).reports.iterdir()} == reports
+
+
+def test_the_real_products_build_the_same_bytes(tmp_path, real_products):
+    cfg = demo_cfg(tmp_path, shop={"base_url": "https://dragonslair.se"})
+    fill(cfg, NOW, products=real_products, categories=[], orders=[])
+    build_feeds(cfg, now=NOW, force=True)
+    from_forms = feeds_of(cfg)
+    without_forms(cfg)
+    build_feeds(cfg, now=NOW, force=True)
+    assert feeds_of(cfg) == from_forms
+
+
+def test_forms_made_under_other_settings_are_not_used(tmp_path):
+    cfg = demo_cfg(tmp_path)
+    store = fill(cfg, NOW)
+    other = demo_cfg(tmp_path, shop={"default_brand": "Another brand"})
+    assert pass_job(other, feed_specs(other), store,
+                     shared_inputs(other, store, NOW)).prepared == ()
+    build_feeds(other, now=NOW, force=True)
+    from_json = feeds_of(other)
+    shutil.rmtree(tmp_path / "data")
+    fill(other, NOW)  # a sync under the new settings prepares for them
+    build_feeds(other, now=NOW, force=True)
+    assert feeds_of(other) == from_json
+
+
+def test_variants_are_prepared_with_the_parent_that_stays(tmp_path):
+    cfg = demo_cfg(tmp_path)
+    parent = {**copy.deepcopy(HANDMADE), "id": 30000, "is_parent": True,
+              "name": {"sv": "Första"}}
+    child = {**copy.deepcopy(HANDMADE), "id": 30001, "parent": 30000, "name": {"sv": ""},
+             "article_number": "C-1"}
+    later_parent = parent | {"name": {"sv": "Andra"}}
+    # The child comes first, its parent twice (the second copy replaces the first), and
+    # an ordinary product is sent twice too.
+    products = [child, HANDMADE | {"name": {"sv": "Gammal"}}, parent,
+                *[HANDMADE | {"id": 20000 + n, "article_number": f"X-{n}"} for n in range(9)],
+                later_parent, HANDMADE | {"name": {"sv": "Ny"}}]
+    store = fill(cfg, NOW, products=products, categories=[], orders=[])
+    keys = store.prepared_keys()
+    assert keys
+    rows = {decode(raw)["id"]: decode(raw) for raw, _ in store.iter_product_rows()}
+    forms = list(store.iter_prepared_rows((1 << len(keys)) - 1))
+    assert len(forms) == len(rows)
+    by_id = dict(zip(sorted(rows), forms, strict=True))
+    inputs = shared_inputs(cfg, store, NOW)
+    job = pass_job(cfg, feed_specs(cfg), store, inputs)
+    for vendre_id, (form, _, _) in by_id.items():
+        assert form is not None
+        parent_raw = rows.get(rows[vendre_id].get("parent"))
+        found = load(form)
+        for n, context in zip(job.prepared, job.derive, strict=True):
+            derived = parse_product(rows[vendre_id], context, parent_raw)
+            assert (found[0] or product(found[1 + n])) == \
+                (derived.not_sellable_because or derived)
+    assert product(load(by_id[30001][0])[1 + job.prepared[0]]).title.startswith("Andra")
+    assert product(load(by_id[20001][0])[1 + job.prepared[0]]).title == "Ny"
+
+
+def test_a_store_with_a_form_missing_is_read_from_the_json(tmp_path):
+    cfg = demo_cfg(tmp_path)
+    store = fill(cfg, NOW)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DELETE FROM prepared WHERE id = (SELECT min(id) FROM prepared)")
+    assert store.prepared_keys() == ()
