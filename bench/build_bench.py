@@ -33,6 +33,8 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import synthetic
-from bench.common import Measured, machine_info, run_measured, write_section
+from bench.common import ROOT, Measured, machine_info, run_measured, write_section
 from feeds.config import Config, load_config
 from feeds.jobs.sync import prepare_products
 from feeds.storage.store import Store
@@ -283,6 +285,14 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
     return "\n".join(lines)
 
 
+def compiled() -> None:
+    """The project's bytecode, written once as installing a package writes it: runs that
+    read it do not compile the project again (with PYTHONDONTWRITEBYTECODE set, as on the
+    machine BENCHMARKS.md was measured on, every process would, about 0.1 s each)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "feeds", "tracking", "bench"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.build_bench")
     parser.add_argument("--products", type=int, default=100_000)
@@ -296,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                f"--rounds {args.rounds} --big-rounds {args.big_rounds}"
                + (" --write" if args.write else ""))
     machine = machine_info()
+    compiled()
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
     try:
         small = measure(args.products, work_root, args.rounds)

@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 
 import feeds.core
-from feeds.core.model import Availability, Money, Product, whole_product
+from feeds.core.model import Availability, Money, Product, product_of
 from feeds.core.validation import Severity, Violation
 from feeds.vendre.parse import DeriveContext, derive_timeless, not_sellable_because
 
@@ -216,12 +216,21 @@ def product(stored: list[Any]) -> Product:
                                  for s, i, f, m, r in found) if found else ()
     for n in _I_TUPLES:
         entry[n] = tuple(entry[n])
-    return whole_product(**dict(zip(_FIELDS, entry, strict=True)))
+    return product_of(dict(zip(_FIELDS, entry, strict=True)))
+
+
+# Prices repeat across a catalogue: each amount is made once (Money is immutable).
+_AMOUNTS: dict[tuple[str, str], Money] = {}
 
 
 def _money(pair: list[str]) -> Money:
-    """Money made without its dataclass `__init__` (see `whole_product`)."""
-    made = object.__new__(Money)
-    object.__setattr__(made, "__dict__", {"amount": Decimal(pair[0]), "currency": pair[1]})
+    """Money made once per amount and currency, without its dataclass `__init__`."""
+    key = (pair[0], pair[1])
+    made = _AMOUNTS.get(key)
+    if made is None:
+        if len(_AMOUNTS) >= 4096:  # a catalogue of ever-new prices: stay small
+            _AMOUNTS.clear()
+        made = _AMOUNTS[key] = object.__new__(Money)
+        object.__setattr__(made, "__dict__", {"amount": Decimal(key[0]), "currency": key[1]})
     return made
 
