@@ -272,16 +272,19 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
         lines += ["", "### Where the CPU goes: one build in one process "
                       "(`python -m bench.build_profile`)", "",
                   "CPU seconds of each piece of the pass, timed on the same snapshot, then the "
-                  "whole in-process build; `rest` is what the build spent besides the pass: "
-                  "the parse-back check, writing the file and its .gz twin, the report, the "
-                  "feed ids and publishing.", "",
-                  "| channels | read (SQLite) | decode (orjson) | parse | map + rules "
-                  "| render | rest | whole build |",
+                  "whole in-process build; `load` reads the products the sync prepared "
+                  "(`feeds/vendre/prepared.py`), `derive` decodes and derives the others "
+                  "from their JSON (their number in brackets: those whose derivation reads "
+                  "the clock); `rest` is what the build spent besides the pass: the "
+                  "parse-back check, writing the file and its .gz twin, the report, the "
+                  "feed ids, publishing and starting up.", "",
+                  "| channels | read (SQLite) | load (prepared) | derive (from JSON) "
+                  "| map + rules | render | rest | whole build |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, s in split.items():
-            lines.append(f"| {name} | {s['read']:.2f} s | {s['decode']:.2f} s | "
-                         f"{s['parse']:.2f} s | {s['map_rules']:.2f} s | {s['render']:.2f} s | "
-                         f"{s['rest']:.2f} s | {s['build']:.2f} s |")
+            lines.append(f"| {name} | {s['read']:.2f} s | {s['load']:.2f} s | "
+                         f"{s['derive']:.2f} s ({s['from_json']:,}) | {s['map_rules']:.2f} s | "
+                         f"{s['render']:.2f} s | {s['rest']:.2f} s | {s['build']:.2f} s |")
     return "\n".join(lines)
 
 

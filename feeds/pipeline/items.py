@@ -38,7 +38,7 @@ from feeds.vendre.parse import (
 from feeds.vendre.prepared import load, product
 
 __all__ = ["BLOCK_PRODUCTS", "FeedBatch", "FeedJob", "PassJob", "PassWorker", "Row", "merge",
-           "products_pass", "skip_reason", "store_blocks", "verdict"]
+           "products_pass", "skip_reason", "store_blocks", "store_rows", "verdict"]
 
 BLOCK_PRODUCTS = 250  # stored rows per block: small enough to keep memory flat
 
@@ -117,12 +117,18 @@ class _Feed:
                                                     pass_job.categories)
 
 
-def store_blocks(job: PassJob, size: int = BLOCK_PRODUCTS) -> Iterator[list[Row]]:
-    """The snapshot's stored rows, in store order, `size` at a time (one read transaction):
-    prepared forms where they hold every derivation of the job, else the JSON."""
+def store_rows(job: PassJob) -> Iterator[Row]:
+    """The snapshot's stored rows, in store order (one read transaction): prepared forms
+    where they hold every derivation of the job, else the JSON."""
     store = Store(job.store)
-    rows: Iterator[Row] = store.iter_prepared_rows(sum(1 << n for n in job.prepared)) \
-        if job.prepared else ((None, raw, parent) for raw, parent in store.iter_product_rows())
+    if job.prepared:
+        return store.iter_prepared_rows(sum(1 << n for n in job.prepared))
+    return ((None, raw, parent) for raw, parent in store.iter_product_rows())
+
+
+def store_blocks(job: PassJob, size: int = BLOCK_PRODUCTS) -> Iterator[list[Row]]:
+    """`store_rows`, `size` at a time."""
+    rows = store_rows(job)
     while block := list(islice(rows, size)):
         yield block
 
