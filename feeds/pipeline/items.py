@@ -107,6 +107,7 @@ class _Feed:
         self.channel = job.channel
         self.settings = job.settings
         self.derivations = job.derivations
+        self.single = job.derivations[0] if len(job.derivations) == 1 else None
         self.render_items = job.render_items
         self.id_key = job.id_key
         self.check = checker(job.channel.all_rules)
@@ -220,7 +221,11 @@ def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
          out: FeedBatch) -> None:
     """Map and check one product for one feed, into `out`."""
     out.products += 1
-    products = Derived({name: derived[index] for name, index in feed.derivations})
+    if feed.single is not None:  # a feed file: one target
+        name, index = feed.single
+        products = Derived({name: derived[index]})
+    else:
+        products = Derived({name: derived[index] for name, index in feed.derivations})
     product = products.primary
     why = skip_reason(product, feed.settings, feed.excluded_categories)
     if why:
@@ -252,15 +257,18 @@ def verdict(channel: Channel, check: Checker, duplicates: frozenset[str],
             out: FeedBatch) -> None:
     """Check one mapped item: its violations into `out`, and the finished item unless an
     error drops it. `found` are the violations deriving the product already gave."""
-    violations = [*found, *_channel_violations(item_id, found, item, check)]
+    violations = _channel_violations(item_id, found, item, check)
+    if found:
+        violations[:0] = found
     if item_id in duplicates:
         violations.append(Violation(Severity.ERROR, item_id, "id",
                                     "article number used by several products", "id_duplicate"))
-    out.violations += violations
-    if has_error(violations):
-        out.dropped += 1
-    else:
-        out.items.append(channel.finish(item))
+    if violations:  # most items have none: no generator for `has_error`
+        out.violations += violations
+        if has_error(violations):
+            out.dropped += 1
+            return
+    out.items.append(channel.finish(item))
 
 
 def _channel_violations(item_id: str, found: tuple[Violation, ...], item: dict[str, Any],
