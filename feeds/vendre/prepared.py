@@ -13,7 +13,8 @@ When the stored form is not used (the build derives from the raw JSON instead):
 - the product's derivation depends on the time: it compared a release, backorder
   or sale date with the clock (`derive_timeless`), or could not be read at all;
 - a value the form cannot carry exactly (an integer beyond 64 bits, a lone
-  surrogate, a field type this module does not know);
+  surrogate, a NaN, a field type this module does not know): each entry is loaded
+  back at sync and compared with what was encoded;
 - the target's key differs: every form is filed under `context_key`, a digest of
   the parser's own source code (`parser_version`: any change to the derivation
   code, or to this module, makes every stored form stale), of every setting of
@@ -115,7 +116,7 @@ class Preparer:
     def prepare(self, raw: Any, parent: Any = None) -> tuple[bytes, int]:
         """(form, mask) of one product as a build reads it: `raw` and `parent` decoded
         from the stored JSON. Bit n of the mask is set when the form holds the product
-        derived under `keys[n]`: it was loaded back and found equal to that derivation."""
+        derived under `keys[n]`."""
         why = not_sellable_because(raw, parent)
         if why:
             return orjson.dumps([why]), self._all
@@ -133,9 +134,9 @@ class Preparer:
 
 
 def _stored(found: Product | None) -> bytes:
-    """A product's entry, encoded; b'' when it cannot be stored exactly (what is stored
-    is loaded back and compared with `found` here, once, so a build never meets a
-    form that differs from the derivation)."""
+    """A product's entry, encoded; b'' when it cannot be stored exactly: a value of a
+    type the form does not carry, or one JSON cannot carry (what is stored is loaded
+    back here and compared with the entry: a NaN would come back as null)."""
     entry = _entry(found) if found is not None else None
     if entry is None:
         return b""
@@ -143,43 +144,47 @@ def _stored(found: Product | None) -> bytes:
         encoded = orjson.dumps(entry)
     except TypeError:  # an integer beyond 64 bits, a lone surrogate, a key not a text
         return b""
-    try:
-        same = product(orjson.loads(encoded)) == found
-    except Exception:  # whatever went wrong, the build derives this one from its JSON
-        same = False
-    return encoded if same else b""
+    return encoded if orjson.loads(encoded) == entry else b""
+
+
+_PLAIN_VALUE, _MONEY_VALUE, _DECIMAL_VALUE, _TUPLE_VALUE, _MAPPING_VALUE = range(5)
+_KIND = tuple(_MONEY_VALUE if name in _MONEY else _DECIMAL_VALUE if name in _DECIMAL else
+              _TUPLE_VALUE if name in _TUPLE else _MAPPING_VALUE if name in _MAPPING else
+              _PLAIN_VALUE for name in _FIELDS)
 
 
 def _entry(found: Product) -> list[Any] | None:
     """A product's fields as JSON values; None for a value of a type not stored."""
-    entry = []
     values = vars(found)
-    for name in _FIELDS:
-        value = values[name]
-        if name in _MONEY:
-            if value is not None:
-                if type(value) is not Money or type(value.amount) is not Decimal:
-                    return None
-                value = [str(value.amount), value.currency]
-        elif name in _DECIMAL:
-            if value is not None:
-                if type(value) is not Decimal:
-                    return None
-                value = str(value)
-        elif name in _TUPLE:
+    entry = [values[name] for name in _FIELDS]
+    for n, kind in enumerate(_KIND):
+        value = entry[n]
+        if kind == _PLAIN_VALUE:
+            if type(value) not in _PLAIN and n != _I_AVAILABILITY and n != _I_VIOLATIONS:
+                return None  # datetimes (set only when timed), new types
+        elif value is None:
+            if kind == _TUPLE_VALUE or kind == _MAPPING_VALUE:
+                return None
+        elif kind == _MONEY_VALUE:
+            if type(value) is not Money or type(value.amount) is not Decimal:
+                return None
+            entry[n] = [str(value.amount), value.currency]
+        elif kind == _DECIMAL_VALUE:
+            if type(value) is not Decimal:
+                return None
+            entry[n] = str(value)
+        elif kind == _TUPLE_VALUE:
             if type(value) is not tuple or not all(type(v) in (str, int) for v in value):
                 return None
-            value = list(value)
-        elif name in _MAPPING:
-            if type(value) is not dict:
-                return None
-        elif name == "availability":
-            value = value.value
-        elif name == "violations":
-            value = [[v.severity.value, v.item_id, v.field, v.message, v.rule] for v in value]
-        elif type(value) not in _PLAIN:  # datetimes (set only when timed), new types
+            entry[n] = list(value)
+        elif type(value) is not dict:  # a mapping
             return None
-        entry.append(value)
+    availability = entry[_I_AVAILABILITY]
+    if type(availability) is not Availability:
+        return None
+    entry[_I_AVAILABILITY] = availability.value
+    entry[_I_VIOLATIONS] = [[v.severity.value, v.item_id, v.field, v.message, v.rule]
+                            for v in entry[_I_VIOLATIONS]]
     return entry
 
 
