@@ -274,8 +274,8 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
                   "CPU seconds of each piece of the pass, timed on the same snapshot, then the "
                   "whole in-process build; `load` reads the products the sync prepared "
                   "(`feeds/vendre/prepared.py`), `derive` decodes and derives the others "
-                  "from their JSON (their number in brackets: those whose derivation reads "
-                  "the clock); `rest` is what the build spent besides the pass: the "
+                  "from their JSON (their number in brackets: those without a form valid "
+                  "at the build's time); `rest` is what the build spent besides the pass: the "
                   "parse-back check, writing the file and its .gz twin, the report, the "
                   "feed ids, publishing and starting up.", "",
                   "| channels | read (SQLite) | load (prepared) | derive (from JSON) "

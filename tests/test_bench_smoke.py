@@ -131,7 +131,7 @@ def test_build_benchmark_interleaves_every_figure_and_reports_the_ratios(tmp_pat
     split = bench.profile_split(400, tmp_path)
     for name in ("google", "google, meta, criteo"):
         assert split[name]["build"] >= split[name]["load"] > 0  # the sync prepared them
-        assert 0 < split[name]["from_json"] < 400 // 4  # those whose derivation is timed
+        assert split[name]["from_json"] == 0  # each valid at the time of the build
     text = bench.markdown(figures, figures, split, products=400, rounds=2, big_products=400,
                           big_rounds=2, command="python -m bench.build_bench",
                           machine=bench.machine_info(), load_after="0.00")

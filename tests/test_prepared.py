@@ -27,18 +27,23 @@ from feeds.pipeline.run import build_feeds, pass_job
 from feeds.storage.layout import Layout
 from feeds.storage.store import Store, _dumps, decode
 from feeds.vendre import prepared
-from feeds.vendre.parse import derive_timeless, not_sellable_because, parse_product
-from feeds.vendre.prepared import Preparer, context_key, load, product
+from feeds.vendre.parse import derive_window, not_sellable_because, parse_product
+from feeds.vendre.prepared import Preparer, context_key, load, micros_now, product
 from tests.conftest import NOW
 from tests.feedkit import demo_cfg, fill
 from tests.test_parse_total import ANY_JSON, FIELDS, FUZZ, FUZZ_EACH, HANDMADE, ctx, with_field
 
 WHEN = st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2200, 1, 1),
                     timezones=st.just(UTC))
-# Out of stock with a release date, a backorder, a sale with a window: each reads the clock.
+# Out of stock with a release date (to come, or passed days ago), a backorder, a sale
+# with a window (long, or around the sync's time): each reads the clock.
+DAY = 86_400
 TIMED = [{"quantity": 0, "date_available": "2099-01-01"},
+         {"quantity": 0, "date_available": int(NOW.timestamp()) - 5 * DAY},
          {"quantity": 0, "stock_allow_checkout": True},
-         {"price_special": 300, "price_special_date_range": {"from": 1, "to": 4102444800}}]
+         {"price_special": 300, "price_special_date_range": {"from": 1, "to": 4102444800}},
+         {"price_special": 300, "price_special_date_range": {
+             "from": int(NOW.timestamp()) - 10 * DAY, "to": int(NOW.timestamp()) + 10 * DAY}}]
 
 
 def stored(raw: Any) -> Any:
@@ -48,24 +53,43 @@ def stored(raw: Any) -> Any:
 
 def assert_prepared_right(raw: Any, parent: Any = None, *, contexts: Any = None,
                           when: datetime = NOW) -> int:
-    """Every form of `raw` equals parse_product at `when`; gives the mask."""
+    """Every form of `raw` equals parse_product at the sync's time and, when `when` is
+    within the form's validity, at `when`; gives the mask."""
     raw, parent = stored(raw), stored(parent)
     contexts = contexts or [ctx(), ctx(language="en", id_field=IdField.ARTICLE_NUMBER)]
     preparer = Preparer(contexts)
-    form, mask = preparer.prepare(raw, parent)
+    form, mask, since, until = preparer.prepare(raw, parent)
     found = load(form)
     assert found[0] == not_sellable_because(raw, parent)
     if found[0]:
         assert len(found) == 1 and mask == (1 << len(preparer.keys)) - 1
         return mask
+    moments = [NOW]
+    if valid(since, until, when):
+        moments.append(when)
+    if mask:
+        assert valid(since, until, NOW)  # the sync's own time is within
     for n, context in enumerate(contexts):
         entry = found[1 + n]
         assert (entry is not None) == bool(mask & 1 << n)
         if entry is not None:
-            later = dataclasses.replace(context, now=when)
-            assert product(entry) == parse_product(raw, later, parent)
+            for moment in moments:
+                later = dataclasses.replace(context, now=moment)
+                loaded, derived = product(entry), parse_product(raw, later, parent)
+                assert loaded == derived, moment
+                assert times(loaded) == times(derived)  # the same offsets, too
             assert product(entry) == product(entry)  # the entry is not used up
     return mask
+
+
+def times(found: Any) -> list[str]:
+    return [m.isoformat() if m else "" for m in
+            (found.availability_date, found.sale_start, found.sale_end)]
+
+
+def valid(since: int | None, until: int | None, when: datetime) -> bool:
+    now = micros_now(when)
+    return (since is None or since <= now) and (until is None or now < until)
 
 
 # ---------------------------------------------------------------- forms
@@ -76,16 +100,36 @@ def test_an_ordinary_product_is_prepared_for_every_target():
 
 
 @pytest.mark.parametrize("change", TIMED)
-def test_a_product_that_reads_the_clock_is_left_to_the_build(change):
-    raw = HANDMADE | change
-    assert derive_timeless(raw, ctx()) is None
-    assert assert_prepared_right(raw) == 0
+def test_a_product_that_reads_the_clock_is_kept_for_as_long_as_it_stays_the_same(change):
+    raw = stored(HANDMADE | change)
+    found = derive_window(raw, ctx())
+    assert found is not None and found[1] != (None, None)
+    since, until = found[1]
+    assert (since is None or since <= NOW) and (until is None or NOW < until)
+    assert assert_prepared_right(raw) == 0b11
+    # Just inside and just outside the stretch: the same product, then another one.
+    inside = [m for m in (since, until and until - timedelta(microseconds=1)) if m]
+    for moment in inside:
+        assert parse_product(raw, ctx(now=moment)) == found[0]
+    outside = [m for m in (since and since - timedelta(microseconds=1), until) if m]
+    assert outside and all(parse_product(raw, ctx(now=m)) != found[0] for m in outside)
+
+
+@FUZZ
+@given(change=st.sampled_from(TIMED), when=WHEN, days=st.integers(-400, 400),
+       seconds=st.integers(0, 86_400))
+def test_a_timed_form_is_right_wherever_it_is_valid(change, when, days, seconds):
+    assert_prepared_right(HANDMADE | change, when=when)
+    # Near the sync's time too, where the stretches end (a day, a date a year ahead).
+    near = NOW + timedelta(days=days, seconds=seconds)
+    assert_prepared_right(HANDMADE | change, when=near)
 
 
 def test_not_for_sale_is_one_reason_for_every_target():
     raw = HANDMADE | {"show": False}
-    form, mask = Preparer([ctx(), ctx(language="en")]).prepare(stored(raw))
+    form, mask, since, until = Preparer([ctx(), ctx(language="en")]).prepare(stored(raw))
     assert load(form) == ["hidden (show false)"] and mask == 0b11
+    assert since is None and until is None
 
 
 def test_the_real_products_are_prepared(real_products):
@@ -99,7 +143,7 @@ def test_the_real_products_are_prepared(real_products):
 def test_any_value_in_any_field(key, value, when):
     assert_prepared_right(with_field(HANDMADE, key, value), when=when)
     assert_prepared_right(with_field(HANDMADE | TIMED[0], key, value), when=when)
-    assert_prepared_right(with_field(HANDMADE | TIMED[2], key, value), when=when)
+    assert_prepared_right(with_field(HANDMADE | TIMED[4], key, value), when=when)
 
 
 @FUZZ
@@ -124,7 +168,8 @@ def test_a_value_json_cannot_carry_is_left_to_the_build():
     raw["show"] = True
     assert not_sellable_because(raw)  # a parent: one reason, nothing derived
     child = HANDMADE | {"parent": 20000, "variants": {"a": 2**70}}
-    form, mask = Preparer([ctx()]).prepare(child, {"id": 20000, "status": True, "show": True})
+    form, mask, _, _ = Preparer([ctx()]).prepare(child, {"id": 20000, "status": True,
+                                                         "show": True})
     assert mask == 0 and load(form) == ["", None]
     nan = HANDMADE | {"parent": 20000, "variants": {"a": float("nan")}}
     assert Preparer([ctx()]).prepare(nan, None)[1] == 0  # stored as null: not equal
@@ -186,9 +231,12 @@ def test_a_build_from_forms_writes_the_same_bytes(tmp_path):
     store = fill(cfg, NOW)
     job = pass_job(cfg, feed_specs(cfg), store, shared_inputs(cfg, store, NOW))
     assert len(job.prepared) == len(job.derive) == 4
-    rows = list(store.iter_prepared_rows(sum(1 << n for n in job.prepared)))
+    rows = list(store.iter_prepared_rows(sum(1 << n for n in job.prepared), micros_now(NOW)))
     assert len(rows) == store.counts()["products"]
-    assert 0 < sum(row[0] is None for row in rows) < len(rows) // 4  # the timed ones
+    assert all(row[0] is not None for row in rows)  # each valid at the sync's time
+    later = list(store.iter_prepared_rows(sum(1 << n for n in job.prepared),
+                                          micros_now(NOW + timedelta(days=40))))
+    assert 0 < sum(row[0] is None for row in later) < len(rows) // 4  # those that changed
     later = NOW + timedelta(days=40)  # past some of the demo's release and sale dates
     built = [r.published for r in build_feeds(cfg, now=later, force=True)]
     from_forms = feeds_of(cfg)
@@ -240,7 +288,7 @@ def test_variants_are_prepared_with_the_parent_that_stays(tmp_path):
     keys = store.prepared_keys()
     assert keys
     rows = {decode(raw)["id"]: decode(raw) for raw, _ in store.iter_product_rows()}
-    forms = list(store.iter_prepared_rows((1 << len(keys)) - 1))
+    forms = list(store.iter_prepared_rows((1 << len(keys)) - 1, micros_now(NOW)))
     assert len(forms) == len(rows)
     by_id = dict(zip(sorted(rows), forms, strict=True))
     inputs = shared_inputs(cfg, store, NOW)

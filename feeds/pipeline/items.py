@@ -35,7 +35,7 @@ from feeds.vendre.parse import (
     parse_product,
     with_descendants,
 )
-from feeds.vendre.prepared import load, product
+from feeds.vendre.prepared import load, micros_now, product
 
 __all__ = ["BLOCK_PRODUCTS", "FeedBatch", "FeedJob", "PassJob", "PassWorker", "Row", "merge",
            "products_pass", "skip_reason", "store_blocks", "store_rows", "verdict"]
@@ -123,7 +123,7 @@ def store_rows(job: PassJob) -> Iterator[Row]:
     where they hold every derivation of the job, else the JSON."""
     store = Store(job.store)
     if job.prepared:
-        return store.iter_prepared_rows(sum(1 << n for n in job.prepared))
+        return store.iter_prepared_rows(sum(1 << n for n in job.prepared), micros_now(job.now))
     return ((None, raw, parent) for raw, parent in store.iter_product_rows())
 
 

@@ -32,6 +32,7 @@ CREATE INDEX IF NOT EXISTS products_article ON products(article_number);
 CREATE TABLE IF NOT EXISTS categories (id INTEGER PRIMARY KEY, raw TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, order_date INTEGER, raw TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS prepared (id INTEGER PRIMARY KEY, targets INTEGER NOT NULL,
+                                     valid_from INTEGER, valid_until INTEGER,
                                      form BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS prepared_keys (n INTEGER PRIMARY KEY, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS syncs (
@@ -46,12 +47,13 @@ CREATE TABLE new_products (
 CREATE TABLE new_categories (id INTEGER PRIMARY KEY, raw TEXT NOT NULL);
 CREATE TABLE new_orders (id TEXT PRIMARY KEY, order_date INTEGER, raw TEXT NOT NULL);
 CREATE TABLE new_prepared (id INTEGER PRIMARY KEY, targets INTEGER NOT NULL,
-                           form BLOB NOT NULL);
+                           valid_from INTEGER, valid_until INTEGER, form BLOB NOT NULL);
 CREATE TABLE new_prepared_keys (n INTEGER PRIMARY KEY, key TEXT NOT NULL);
 """
 _TABLES = ("products", "categories", "orders", "prepared", "prepared_keys")
-# (form, mask) of a product decoded from its stored JSON, and of its parent's or None.
-Prepare = Callable[[Any, Any], tuple[bytes, int]]
+# (form, mask, valid from, valid until) of a product decoded from its stored JSON, and of
+# its parent's or None (`feeds.vendre.prepared.Preparer.prepare`).
+Prepare = Callable[[Any, Any], tuple[bytes, int, int | None, int | None]]
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,15 @@ def _column_text(value: Any) -> str:
     return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
 
 
+_PREPARED = "INSERT OR REPLACE INTO new_prepared VALUES (?,?,?,?,?)"
+
+
+def _prepared_row(vendre_id: int, prepared: tuple[bytes, int, int | None, int | None]
+                  ) -> tuple[Any, ...]:
+    form, mask, since, until = prepared
+    return vendre_id, mask, since, until, form
+
+
 def _categories(conn: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
     return [json.loads(r[0]) for r in conn.execute(f"SELECT raw FROM {table}")]
 
@@ -151,9 +162,8 @@ class SnapshotWriter:
         if self._prepare is not None:  # variants wait for every parent (`_prepare_rest`)
             prepare = self._prepare
             self._conn.executemany(
-                "INSERT OR REPLACE INTO new_prepared VALUES (?,?,?)",
-                [(row[0], *reversed(prepare(decode(row[4]), None))) for row in rows
-                 if row[1] is None])
+                _PREPARED, [_prepared_row(row[0], prepare(decode(row[4]), None))
+                            for row in rows if row[1] is None])
         self.counts["products"] += len(rows)
         return len(rows)
 
@@ -170,9 +180,9 @@ class SnapshotWriter:
                 "OR c.id NOT IN (SELECT id FROM new_prepared)) ORDER BY c.id LIMIT 500",
                 (last,)).fetchall():
             self._conn.executemany(
-                "INSERT OR REPLACE INTO new_prepared VALUES (?,?,?)",
-                [(vid, *reversed(prepare(decode(raw), decode(parent) if parent else None)))
-                 for vid, raw, parent in rows])
+                _PREPARED, [_prepared_row(vid, prepare(decode(raw),
+                                                       decode(parent) if parent else None))
+                            for vid, raw, parent in rows])
             last = rows[-1][0]
         self._conn.executemany("INSERT INTO new_prepared_keys VALUES (?,?)",
                                enumerate(self._prepared_keys))
@@ -373,17 +383,21 @@ class Store:
                       for t in ("products", "prepared")]
         return keys if counts[0] == counts[1] else ()
 
-    def iter_prepared_rows(self, need: int, chunk: int = 256
+    def iter_prepared_rows(self, need: int, now: int, chunk: int = 256
                            ) -> Iterator[tuple[bytes | None, bytes | None, bytes | None]]:
         """Every product, in the order of `iter_product_rows`: (form, None, None) where
-        its prepared form holds every target of the mask `need`, else (None, its stored
-        JSON, its parent's); one read transaction (`prepared_keys` first)."""
+        its prepared form holds every target of the mask `need` and is valid at `now`
+        (the unit of its validity), else (None, its stored JSON, its parent's); one read
+        transaction (`prepared_keys` first)."""
         with self._read() as conn:
             conn.text_factory = bytes
             conn.execute("BEGIN")
-            forms = conn.execute("SELECT id, targets, form FROM prepared ORDER BY id")
+            forms = conn.execute(
+                "SELECT id, targets & ?1 = ?1 AND (valid_from IS NULL OR valid_from <= ?2) "
+                "AND (valid_until IS NULL OR ?2 < valid_until), form FROM prepared "
+                "ORDER BY id", (need, now))
             while block := forms.fetchmany(chunk):
-                missing = [vid for vid, targets, _ in block if targets & need != need]
+                missing = [vid for vid, usable, _ in block if not usable]
                 raws = {vid: (raw, parent) for vid, raw, parent in conn.execute(
                     "SELECT c.id, c.raw, p.raw FROM products c LEFT JOIN products p "
                     f"ON p.id = c.parent WHERE c.id IN ({','.join('?' * len(missing))})",
@@ -391,8 +405,8 @@ class Store:
                 if len(raws) != len(missing):
                     raise StoreError(f"the store {self.path} holds prepared products that "
                                      "it does not hold; run `vendre-feeds sync` again")
-                for vid, targets, form in block:
-                    yield (form, None, None) if targets & need == need else (None, *raws[vid])
+                for vid, usable, form in block:
+                    yield (form, None, None) if usable else (None, *raws[vid])
             conn.execute("COMMIT")
 
     def product(self, vendre_id: int) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

@@ -10,8 +10,10 @@ derive the raw JSON. The raw JSON stays the truth: the form is only a cache of
 what `parse_product` gives.
 
 When the stored form is not used (the build derives from the raw JSON instead):
-- the product's derivation depends on the time: it compared a release, backorder
-  or sale date with the clock (`derive_timeless`), or could not be read at all;
+- the build's clock is outside the stretch of time in which the product's
+  derivation stays the same (`derive_window`: its release, backorder and sale
+  dates on the same side of the clock, its estimated dates on the same day), or
+  the product could not be read at all;
 - a value the form cannot carry exactly (an integer beyond 64 bits, a lone
   surrogate, a NaN, a field type this module does not know): each entry is loaded
   back at sync and compared with what was encoded;
@@ -24,7 +26,7 @@ Form: one JSON array per product (orjson, safe to decode whatever the bytes):
 `[reason]` for a product not for sale (its reason, the same for every target),
 else `["", entry, entry, ...]`, one entry per key (null where not stored): the
 `Product`'s fields in their declared order, Money as [amount, currency], Decimals
-as text, the availability and violations by value.
+as text, times in ISO 8601, the availability and violations by value.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -44,12 +47,14 @@ import orjson
 import feeds.core
 from feeds.core.model import Availability, Money, Product, product_of
 from feeds.core.validation import Severity, Violation
-from feeds.vendre.parse import DeriveContext, derive_timeless, not_sellable_because
+from feeds.vendre.parse import DeriveContext, derive_window, not_sellable_because
 
-__all__ = ["FORMAT", "MAX_KEYS", "Preparer", "context_key", "load", "parser_version",
-           "product"]
+__all__ = ["FORMAT", "MAX_KEYS", "Prepared", "Preparer", "context_key", "load", "micros_now",
+           "parser_version", "product"]
 
 FORMAT = 1  # the layout of a form; part of every key
+# (form, mask of the keys it holds, valid from, valid until): see `Preparer.prepare`.
+Prepared = tuple[bytes, int, int | None, int | None]
 MAX_KEYS = 30  # targets prepared per product: one bit each in the stored mask
 
 _FIELDS = tuple(f.name for f in fields(Product))
@@ -58,6 +63,7 @@ _MONEY = frozenset({"net_price", "price", "sale_price"})
 _DECIMAL = frozenset({"weight_kg", "vat_percent"})
 _TUPLE = frozenset({"images", "category_ids", "category_path"})
 _MAPPING = frozenset({"seo_paths", "raw_variant", "variant_attributes"})
+_TIME = frozenset({"availability_date", "sale_start", "sale_end"})
 _PLAIN = (str, int, bool, type(None))
 _AVAILABILITY = {a.value: a for a in Availability}
 _SEVERITY = {s.value: s for s in Severity}
@@ -113,24 +119,46 @@ class Preparer:
         self._contexts = tuple(found.values())
         self._all = (1 << len(self.keys)) - 1
 
-    def prepare(self, raw: Any, parent: Any = None) -> tuple[bytes, int]:
-        """(form, mask) of one product as a build reads it: `raw` and `parent` decoded
-        from the stored JSON. Bit n of the mask is set when the form holds the product
-        derived under `keys[n]`."""
+    def prepare(self, raw: Any, parent: Any = None) -> Prepared:
+        """(form, mask, valid from, valid until) of one product as a build reads it: `raw`
+        and `parent` decoded from the stored JSON. Bit n of the mask is set when the form
+        holds the product derived under `keys[n]`, the same for a build whose clock is
+        within [valid from, valid until) (microseconds since 1970; None: unbounded)."""
         why = not_sellable_because(raw, parent)
         if why:
-            return orjson.dumps([why]), self._all
+            return orjson.dumps([why]), self._all, None, None
         parts = [b'""']
         mask = 0
+        since: datetime | None = None
+        until: datetime | None = None
         for n, ctx in enumerate(self._contexts):
-            stored = _stored(derive_timeless(raw, ctx, parent))
+            found = derive_window(raw, ctx, parent)
+            stored = _stored(found[0]) if found is not None else b""
             parts.append(stored or b"null")
             if stored:
                 mask |= 1 << n
-        return b"[" + b",".join(parts) + b"]", mask
+                start, end = found[1]  # type: ignore[index]
+                since = start if since is None or start is not None and start > since \
+                    else since
+                until = end if until is None or end is not None and end < until else until
+        return b"[" + b",".join(parts) + b"]", mask, _micros(since), _micros(until)
 
     def __bool__(self) -> bool:
         return bool(self.keys)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    """`moment` in whole microseconds since 1970 (exact, unlike a float timestamp)."""
+    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+def micros_now(now: datetime) -> int:
+    """A build's clock in the unit of a form's validity (`Preparer.prepare`)."""
+    return (now - _EPOCH) // _MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _stored(found: Product | None) -> bytes:
@@ -147,10 +175,10 @@ def _stored(found: Product | None) -> bytes:
     return encoded if orjson.loads(encoded) == entry else b""
 
 
-_PLAIN_VALUE, _MONEY_VALUE, _DECIMAL_VALUE, _TUPLE_VALUE, _MAPPING_VALUE = range(5)
+_PLAIN_VALUE, _MONEY_VALUE, _DECIMAL_VALUE, _TUPLE_VALUE, _MAPPING_VALUE, _TIME_VALUE = range(6)
 _KIND = tuple(_MONEY_VALUE if name in _MONEY else _DECIMAL_VALUE if name in _DECIMAL else
               _TUPLE_VALUE if name in _TUPLE else _MAPPING_VALUE if name in _MAPPING else
-              _PLAIN_VALUE for name in _FIELDS)
+              _TIME_VALUE if name in _TIME else _PLAIN_VALUE for name in _FIELDS)
 
 
 def _entry(found: Product) -> list[Any] | None:
@@ -173,6 +201,12 @@ def _entry(found: Product) -> list[Any] | None:
             if type(value) is not Decimal:
                 return None
             entry[n] = str(value)
+        elif kind == _TIME_VALUE:
+            # ISO 8601 keeps the offset the feeds write (fixed offsets only: a zone's
+            # rules would not survive the text)
+            if type(value) is not datetime or type(value.tzinfo) is not timezone:
+                return None
+            entry[n] = value.isoformat()
         elif kind == _TUPLE_VALUE:
             if type(value) is not tuple or not all(type(v) in (str, int) for v in value):
                 return None
@@ -200,6 +234,7 @@ _I_NET, _I_PRICE, _I_SALE = _INDEX["net_price"], _INDEX["price"], _INDEX["sale_p
 _I_WEIGHT, _I_VAT = _INDEX["weight_kg"], _INDEX["vat_percent"]
 _I_AVAILABILITY, _I_VIOLATIONS = _INDEX["availability"], _INDEX["violations"]
 _I_TUPLES = tuple(_INDEX[name] for name in sorted(_TUPLE))
+_I_TIMES = tuple(_INDEX[name] for name in sorted(_TIME))
 
 
 def product(stored: list[Any]) -> Product:
@@ -215,6 +250,9 @@ def product(stored: list[Any]) -> Product:
         entry[_I_WEIGHT] = Decimal(entry[_I_WEIGHT])
     if entry[_I_VAT] is not None:
         entry[_I_VAT] = Decimal(entry[_I_VAT])
+    for n in _I_TIMES:
+        if entry[n] is not None:
+            entry[n] = datetime.fromisoformat(entry[n])
     entry[_I_AVAILABILITY] = _AVAILABILITY[entry[_I_AVAILABILITY]]
     found = entry[_I_VIOLATIONS]
     entry[_I_VIOLATIONS] = tuple(Violation(_SEVERITY[s], i, f, m, r)
