@@ -63,7 +63,8 @@ def test_synthetic_orders_are_recent_and_name_generated_products():
 def test_sync_benchmark_runs_and_stores_every_item(tmp_path):
     result = run_benchmark(products=600, latency=0.0, categories=120, orders=30,
                            concurrencies=(1, 4), work_dir=tmp_path)
-    assert [run.concurrency for run in result.runs] == [1, 4]
+    assert [(run.concurrency, run.again) for run in result.runs] == \
+        [(1, False), (4, False), (4, True)]  # the last into the data dir of the one before
     expected = {"products": 600, "categories": 120, "orders": 30}
     for run in result.runs:
         assert run.stored == expected
@@ -75,6 +76,7 @@ def test_sync_benchmark_runs_and_stores_every_item(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the temporary data dirs are gone
     text = result.markdown()
     assert "| baseline | 1 |" in text and "| concurrent | 4 |" in text
+    assert "| again, same data dir | 4 |" in text
     assert "0 ms" in text
 
 

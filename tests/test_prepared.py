@@ -311,3 +311,39 @@ def test_a_store_with_a_form_missing_is_read_from_the_json(tmp_path):
     with sqlite3.connect(store.path) as conn:
         conn.execute("DELETE FROM prepared WHERE id = (SELECT min(id) FROM prepared)")
     assert store.prepared_keys() == ()
+
+
+def test_a_second_sync_keeps_the_forms_of_what_did_not_change(tmp_path, monkeypatch):
+    cfg = demo_cfg(tmp_path)
+    parent = {**copy.deepcopy(HANDMADE), "id": 30000, "is_parent": True}
+    children = [{**copy.deepcopy(HANDMADE), "id": 30000 + n, "parent": 30000,
+                 "article_number": f"C-{n}", "name": {"sv": ""}} for n in (1, 2)]
+    plain = [HANDMADE | {"id": 20000 + n, "article_number": f"X-{n}"} for n in range(6)]
+    store = fill(cfg, NOW, products=[*plain, parent, *children], categories=[], orders=[])
+    keys = store.prepared_keys()
+    first = list(store.iter_prepared_rows(1, micros_now(NOW)))
+    prepared: list[int] = []
+    real = Preparer.prepare
+
+    def counted(self, raw, parent=None):
+        prepared.append(raw["id"])
+        return real(self, raw, parent)
+
+    monkeypatch.setattr(Preparer, "prepare", counted)
+    fill(cfg, NOW, products=[*plain[:5], plain[5] | {"price": 55},
+                             parent | {"name": {"sv": "Ny förälder"}}, *children],
+         categories=[], orders=[])
+    assert sorted(prepared) == [20005, 30000, 30001, 30002]  # changed, and the variants
+    assert store.prepared_keys() == keys
+    again = list(store.iter_prepared_rows(1, micros_now(NOW)))
+    assert [again[n] for n in range(5)] == [first[n] for n in range(5)]
+    assert again[5] != first[5] and again[7] != first[7]
+    prepared.clear()
+    fill(cfg, NOW, products=[*plain, parent, *children], categories=[{"id": 1, "name": {}}],
+         orders=[])  # other categories: other keys, every form made again
+    assert sorted(prepared) == sorted(p["id"] for p in [*plain, parent, *children])
+    build_feeds(cfg, now=NOW, force=True)
+    from_forms = feeds_of(cfg)
+    without_forms(cfg)
+    build_feeds(cfg, now=NOW, force=True)
+    assert feeds_of(cfg) == from_forms

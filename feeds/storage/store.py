@@ -147,12 +147,18 @@ class SnapshotWriter:
         self.orders_since: datetime | None = None  # the window kept when orders carry over
         self._prepare: Prepare | None = None
         self._prepared_keys: tuple[str, ...] = ()
+        self._keep = False
 
     def prepare_with(self, keys: Sequence[str], prepare: Prepare) -> None:
         """Store a prepared form of every product of this snapshot next to its JSON:
         `prepare(raw, parent)` gives it (raw and parent decoded from the stored JSON, as
-        a build reads them), filed under `keys` (bit n of its mask: `keys[n]`)."""
+        a build reads them), filed under `keys` (bit n of its mask: `keys[n]`). Where the
+        live snapshot's forms were filed under the same keys, a product whose JSON (and
+        its parent's) did not change keeps its form: it would derive the same."""
         self._prepare, self._prepared_keys = prepare, tuple(keys)
+        live = tuple(k for (k,) in self._conn.execute(
+            "SELECT key FROM prepared_keys ORDER BY n"))
+        self._keep = bool(keys) and live == self._prepared_keys
 
     def add_products(self, items: Iterable[Mapping[str, Any]]) -> int:
         rows = [(p["id"], _int_or_none(p.get("parent")) or None,
@@ -161,23 +167,51 @@ class SnapshotWriter:
         self._conn.executemany("INSERT OR REPLACE INTO new_products VALUES (?,?,?,?,?)", rows)
         if self._prepare is not None:  # variants wait for every parent (`_prepare_rest`)
             prepare = self._prepare
+            plain = [row for row in rows if row[1] is None]
+            kept = self._kept(plain)
             self._conn.executemany(
-                _PREPARED, [_prepared_row(row[0], prepare(decode(row[4]), None))
-                            for row in rows if row[1] is None])
+                _PREPARED, [kept.get(row[0]) or _prepared_row(row[0], prepare(decode(row[4]),
+                                                                              None))
+                            for row in plain])
         self.counts["products"] += len(rows)
         return len(rows)
 
+    def _kept(self, rows: list[tuple[Any, ...]]) -> dict[int, tuple[Any, ...]]:
+        """The live prepared rows of those of `rows` (products without a parent) whose
+        stored JSON is the same in the live snapshot."""
+        if not self._keep or not rows:
+            return {}
+        texts = {row[0]: row[4] for row in rows}
+        return {vid: (vid, mask, since, until, form) for vid, raw, mask, since, until, form
+                in self._conn.execute(
+                    "SELECT o.id, o.raw, x.targets, x.valid_from, x.valid_until, x.form "
+                    "FROM products o JOIN prepared x ON x.id = o.id WHERE o.parent IS NULL "
+                    f"AND o.id IN ({','.join('?' * len(texts))})", list(texts))
+                if raw == texts[vid]}
+
     def _prepare_rest(self) -> None:
         """The prepared forms not made as products came: variants (their parent may come
-        later, or again), and any product staged before `prepare_with`."""
+        later, or again; kept where neither changed), and any product staged before
+        `prepare_with`."""
         prepare = self._prepare
         if prepare is None:
             return
+        self._conn.execute("DELETE FROM new_prepared WHERE id IN "
+                           "(SELECT id FROM new_products WHERE parent IS NOT NULL)")
+        if self._keep:
+            self._conn.execute(
+                "INSERT INTO new_prepared SELECT c.id, x.targets, x.valid_from, "
+                "x.valid_until, x.form FROM new_products c "
+                "JOIN products o ON o.id = c.id AND o.parent IS c.parent AND o.raw = c.raw "
+                "JOIN prepared x ON x.id = c.id "
+                "LEFT JOIN new_products np ON np.id = c.parent "
+                "LEFT JOIN products op ON op.id = o.parent "
+                "WHERE c.parent IS NOT NULL AND np.raw IS op.raw")
         last = None
         while rows := self._conn.execute(  # a few hundred at a time: memory stays flat
                 "SELECT c.id, c.raw, p.raw FROM new_products c LEFT JOIN new_products p "
-                "ON p.id = c.parent WHERE (?1 IS NULL OR c.id > ?1) AND (c.parent IS NOT NULL "
-                "OR c.id NOT IN (SELECT id FROM new_prepared)) ORDER BY c.id LIMIT 500",
+                "ON p.id = c.parent WHERE (?1 IS NULL OR c.id > ?1) "
+                "AND c.id NOT IN (SELECT id FROM new_prepared) ORDER BY c.id LIMIT 500",
                 (last,)).fetchall():
             self._conn.executemany(
                 _PREPARED, [_prepared_row(vid, prepare(decode(raw),
