@@ -118,13 +118,22 @@ def run(app: App, shops: tuple[str, ...], timeout: float | None) -> None:
     queued = send(fleet_, make_celery(fleet_).send_task, shops)
 
     def done(result: RunResult) -> None:
-        text = f"{result.shop}: {result.state.value}"
-        app.echo(text + (f" ({result.error})" if result.error and not result.ok else ""))
+        app.echo(_outcome(result))
 
     results = wait(Records(redis_client(fleet_)), queued, on_done=done,
                    timeout_s=timeout or fleet_.settings.visibility_timeout_s)
     failed = [r for r in results if not r.ok]
     if failed:
-        raise FeedsError(f"{len(failed)} of {len(results)} shops did not succeed: "
-                         + "; ".join(f"{r.shop}: {r.error or r.state.value}" for r in failed))
-    app.echo(f"all {len(results)} shops refreshed")
+        raise FeedsError(f"{len(failed)} of {_shops(len(results))} did not succeed: "
+                         + "; ".join(_outcome(r) for r in failed))
+    app.echo(f"all {_shops(len(results))} refreshed")
+
+
+def _outcome(result) -> str:  # noqa: ANN001 (feeds.fleet.control.RunResult, imported lazily)
+    """`shop: state`, with the reason when it did not succeed."""
+    text = f"{result.shop}: {result.state.value}"
+    return text + (f" ({result.error})" if result.error and not result.ok else "")
+
+
+def _shops(count: int) -> str:
+    return f"{count} shop" + ("s" if count != 1 else "")

@@ -108,15 +108,15 @@ class Fleet:
         """
         file = self.shop_file(name)
         _refuse_per_shop_env(self.env)
-        raw = read_toml(file) or {}
-        defaults: dict[str, Any] = {}
-        if "data_dir" not in raw:
-            defaults["data_dir"] = str(self.state_root / name)
-        inherited = inherit_publish(self.publish, raw.get("publish"), name)
-        if inherited is not None:
-            defaults["publish"] = inherited
-        merged = {**defaults, **(overrides or {})}
         try:
+            raw = read_toml(file) or {}
+            defaults: dict[str, Any] = {}
+            if "data_dir" not in raw:
+                defaults["data_dir"] = str(self.state_root / name)
+            inherited = inherit_publish(self.publish, raw.get("publish"), name)
+            if inherited is not None:
+                defaults["publish"] = inherited
+            merged = {**defaults, **(overrides or {})}
             return load_config(file, self.env, required=True, overrides=merged or None,
                                check_data_dir=not reader)
         except ConfigError as exc:

@@ -218,7 +218,7 @@ def task_record(data: Mapping[str, str], lock_token: str | None) -> TaskRecord |
     error = data.get("error", "")
     if state is RunState.RUNNING and lock_token != data.get("token"):
         state = RunState.INTERRUPTED
-        error = "interrupted: its worker stopped mid-run (the lock's lease expired)"
+        error = "its worker stopped mid-run (the lock's lease expired)"
     return TaskRecord(shop=data.get("shop", ""), state=state, error=error,
                       at=_moment(data.get("at")))
 

@@ -207,8 +207,8 @@ def _locked(task: Any, ctx: WorkerContext, shop: str, task_id: str, why: str) ->
     if task.request.retries < 1 and not task.request.is_eager:
         log.info("refresh of %s waits %s s: %s", shop, lease_s, why)
         raise task.retry(countdown=lease_s, max_retries=1)
-    reason = f"skipped: still locked after waiting {lease_s} s ({why})"
-    log.warning("refresh of %s %s", shop, reason)
+    reason = f"still locked after waiting {lease_s} s ({why})"
+    log.warning("refresh of %s skipped: %s", shop, reason)
     ctx.records.skipped(shop, task_id, reason=reason, now=_utcnow())
     return RunState.SKIPPED.value
 
