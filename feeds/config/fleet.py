@@ -89,7 +89,9 @@ class Fleet:
         :raises ConfigError: the file is elsewhere, or its name cannot name a shop.
         """
         file = Path(path)
-        if file.resolve().parent != self.shops_dir.resolve():
+        # The folder, not the file, is resolved: a file may be a symlink (a Kubernetes
+        # ConfigMap's files point into a hidden folder).
+        if file.absolute().parent.resolve() != self.shops_dir.resolve():
             raise ConfigError(f"{file}: not in the fleet's shops folder {self.shops_dir} "
                               "(a shop's state is kept by its name; a copy elsewhere would "
                               "share it)")
