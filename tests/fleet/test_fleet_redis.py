@@ -283,3 +283,16 @@ def test_wait_gives_up_on_a_job_without_an_outcome(fleet_dir, redis) -> None:
                    clock=lambda: next(clock), sleep=lambda s: None)
     assert [r.error for r in results] == [
         "no outcome within 10 s (still queued, or lost with its worker before it began)"]
+
+
+def test_a_data_dir_that_cannot_be_written_fails_only_its_job(fleet_dir, local_app,
+                                                              redis) -> None:
+    """As a full disk would: the refresh state cannot even be written before the run."""
+    fleet_dir.add_shop("acme", DEAD_API, "k" * 20)
+    (fleet_dir.state_root / "acme" / "state" / "refresh.json").mkdir(parents=True)
+    state = local_app.tasks[REFRESH].apply(args=["acme", 0, time.time()],
+                                           task_id="t-disk").get()
+    assert state == "failed"
+    error = Records(redis).tasks({"t-disk": "acme"})["t-disk"].error
+    assert error.startswith("unexpected IsADirectoryError")
+    assert redis.get(lock_key("acme")) is None
