@@ -29,8 +29,8 @@ from feeds.config import Fleet
 from feeds.errors import ConfigError
 from feeds.log import add_secret
 
-__all__ = ["BEACON", "PURCHASES", "REFRESH", "WEBHOOK", "make_celery", "queue_name",
-           "redis_client"]
+__all__ = ["BEACON", "PURCHASES", "REFRESH", "WEBHOOK", "broker_where", "make_celery",
+           "queue_name", "redis_client"]
 
 #: Task names (what crosses the broker; stable across versions).
 REFRESH = "vendre_feeds.refresh"
@@ -57,6 +57,14 @@ def broker_url(fleet: Fleet) -> str:
                           "VENDRE_FEEDS_FLEET_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
     _mask_password(url)
     return url
+
+
+def broker_where(fleet: Fleet) -> str:
+    """The broker's host and port, for messages (never its password)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(fleet.settings.broker_url)
+    return f"{parts.hostname or '?'}:{parts.port or 6379}"
 
 
 def _mask_password(url: str) -> None:

@@ -12,7 +12,7 @@ machine that reaches Redis and reads the fleet file and the shops folder.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from feeds.config import Fleet
 from feeds.errors import ConfigError, FeedsError
 from feeds.fleet import BrokerUnavailable
-from feeds.fleet.celery_app import REFRESH, queue_name
+from feeds.fleet.celery_app import REFRESH, broker_where, queue_name
 from feeds.fleet.records import Records, RunState, ShopRecord, TaskRecord
 from feeds.log import mask
 
@@ -86,13 +86,13 @@ def enqueue(fleet: Fleet, send: Callable[..., Any], names: Sequence[str]) -> lis
             result = send(REFRESH, args=[name, shard, time.time()], queue=queue_name(shard),
                           retry=True, retry_policy={"max_retries": 3})
         except Exception as exc:  # kombu's and redis's own connection errors
-            raise BrokerUnavailable(f"Redis did not take the job of {name}: "
-                                    f"{mask(str(exc)) or type(exc).__name__}") from None
+            raise BrokerUnavailable(f"Redis at {broker_where(fleet)} did not take the job of "
+                                    f"{name} ({type(exc).__name__})") from None
         queued.append(Queued(name, shard, task_id=result.id))
     return queued
 
 
-def wait(records: Records, queued: Iterable[Queued], *, timeout_s: float,
+def wait(records: Records, queued: Sequence[Queued], *, timeout_s: float,
          on_done: Callable[[RunResult], None] = lambda r: None,
          clock: Callable[[], float] = time.monotonic,
          sleep: Callable[[float], None] = time.sleep) -> list[RunResult]:
@@ -129,8 +129,9 @@ def wait(records: Records, queued: Iterable[Queued], *, timeout_s: float,
 def _read(records: Records, pending: dict[str, str]) -> dict[str, TaskRecord | None]:
     try:
         return records.tasks(dict(pending))
-    except Exception as exc:  # a blip of Redis while waiting: look again
-        raise BrokerUnavailable(f"Redis cannot be read: {type(exc).__name__}") from None
+    except Exception as exc:
+        raise BrokerUnavailable(f"Redis cannot be read while waiting ({type(exc).__name__}); "
+                                "the jobs go on: `fleet status` shows their outcomes") from None
 
 
 # ---------------------------------------------------------------- status
@@ -145,7 +146,8 @@ def status_lines(fleet: Fleet, records: Records, redis: Any,
         found = records.shops(names)
         queues = [redis.llen(queue_name(k)) for k in range(fleet.settings.shards)]
     except Exception as exc:
-        raise BrokerUnavailable(f"Redis cannot be read: {type(exc).__name__}") from None
+        raise BrokerUnavailable(f"Redis at {broker_where(fleet)} cannot be read "
+                                f"({type(exc).__name__})") from None
     width = max((len(n) for n in names), default=4)
     lines = [_shop_line(fleet, name, found[name], width, now) for name in names]
     if not names:
