@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -226,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--only", choices=("merchants", "amazon-mirakl"),
                         help="run one half (default: both)")
+    parser.add_argument("--note", default="",
+                        help="a sentence on the conditions, printed above the tables")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     command = f"python -m bench.marketplace_bench --articles {args.articles}" + \
         (f" --only {args.only}" if args.only else "") + (" --write" if args.write else "")
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
@@ -240,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 marketplaces_ii.run(args.articles, work_root), command))
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
-    section = "\n\n".join(sections)
+    conditions = (f"Load average (1 min) {load_before:.2f} at the start, "
+                  f"{os.getloadavg()[0]:.2f} at the end. {args.note}").strip()
+    section = "\n\n".join(sections) + "\n\n" + conditions
     print(section)
     if args.write:
         write_section("marketplace-bench", section)

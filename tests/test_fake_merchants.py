@@ -68,7 +68,14 @@ def client_for(fake: FakeCdon | FakeFyndiq) -> httpx.Client:
 
 
 def fyndiq_update_body(article: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in article.items() if k not in ("price", "quantity")}
+    """A full `update_article` body: every editable field, the absent ones empty."""
+    body = dict.fromkeys(("parent_sku", "brand", "gtin"), "")
+    body |= dict.fromkeys(("images", "properties", "variational_properties"), [])
+    return body | {k: v for k, v in article.items() if k not in ("price", "quantity")}
+
+
+def cdon_update_body(article: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in article.items() if k not in ("sku", "price", "quantity")}
 
 
 @pytest.fixture
@@ -263,13 +270,14 @@ def test_cdon_existing_sku_is_accepted_but_fails_and_is_not_created_again(
     assert cdon.articles["A"]["quantity"] == 5
     assert cdon.article_id("A") == first["success"][0]["id"]
     cdon.ok_after_polls = 0
-    statuses = cdon_http.post("/v1/statuses/batch",
-                              json={"batch_ids": [second["batch_id"]]}).json()["statuses"]
-    assert statuses == [{
-        "sku": "A", "batch_id": second["batch_id"], "status": "failed",
-        "error_code": "sku_already_exists", "message": "SKU already exists",
-        "markets": [{"market": m, "status": "failed", "error_code": "sku_already_exists",
-                     "message": "SKU already exists"} for m in ("SE", "DK")]}]
+    answer = cdon_http.post("/v1/statuses/batch",
+                            json={"batch_ids": [second["batch_id"]]}).json()
+    (batch,) = answer["batches"]
+    assert batch["id"] == second["batch_id"]
+    (row,) = batch["statuses"]
+    assert (row["sku"], row["action"]) == ("A", "create_article")
+    assert row["markets"] == [{"market": "*", "status": "failed",
+                               "error_code": "sku_already_exists"}]
 
 
 def test_cdon_batch_limit_is_off_by_default_and_configurable() -> None:
@@ -301,7 +309,7 @@ def test_cdon_bulk_body_must_hold_an_articles_list(cdon_http: httpx.Client) -> N
 
 def test_cdon_update_actions_change_the_state(cdon: FakeCdon, cdon_http: httpx.Client) -> None:
     create_cdon(cdon_http, cdon_article("A"), cdon_article("B"), cdon_article("C"))
-    new_text = {k: v for k, v in cdon_article("A").items() if k not in ("price", "quantity")}
+    new_text = cdon_update_body(cdon_article("A"))
     new_text["title"] = [{"language": "sv-SE", "value": "Blå tröja"}]
     actions = [
         {"sku": "A", "action": "update_article", "body": new_text},
@@ -316,7 +324,7 @@ def test_cdon_update_actions_change_the_state(cdon: FakeCdon, cdon_http: httpx.C
     assert body["failed"] == []
     assert body["success"] == [{"sku": a["sku"], "action": a["action"]} for a in actions]
     a = cdon.articles["A"]
-    assert a["title"] == [{"language": "sv-SE", "value": "Blå tröja"}]
+    assert a["sku"] == "A" and a["title"] == [{"language": "sv-SE", "value": "Blå tröja"}]
     assert a["quantity"] == 5
     assert a["price"] == [
         {"market": "SE", "value": {"amount_including_vat": 249.5, "currency": "SEK"}},
@@ -340,6 +348,7 @@ def test_cdon_update_refusals(cdon: FakeCdon, cdon_http: httpx.Client) -> None:
     assert body["success"] == []
     assert body["failed"] == [
         {"sku": "A", "action": "update_article", "errors": [
+            {"message": "Field not allowed", "field": ["sku"]},
             {"message": "Field not allowed", "field": ["quantity"]},
             {"message": "Field not allowed", "field": ["price"]}]},
         {"sku": "A", "action": "update_article", "errors": [
@@ -362,29 +371,50 @@ def test_cdon_statuses_go_from_pending_to_ok(cdon: FakeCdon, cdon_http: httpx.Cl
     batch_id = create_cdon(cdon_http, cdon_article("A"))["batch_id"]
     by_batch = {"batch_ids": [batch_id, "no-such-batch"]}
     first = cdon_http.post("/v1/statuses/batch", json=by_batch).json()
-    assert first == {"statuses": [{
-        "sku": "A", "batch_id": batch_id, "status": "pending",
-        "markets": [{"market": "SE", "status": "pending"}, {"market": "DK", "status": "pending"}],
-    }], "unknown_batch_ids": ["no-such-batch"]}
+    (batch,) = first["batches"]                     # an unknown batch is not in the answer
+    (row,) = batch["statuses"]
+    assert set(row) == {"correlation_id", "article_id", "sku", "action", "markets"}
+    assert (batch["id"], row["sku"], row["article_id"]) == (batch_id, "A", cdon.article_id("A"))
+    assert row["markets"] == [{"market": "*", "status": "pending", "error_code": None}]
     second = cdon_http.post("/v1/statuses/sku", json={"skus": ["A", "GHOST"]}).json()
-    assert second == {"statuses": [
-        {"sku": "A", "batch_id": batch_id, "status": "ok",
-         "markets": [{"market": "SE", "status": "ok"}, {"market": "DK", "status": "ok"}]},
-        {"sku": "GHOST", "batch_id": None, "status": "failed",
-         "error_code": "article_does_not_exist", "message": "Article does not exist",
-         "markets": []},
-    ]}
+    assert [(r["sku"], r["markets"]) for r in second["statuses"]] == [
+        ("A", [{"market": "*", "status": "ok", "error_code": None}]),
+        ("GHOST", [{"market": "*", "status": "failed",
+                    "error_code": "article_does_not_exist"}])]
+
+
+@pytest.mark.parametrize("shape", ["flat", "list"])
+def test_cdon_answers_the_shapes_seen_before_when_asked(shape: str) -> None:
+    with FakeCdon(ok_after_polls=0, status_shape=shape) as fake, client_for(fake) as http:
+        fake.reject_sku("A", code="invalid_category", message="Unknown category 1124")
+        batch_id = create_cdon(http, cdon_article("A"))["batch_id"]
+        answer = http.post("/v1/statuses/batch", json={"batch_ids": [batch_id, "x"]}).json()
+        rows = answer if shape == "list" else answer["statuses"]
+        assert rows == [{"sku": "A", "batch_id": batch_id, "status": "failed",
+                         "error_code": "invalid_category", "message": "Unknown category 1124",
+                         "markets": [{"market": "*", "status": "failed",
+                                      "error_code": "invalid_category",
+                                      "message": "Unknown category 1124"}]}]
+        if shape == "flat":
+            assert answer["unknown_batch_ids"] == ["x"]
+
+
+def test_cdon_can_answer_in_no_known_shape() -> None:
+    with FakeCdon(status_shape="other") as fake, client_for(fake) as http:
+        create_cdon(http, cdon_article("A"))
+        answer = http.post("/v1/statuses/sku", json={"skus": ["A"]}).json()
+        assert set(answer) == {"results"}
 
 
 def test_cdon_ok_after_polls_is_configurable() -> None:
     with FakeCdon(ok_after_polls=0) as at_once, client_for(at_once) as http:
         create_cdon(http, cdon_article("A"))
         status = http.post("/v1/statuses/sku", json={"skus": ["A"]}).json()["statuses"][0]
-        assert status["status"] == "ok"
+        assert status["markets"][0]["status"] == "ok"
     with FakeCdon(ok_after_polls=3) as slow, client_for(slow) as http:
         create_cdon(http, cdon_article("A"))
         seen = [http.post("/v1/statuses/sku", json={"skus": ["A"]}).json()["statuses"][0]
-                ["status"] for _ in range(4)]
+                ["markets"][0]["status"] for _ in range(4)]
         assert seen == ["pending", "pending", "pending", "ok"]
 
 
@@ -395,13 +425,9 @@ def test_cdon_rejected_sku_fails_with_its_code(cdon: FakeCdon, cdon_http: httpx.
     create_cdon(cdon_http, cdon_article("A"))
     assert "A" in cdon.articles  # accepted, then refused: it exists in a failed state
     status = cdon_http.post("/v1/statuses/sku", json={"skus": ["A"]}).json()["statuses"][0]
-    assert status["status"] == "failed"
-    assert status["error_code"] == "invalid_category"
-    assert status["message"] == "Unknown category 1124"
     assert status["markets"] == [
-        {"market": "SE", "status": "ok"},
-        {"market": "DK", "status": "failed", "error_code": "invalid_category",
-         "message": "Unknown category 1124"},
+        {"market": "SE", "status": "ok", "error_code": None},
+        {"market": "DK", "status": "failed", "error_code": "invalid_category"},
     ]
 
 
@@ -411,26 +437,39 @@ def test_cdon_vat_percent_instead_of_fraction_fails_as_invalid_vat_rate(
     article = edited(cdon_article("A"), _set(("price", 0, "value", "vat_rate"), 25))
     batch_id = create_cdon(cdon_http, article)["batch_id"]
     status = cdon_http.post("/v1/statuses/batch",
-                            json={"batch_ids": [batch_id]}).json()["statuses"][0]
-    assert status["error_code"] == "invalid_vat_rate"
-    assert [(m["market"], m["status"]) for m in status["markets"]] == [("SE", "failed"),
-                                                                         ("DK", "ok")]
+                            json={"batch_ids": [batch_id]}).json()["batches"][0]["statuses"][0]
+    assert [(m["market"], m["status"], m["error_code"]) for m in status["markets"]] == [
+        ("SE", "failed", "invalid_vat_rate"), ("DK", "ok", None)]
     fix = {"sku": "A", "action": "update_article_price", "body": {"price": [
         {"market": "SE",
          "value": {"amount_including_vat": 199.0, "currency": "SEK", "vat_rate": 0.25}}]}}
     cdon_http.put("/v2/articles/bulk", json={"actions": [fix]})
     status = cdon_http.post("/v1/statuses/sku", json={"skus": ["A"]}).json()["statuses"][0]
-    assert status["status"] == "ok"
+    assert status["markets"] == [{"market": "*", "status": "ok", "error_code": None}]
+    assert status["action"] == "update_article_price"
 
 
 def test_cdon_deleted_article_no_longer_exists(cdon: FakeCdon, cdon_http: httpx.Client) -> None:
     cdon.preload([cdon_article("A")])
     status = cdon_http.post("/v1/statuses/sku", json={"skus": ["A"]}).json()["statuses"][0]
-    assert (status["status"], status["batch_id"]) == ("ok", None)
+    assert status["markets"][0]["status"] == "ok"
     cdon_http.put("/v2/articles/bulk",
                   json={"actions": [{"sku": "A", "action": "delete_article"}]})
     status = cdon_http.post("/v1/statuses/sku", json={"skus": ["A"]}).json()["statuses"][0]
-    assert status["error_code"] == "article_does_not_exist"
+    assert status["markets"] == [{"market": "*", "status": "failed",
+                                  "error_code": "article_does_not_exist"}]
+
+
+def test_cdon_manufacturer_follows_the_field_table(cdon_http: httpx.Client) -> None:
+    address = {"street_address": "Gatan 1", "city": "Lund", "postal_code": "22100",
+               "country": "SE"}
+    full = cdon_article("A", manufacturer={"name": "Nordspel AB", "address": address},
+                        kn_number="95044000")
+    name_only = cdon_article("B", manufacturer={"name": "Nordspel AB"})
+    body = create_cdon(cdon_http, full, name_only)
+    assert [s["sku"] for s in body["success"]] == ["A"]
+    assert body["failed"] == [{"sku": "B", "errors": [
+        {"message": "Required field missing", "field": ["manufacturer", "address"]}]}]
 
 
 # ---------------------------------------------------------------- Fyndiq create and read
@@ -627,15 +666,41 @@ def test_fyndiq_single_update_refusals(fyndiq: FakeFyndiq, fyndiq_http: httpx.Cl
     assert text_quantity.status_code == 400
     assert text_quantity.json() == {"description": "Invalid payload",
                                     "errors": {"quantity": ["must be of integer type"]}}
-    with_price = fyndiq_http.put(f"/articles/{article_id}", json=fyndiq_article("A"))
+    with_price = fyndiq_http.put(f"/articles/{article_id}",
+                                 json={**fyndiq_update_body(fyndiq_article("A")),
+                                       "price": [], "quantity": 5})
     assert with_price.status_code == 400
     assert with_price.json()["errors"] == {"quantity": ["unknown field"],
                                            "price": ["unknown field"]}
     partial = fyndiq_http.put(f"/articles/{article_id}", json={"sku": "A", "status": "paused"})
     assert partial.json()["errors"] == {
         name: ["required field"] for name in
-        ("categories", "main_image", "markets", "shipping_time", "title", "description")}
+        ("parent_sku", "categories", "properties", "variational_properties", "brand", "gtin",
+         "main_image", "images", "markets", "title", "description", "shipping_time")}
+    no_brand = {k: v for k, v in fyndiq_update_body(fyndiq_article("A")).items()
+                if k != "brand"}                    # "We do not support partial updates"
+    refused = fyndiq_http.put(f"/articles/{article_id}", json=no_brand)
+    assert refused.status_code == 400
+    assert refused.json() == {"description": "Invalid payload",
+                              "errors": {"brand": ["required field"]}}
+    price_only = fyndiq_http.put(f"/articles/{article_id}/price", json={
+        "price": [{"market": "SE", "value": {"amount": 60, "currency": "SEK"}}]})
+    assert price_only.status_code == 400                   # original_price is required too
+    assert price_only.json() == {"description": "Invalid payload",
+                                 "errors": {"original_price": ["required field"]}}
     assert fyndiq.articles["A"] == fyndiq_article("A")
+
+
+def test_fyndiq_denied_article_answers_no_permission(
+        fyndiq: FakeFyndiq, fyndiq_http: httpx.Client) -> None:
+    (a_id,) = fyndiq.preload([fyndiq_article("A")])
+    fyndiq.deny("A")
+    answer = fyndiq_http.put("/articles/bulk", json=[
+        {"action": "update_article_quantity", "id": a_id, "body": {"quantity": 1}}]).json()
+    assert answer["responses"] == [{"description": "No permission to edit article",
+                                    "status_code": 403}]
+    single = fyndiq_http.put(f"/articles/{a_id}/quantity", json={"quantity": 1})
+    assert single.status_code == 403 and fyndiq.articles["A"]["quantity"] == 5
 
 
 def test_fyndiq_bulk_update_answers_each_action_in_order(
@@ -683,7 +748,8 @@ def test_fault_matches_method_and_path_pattern(fyndiq: FakeFyndiq,
     article_id = create_fyndiq(fyndiq_http, fyndiq_article("A"))
     fyndiq.fail("PUT /articles/*/quantity", 500)
     assert fyndiq_http.get(f"/articles/{article_id}").status_code == 200
-    price = {"price": [{"market": "SE", "value": {"amount": 60, "currency": "SEK"}}]}
+    price = {name: [{"market": "SE", "value": {"amount": 60, "currency": "SEK"}}]
+             for name in ("price", "original_price")}
     assert fyndiq_http.put(f"/articles/{article_id}/price", json=price).status_code == 204
     failed = fyndiq_http.put(f"/articles/{article_id}/quantity", json={"quantity": 3})
     assert failed.status_code == 500
@@ -704,9 +770,9 @@ def test_applied_but_answer_lost_then_retry_does_not_create_twice(
     first_id = cdon.article_id("A")
     retry = create_cdon(cdon_http, cdon_article("A"))
     assert list(cdon.articles) == ["A"] and cdon.article_id("A") == first_id
-    status = cdon_http.post("/v1/statuses/batch",
-                            json={"batch_ids": [retry["batch_id"]]}).json()["statuses"][0]
-    assert status["error_code"] == "sku_already_exists"
+    status = cdon_http.post("/v1/statuses/batch", json={"batch_ids": [retry["batch_id"]]}
+                            ).json()["batches"][0]["statuses"][0]
+    assert status["markets"][0]["error_code"] == "sku_already_exists"
     assert [r.fault for r in cdon.requests][:2] == ["fail-after-apply", None]
 
 

@@ -66,7 +66,7 @@ def poll(client: httpx.Client, import_id: int, times: int) -> list[dict[str, Any
 
 @pytest.fixture
 def fake() -> Iterator[FakeMirakl]:
-    with FakeMirakl() as server:
+    with FakeMirakl(min_poll_interval=0) as server:   # polls as fast as a test likes
         yield server
 
 
@@ -175,16 +175,21 @@ def test_import_with_good_and_bad_rows(fake: FakeMirakl, client: httpx.Client) -
 def test_delete_rows_and_replace_mode(fake: FakeMirakl, client: httpx.Client) -> None:
     for sku in ("OLD-1", "OLD-2", "KEEP"):
         fake.add_offer(sku, product_id=EAN_OK)
-    first = of01(client, offers_csv(row("OLD-1", "", update_delete="delete", price=""),
+    first = of01(client, offers_csv(row("OLD-1", update_delete="delete"),
                                     row("NOPE", update_delete="delete"),
                                     row("KEEP", quantity="7", update_delete="update"),
-                                    row("SKU-X", update_delete="remove")))
+                                    row("SKU-X", update_delete="remove"),
+                                    row("OLD-2", "", update_delete="delete", price=""),
+                                    row("OLD-2", EAN_OTHER, update_delete="delete")))
     fake.finish()
     job = fake.get_import(first.json()["import_id"])
     assert (job.lines_in_success, job.offer_deleted, job.offer_updated) == (2, 1, 1)
     assert job.errors == [
         (3, "The offer to delete does not exist"),
         (5, "update-delete must be empty, 'update' or 'delete', not 'remove'"),
+        (6, "The product-id is missing"),     # a delete row names the product, as an update
+        (7, "The offer appears more than once in the file | The product EAN "
+            f"{EAN_OTHER} is not the product of this offer"),
     ]
     assert set(fake.offers()) == {"OLD-2", "KEEP"}
     assert fake.offers()["KEEP"].quantity == 7
@@ -199,7 +204,7 @@ def test_delete_rows_and_replace_mode(fake: FakeMirakl, client: httpx.Client) ->
 
 
 def test_rejected_sku_and_known_products() -> None:
-    with FakeMirakl(known_products={EAN_OK}, polls_to_complete=0) as fake, \
+    with FakeMirakl(known_products={EAN_OK}, polls_to_complete=0, min_poll_interval=0) as fake, \
             httpx.Client(base_url=fake.url) as client:
         fake.reject_sku("SKU-1", "Offer blocked by the operator")
         created = of01(client, offers_csv(row("SKU-1"), row("SKU-2", EAN_OTHER),
@@ -234,7 +239,8 @@ def test_row_checks(fake: FakeMirakl, client: httpx.Client, cells: dict[str, str
 
 
 def test_sku_product_ids_and_upc() -> None:
-    with FakeMirakl(polls_to_complete=0) as fake, httpx.Client(base_url=fake.url) as client:
+    with FakeMirakl(polls_to_complete=0, min_poll_interval=0) as fake, \
+            httpx.Client(base_url=fake.url) as client:
         of01(client, offers_csv(row("A", "my-own-id", product_id_type="SKU"),
                                 row("B", "036000291452", product_id_type="UPC"),
                                 row("C", "036000291453", product_id_type="UPC")))
@@ -312,6 +318,26 @@ def test_imports_closer_than_the_minimum_interval_get_429() -> None:
         clock.now += 29.5
         assert of01(client, data).status_code == 201
         assert fake.calls("OF01") == 4 and len(fake.imports) == 2
+
+
+def test_of02_and_of03_answer_once_a_minute() -> None:
+    clock = Clock()
+    with FakeMirakl(polls_to_complete=0, clock=clock) as fake, \
+            httpx.Client(base_url=fake.url) as client:
+        fake.reject_sku("SKU-1")
+        import_id = of01(client, offers_csv(row("SKU-1"))).json()["import_id"]
+        status, report = f"{IMPORTS}/{import_id}", f"{IMPORTS}/{import_id}/error_report"
+        assert client.get(status, headers=AUTH).json()["status"] == "COMPLETE"
+        assert client.get(report, headers=AUTH).status_code == 200   # its own minute
+        too_soon = client.get(status, headers=AUTH)
+        assert (too_soon.status_code, too_soon.headers["Retry-After"]) == (429, "60")
+        assert client.get(report, headers=AUTH).status_code == 429
+        clock.now += 59.5
+        assert client.get(status, headers=AUTH).headers["Retry-After"] == "1"
+        clock.now += 0.5
+        assert client.get(status, headers=AUTH).status_code == 200
+        assert client.get(report, headers=AUTH).status_code == 200
+        assert [r.status for r in fake.requests if r.endpoint == "OF02"] == [200, 429, 429, 200]
 
 
 def test_fail_next_answers_errors_then_recovers(fake: FakeMirakl, client: httpx.Client) -> None:

@@ -322,7 +322,11 @@ def test_the_schema_example_feed_is_accepted(shared: Path) -> None:
     assert set(fake.listings) == {"My-SKU-B", "My-SKU-C", "My-SKU-D", "My-SKU-E"}
     assert set(schema["required"]) <= set(report)
     assert set(schema["properties"]["header"]["required"]) <= set(report["header"])
-    assert set(schema["properties"]["summary"]["required"]) == set(report["summary"])
+    assert set(schema["properties"]["summary"]["required"]) <= set(report["summary"])
+    # The example asks for every includedData: each accepted listing is under `items`.
+    assert [i["sku"] for i in report["items"]] == ["My-SKU-B", "My-SKU-C", "My-SKU-D",
+                                                   "My-SKU-E"]
+    assert report["summary"]["itemSummary"] == {"items": 4, "errors": 0, "warnings": 0}
 
 
 # ---------------------------------------------------------------- FATAL and CANCELLED
@@ -569,4 +573,98 @@ def test_a_feed_of_100000_messages() -> None:
         assert len(fake.listings) == 99_999
         assert fake.listings["SKU-100000"].attributes["fulfillment_availability"][0][
             "quantity"] == 100_000 % 7
+        amazon.close()
+
+
+# ---------------------------------------------------------------- issue 15: what Amazon does
+
+
+OFFER = {"marketplace_id": SWEDEN, "currency": "SEK",
+         "our_price": [{"schedule": [{"value_with_tax": 100}]}]}
+SALE = [{"schedule": [{"value_with_tax": 80, "start_at": "2026-11-01T00:00:00Z",
+                       "end_at": "2026-12-01T00:00:00Z"}]}]
+
+
+def offer_patch(message_id: int, sku: str, *offers: dict[str, Any]) -> dict[str, Any]:
+    return {"messageId": message_id, "sku": sku, "operationType": "PATCH",
+            "productType": "PRODUCT", "patches": [
+                {"op": "replace", "path": "/attributes/purchasable_offer", "value": list(offers)}]}
+
+
+def test_a_replace_matches_an_offer_only_by_its_audience(fake: FakeSpApi,
+                                                         amazon: Amazon) -> None:
+    fake.add_listing("A", "PRODUCT", {"purchasable_offer": [{**OFFER, "discounted_price": SALE}]})
+    fake.add_listing("B", "PRODUCT", {"purchasable_offer": [{**OFFER, "discounted_price": SALE}]})
+    assert fake.listings["A"].attributes["purchasable_offer"][0]["audience"] == "ALL"
+    fake.finish(amazon.submit(envelope(offer_patch(1, "A", OFFER),       # no audience
+                                       offer_patch(2, "B", {**OFFER, "audience": "ALL"}))))
+    stale = fake.listings["A"].attributes["purchasable_offer"]
+    assert len(stale) == 2 and stale[0]["discounted_price"] == SALE      # the sale stays
+    assert fake.listings["B"].attributes["purchasable_offer"] == [{**OFFER, "audience": "ALL"}]
+
+
+def test_a_sale_price_needs_its_start_and_end(fake: FakeSpApi, amazon: Amazon) -> None:
+    open_ended = [{"schedule": [{"value_with_tax": 80}]}]
+    feed_id = amazon.submit(envelope(
+        update(1, "A", purchasable_offer=[{**OFFER, "discounted_price": open_ended}]),
+        update(2, "B", purchasable_offer=[{**OFFER, "discounted_price": SALE}])))
+    fake.finish(feed_id)
+    issues = fake.feed(feed_id).report["issues"]
+    assert [(i["sku"], i["code"], i["attributeName"]) for i in issues] == [
+        ("A", "90220", "purchasable_offer"), ("A", "90220", "purchasable_offer")]
+    assert "schedule.end_at]' is required" in issues[0]["message"]
+    assert set(fake.listings) == {"B"}
+
+
+def test_issues_found_after_acceptance_are_reported_under_items(fake: FakeSpApi,
+                                                                amazon: Amazon) -> None:
+    fake.listing_issue("A", code="18027", message="The main image has text on it.",
+                       attributes=["main_product_image_locator"])
+    document = envelope(update(1, "A", fulfillment_availability=STOCK),
+                        update(2, "B", fulfillment_availability=STOCK),
+                        {"messageId": 3, "sku": "C", "operationType": "DELETE"})
+    document["header"]["report"] = {"includedData": ["issues"], "apiVersion": "2021-08-01"}
+    feed_id = amazon.submit(document)
+    fake.finish(feed_id)
+    report = fake.feed(feed_id).report
+    assert report["issues"] == [] and report["summary"]["messagesAccepted"] == 3
+    assert report["items"] == [
+        {"sku": "A", "issues": [{"code": "18027", "message": "The main image has text on it.",
+                                 "severity": "ERROR",
+                                 "attributeNames": ["main_product_image_locator"],
+                                 "categories": ["INVALID_ATTRIBUTE"]}]},
+        {"sku": "B", "issues": []}]
+    assert report["summary"]["itemSummary"] == {"items": 2, "errors": 1, "warnings": 0}
+    without = amazon.submit(envelope(update(1, "A", fulfillment_availability=STOCK)))
+    fake.finish(without)
+    assert "items" not in fake.feed(without).report         # not asked for: not given
+
+
+def test_get_listings_item_finds_a_listing_by_sku(fake: FakeSpApi, amazon: Amazon) -> None:
+    fake.add_listing("OLD/1", "LUGGAGE", {"item_name": ITEM_NAME})
+    path = f"/listings/2021-08-01/items/{DEFAULT_SELLER_ID}"
+    found = amazon.call("GET", f"{path}/OLD%2F1", params={"marketplaceIds": SWEDEN})
+    assert found.status_code == 200
+    (summary,) = found.json()["summaries"]
+    assert found.json()["sku"] == "OLD/1" and summary["productType"] == "LUGGAGE"
+    assert summary["asin"].startswith("B0") and summary["itemName"] == ITEM_NAME[0]["value"]
+    assert found.headers["x-amzn-RateLimit-Limit"] == "5"
+    missing = amazon.call("GET", f"{path}/NEW-1", params={"marketplaceIds": SWEDEN})
+    assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "NOT_FOUND"
+    assert amazon.call("GET", f"{path}/NEW-1").status_code == 400         # no marketplace
+    other = amazon.call("GET", "/listings/2021-08-01/items/AOTHER/OLD%2F1",
+                        params={"marketplaceIds": SWEDEN})
+    assert other.status_code == 403
+
+
+def test_get_listings_item_allows_5_a_second_after_a_burst_of_10() -> None:
+    clock = Clock()
+    with FakeSpApi(clock=clock) as fake:
+        amazon = Amazon(fake)
+        path = f"/listings/2021-08-01/items/{DEFAULT_SELLER_ID}/X"
+        statuses = [amazon.call("GET", path, params={"marketplaceIds": SWEDEN}).status_code
+                    for _ in range(11)]
+        assert statuses == [404] * 10 + [429]
+        clock.now += 0.2                                   # one call refilled
+        assert amazon.call("GET", path, params={"marketplaceIds": SWEDEN}).status_code == 404
         amazon.close()

@@ -111,8 +111,9 @@ def test_categories_images_brand_and_gtin(demo):
     assert cdon["1001"]["main_image"].startswith("https://")
     assert len(cdon["1001"]["images"]) == 2 and "images" not in cdon["1002"]
     assert cdon["1001"]["brand"] == "Nordspel"
-    # [shop] default_brand names only the shop's own goods: no manufacturer and no EAN.
-    assert "brand" not in cdon["1004"] and cdon["1018"]["brand"] == "Demobutiken"
+    # brand is optional on both, and [shop] default_brand never sent there (issue 15).
+    for articles in (cdon, fyndiq):
+        assert "brand" not in articles["1004"] and "brand" not in articles["1018"]
     assert cdon["1014"]["gtin"] == "081234001018" and "gtin" not in cdon["1016"]
 
 
@@ -182,7 +183,7 @@ def test_without_a_category_an_item_is_left_out(tmp_path):
 def test_no_price_in_one_market_keeps_the_item_out(tmp_path):
     cfg = demo_cfg(tmp_path, channels={"cdon": {
         "enabled": True, "default_category": "1",
-        "markets": [{"market": "DK", "language": "da", "rate": 0.65,
+        "markets": [{"market": "DK", "language": "sv", "rate": 0.65,
                      "tax_classes": {2: 25, 4: 25}}]}})   # no class 3: books have no price
     fill(cfg, NOW)
     _result, articles, violations = built(cfg, "cdon")["cdon"]
@@ -190,7 +191,7 @@ def test_no_price_in_one_market_keeps_the_item_out(tmp_path):
     assert {"item_id": "1026", "rule": "price_every_market", "severity": "error",
             "field": "price", "message": "no price above 0 in DK (unknown tax class?)"} \
         in violations
-    assert at(articles, "1001.title[da-DK]")   # da falls back to any text Vendre has
+    assert at(articles, "1001.markets") == ["SE", "DK"]   # DK reads the Swedish texts
 
 
 def test_fyndiq_text_that_reads_as_html_is_removed_with_a_warning(tmp_path):
@@ -206,9 +207,9 @@ def test_under_article_numbers_fyndiq_groups_by_the_parents_number(tmp_path):
     cfg = demo_cfg(tmp_path, shop={"id_field": "article_number"})
     fill(cfg, NOW)
     _r, fyndiq, _v = built(cfg, "fyndiq")["fyndiq"]
-    # The siblings' numbers are unknown while one product is mapped: all name the parent.
+    # "the sku of the main article": the group's first published variant.
     assert fyndiq["DB-1021-RED"]["parent_sku"] == fyndiq["DB-1021-BLUE"]["parent_sku"] == \
-        "DB-1021"
+        "DB-1021-RED"
 
 
 # ---------------------------------------------------------------- the real sample

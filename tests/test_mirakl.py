@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,12 @@ class Clock:
 @pytest.fixture
 def clock():
     return Clock()
+
+
+@pytest.fixture
+def virtual_sleep(clock, monkeypatch):
+    """`push-status` (check_status) sleeps with time.sleep: on the test's clock instead."""
+    monkeypatch.setattr(time, "sleep", clock.sleep)
 
 
 @pytest.fixture
@@ -219,7 +226,7 @@ def test_a_price_change_sends_only_that_row_a_minute_after_the_last_import(
         assert [r["sku"] for r in mirakl.imports[-1].rows] == ["1001"]
         assert mirakl.offers()["1001"].price == 375
         assert mirakl.calls("OF01", 429) == 0  # it waited instead of being refused
-    assert any(55 < s <= 60 for s in clock.slept)
+    assert any(55 < s <= 61 for s in clock.slept)
 
 
 def test_a_removed_offer_is_a_delete_row(tmp_path, mirakl, clock):
@@ -227,17 +234,20 @@ def test_a_removed_offer_is_a_delete_row(tmp_path, mirakl, clock):
     fill(cfg, NOW)
     build(cfg)
     push(cfg, clock)
+    last = rows(cfg)["1004"]
     rebuild(cfg, lambda p: p.update(show=False) if p["id"] == 1004 else None)
     second = push(cfg, clock)
     assert second.actions == {"delete": 1}
-    assert mirakl.imports[-1].rows == [{**dict.fromkeys(HEADER.split(";"), ""), "sku": "1004",
-                                        "update-delete": "delete"}]
+    # The same product columns as an update row: its last published row, as a delete.
+    assert mirakl.imports[-1].rows == [{**last, "update-delete": "delete"}]
+    assert last["product-id"] == "7350001001043" and last["price"] == "279.00"
     assert "1004" not in mirakl.offers()
     assert deliver.ledger_of(cfg).entries("afound")["1004"].state is SkuState.DELETED
     assert push(cfg, clock).sent_nothing
 
 
-def test_a_rejected_row_is_recorded_and_shown_by_push_status(tmp_path, mirakl, clock):
+def test_a_rejected_row_is_recorded_and_shown_by_push_status(tmp_path, mirakl, clock,
+                                                              virtual_sleep):
     mirakl.unknown_product("7350001001029")
     cfg = afound_cfg(tmp_path, mirakl)
     fill(cfg, NOW)
@@ -273,8 +283,9 @@ def test_a_failed_import_fails_the_push_and_the_next_sends_the_rows_again(
     assert len(mirakl.offers()) == OFFERS
 
 
-def test_an_import_still_running_is_settled_by_push_status(tmp_path, clock, monkeypatch):
-    monkeypatch.setattr(client, "POLL_LIMIT", 5.0)
+def test_an_import_still_running_is_settled_by_push_status(tmp_path, clock, monkeypatch,
+                                                            virtual_sleep):
+    monkeypatch.setattr(client, "POLLS", 3)
     with FakeMirakl(clock=clock, polls_to_complete=50) as mirakl:
         cfg = afound_cfg(tmp_path, mirakl)
         fill(cfg, NOW)
@@ -325,3 +336,56 @@ def test_the_key_is_in_no_output_log_or_file(tmp_path, mirakl, clock, caplog):
     files = b"".join(p.read_bytes() for p in cfg.data_dir.rglob("*") if p.is_file())
     assert report.rejected and DEFAULT_API_KEY not in seen
     assert DEFAULT_API_KEY.encode() not in files
+
+
+# ---------------------------------------------------------------- what Mirakl allows (issue 15)
+
+
+def test_of02_and_of03_are_called_at_most_once_a_minute(tmp_path, clock):
+    with FakeMirakl(clock=clock, polls_to_complete=3) as mirakl:   # 60 s apart, as documented
+        mirakl.reject_sku("1001")
+        cfg = afound_cfg(tmp_path, mirakl)
+        fill(cfg, NOW)
+        build(cfg)
+        report = push(cfg, clock)
+        assert report.rejected == {"1001": "The offer was rejected by the operator"}
+        assert mirakl.calls("OF02") == 4 and mirakl.calls("OF03") == 1
+        assert mirakl.calls("OF02", 429) == mirakl.calls("OF03", 429) == 0
+        assert clock.slept == pytest.approx([61.0] * 3, abs=0.5)   # between the four polls
+        rebuild(cfg, lambda p: p.update(price=300) if p["id"] == 1002 else None)
+        push(cfg, clock)                    # a minute after the last push's calls, again
+        assert mirakl.calls("OF01", 429) == mirakl.calls("OF02", 429) == 0
+
+
+def test_a_removed_offer_whose_row_left_the_history_is_not_sent(tmp_path, mirakl, clock):
+    cfg = afound_cfg(tmp_path, mirakl)
+    fill(cfg, NOW)
+    build(cfg)
+    push(cfg, clock)
+    rebuild(cfg, lambda p: p.update(show=False) if p["id"] == 1004 else None)
+    for old in (cfg.data_dir / "history").rglob("*"):
+        if old.is_file():
+            old.unlink()
+    report = push(cfg, clock)
+    assert report.sent_nothing and len(mirakl.imports) == 1
+    assert "1 offers to delete (1004) are no longer in the file's history" in report.message
+    assert deliver.ledger_of(cfg).entries("afound")["1004"].state is SkuState.LIVE
+
+
+@pytest.mark.parametrize("name, table, currency", [
+    ("afound", {}, "EUR"),                                   # Afound reads SEK
+    ("elgiganten", {"kind": "mirakl", "currency": "NOK"}, "SEK"),
+])
+def test_the_shops_currency_must_be_the_operators(tmp_path, name, table, currency):
+    with pytest.raises(ConfigError, match=rf"channels\.{name}\.currency: {name} reads prices "
+                                          rf"in .*, but the shop's are in {currency}"):
+        demo_cfg(tmp_path, shop={"currency": currency},
+                 channels={name: {"enabled": True, **table}, "cdon": {"enabled": False},
+                           "fyndiq": {"enabled": False}})
+
+
+def test_the_currency_check_passes_and_can_be_left_empty(tmp_path):
+    cfg = demo_cfg(tmp_path, shop={"currency": "EUR"}, channels={
+        "elgiganten": {"enabled": True, "kind": "mirakl"}, "afound": {"enabled": False},
+        "cdon": {"enabled": False}, "fyndiq": {"enabled": False}})
+    assert cfg.channels["elgiganten"].currency == "" and cfg.channels["afound"].currency == "SEK"

@@ -216,6 +216,41 @@ def test_orders_with_aliases():
     assert parse_order({"note": "no id"}) is None
 
 
+def test_order_number_status_and_customer():
+    """The purchase fields (issue 18), from the aliases vendre-api.md §9-10 lists."""
+    raw = {"id": 9, "order_number": " 5006 ", "status": "3", "status_name": "Levererad",
+           "customer": {"id": 4711, "email": " Kund@Example.com ", "phone_mobile": "070-123 45 67",
+                        "name_first": "Åsa", "name_last": "Öberg"},
+           "billing_address": {"city": "Malmö", "postcode": "211 20", "country_code": "se",
+                               "email_address": "other@example.com"}}
+    order = parse_order(raw)
+    assert (order.id, order.number, order.status_id, order.status_name) == \
+        ("9", "5006", 3, "Levererad")
+    c = order.customer
+    assert (c.id, c.email, c.phone, c.first_name, c.last_name) == \
+        ("4711", "Kund@Example.com", "070-123 45 67", "Åsa", "Öberg")
+    assert (c.city, c.postcode, c.country) == ("Malmö", "211 20", "SE")
+    assert "Kund" not in repr(order) and "Kund" not in repr(c)
+    # A configured field wins; without one `number` and then `id` are read.
+    assert parse_order(raw, "id").number == "9"
+    assert parse_order({"id": 9, "number": "A-9"}).number == "A-9"
+    assert parse_order({"orders_id": 77}).number == "77"
+
+
+def test_order_legacy_columns():
+    order = parse_order({"orders_id": 77, "orders_status": 2, "orders_status_name": "Behandlas",
+                         "customers_email_address": "a@b.se", "customers_name": "Anna Maria Berg",
+                         "customers_telephone": "+46 70 1234567", "customers_country": "Sverige"})
+    assert (order.status_id, order.status_name) == (2, "Behandlas")
+    c = order.customer
+    assert (c.email, c.first_name, c.last_name, c.phone) == \
+        ("a@b.se", "Anna Maria", "Berg", "+46 70 1234567")
+    assert c.country == ""  # a country name is not guessed into a code
+    # A status that is a word is the name; one that is an object is ignored.
+    assert parse_order({"id": 1, "status": "Skickad"}).status_name == "Skickad"
+    assert parse_order({"id": 1, "status": {"x": 1}}).status_id is None
+
+
 def test_a_targets_tax_table_replaces_the_shops(tmp_path):
     from feeds.config import Target
     from feeds.pipeline.plan import derive_context

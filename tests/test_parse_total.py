@@ -387,8 +387,15 @@ def test_parse_category_is_total(raw):
     assert all(isinstance(v, str) for v in category.seo_links.values())
 
 
-ORDER_KEYS = ["id", "orders_id", "order_id", "number", "date", "date_purchased", "currency",
-              "products", "order_products", "lines", "totals", "total", "tax", "shipping"]
+ORDER_KEYS = ["id", "orders_id", "order_id", "number", "order_number", "date", "date_purchased",
+              "currency", "products", "order_products", "lines", "totals", "total", "tax",
+              "shipping", "status_id", "status", "orders_status", "status_name",
+              "orders_status_name", "customers_email_address", "email", "customers_telephone",
+              "customers_name", "customers_city", "customers_postcode", "customers_country",
+              "customer", "billing_address"]
+CUSTOMER_KEYS = ["id", "email", "email_address", "phone", "phone_mobile", "name_first",
+                 "first_name", "name_last", "city", "address_city", "postcode",
+                 "address_postcode", "country", "country_code", "address_country_code_alpha2"]
 LINE_KEYS = ["product_id", "id", "model", "article_number", "name", "quantity", "qty",
              "price_each", "final_price", "price", "tax", "tax_rate"]
 
@@ -397,15 +404,16 @@ def _orders() -> st.SearchStrategy[Any]:
     line = st.dictionaries(st.sampled_from(LINE_KEYS), ANY_JSON)
     total = st.fixed_dictionaries({"class": st.sampled_from(["ot_total", "ot_tax", "total"])
                                    | ANY_JSON, "value": ANY_JSON})
-    return st.dictionaries(st.sampled_from(ORDER_KEYS), ANY_JSON
+    person = st.dictionaries(st.sampled_from(CUSTOMER_KEYS), ANY_JSON)
+    return st.dictionaries(st.sampled_from(ORDER_KEYS), ANY_JSON | person
                            | st.lists(line, max_size=3) | st.lists(total, max_size=3))
 
 
 @FUZZ
-@given(raw=ANY_JSON | _orders())
-def test_parse_order_is_total(raw):
+@given(raw=ANY_JSON | _orders(), field=st.sampled_from(["", "number", "id", "orders_id"]))
+def test_parse_order_is_total(raw, field):
     key = order_key(raw)
-    order = parse_order(raw)
+    order = parse_order(raw, field)
     assert key is None or isinstance(key, str)
     assert order is None or isinstance(order, Order)
     if order is not None:
@@ -415,3 +423,18 @@ def test_parse_order_is_total(raw):
             assert amount is None or (isinstance(amount, Decimal) and amount.is_finite())
         assert all(type(x.quantity) is int and x.quantity >= 0 for x in order.lines)
         assert all(isinstance(x.article_number, str) for x in order.lines)
+        # The purchase fields: a non-empty one-line number, a status id that fits an int,
+        # customer texts of sane length and a 2-letter country or none.
+        assert isinstance(order.number, str) and order.number
+        assert order.number == key or (order.number.strip() == order.number
+                                       and order.number.isprintable()
+                                       and len(order.number) <= 64)
+        assert order.status_id is None or (type(order.status_id) is int
+                                           and 0 <= order.status_id < 2 ** 31)
+        assert isinstance(order.status_name, str)
+        for name in ("id", "email", "phone", "first_name", "last_name", "city", "postcode"):
+            value = getattr(order.customer, name)
+            assert isinstance(value, str) and len(value) <= 200
+        assert order.customer.country == "" or (len(order.customer.country) == 2
+                                                and order.customer.country.isupper())
+        assert "@" not in repr(order)  # personal data never in a repr

@@ -79,6 +79,9 @@ class Channel:
     # False for a kind that only names a platform (`mirakl`): it exists in the config
     # only where a table instantiates it (`kind = "mirakl"`), never on its own.
     default_instance: bool = True
+    # A step over the published items in file order, after the rules (a new one per
+    # build): what depends on which other items were published (Fyndiq's main article).
+    in_file_order: Callable[[], Callable[[dict[str, Any]], None]] | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # Rules hold lambdas, which do not pickle: a channel crosses to a child process as

@@ -18,8 +18,8 @@ from feeds.core.pricing import Rounding
 from feeds.core.settings import PushedSettings, Target, internal, setting
 from feeds.errors import ConfigError
 
-__all__ = ["CURRENCIES", "LANGUAGE_TAGS", "Market", "MarketShippingTime", "MerchantSettings",
-           "OnRemoved", "ShippingTime", "shipping"]
+__all__ = ["CURRENCIES", "LANGUAGE_TAGS", "LanguageFallback", "Market", "MarketShippingTime",
+           "MerchantSettings", "OnRemoved", "ShippingTime", "shipping"]
 
 CURRENCIES = {"SE": "SEK", "DK": "DKK", "FI": "EUR", "NO": "NOK"}
 LANGUAGE_TAGS = {"sv": "sv-SE", "nb": "nb-NO", "no": "nb-NO", "da": "da-DK", "fi": "fi-FI",
@@ -31,6 +31,14 @@ class OnRemoved(StrEnum):
 
     DELETE = "delete"
     PAUSE = "pause"
+
+
+class LanguageFallback(StrEnum):
+    """A market whose language has no text of its own (empty, or the same as the shop
+    language's text): the article is not offered there, or the shop's text is sent."""
+
+    OMIT = "omit"
+    HOME = "home"
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,11 @@ class MerchantSettings(PushedSettings):
                           'inactive, deleted): "delete" or "pause"')
     markets: tuple[Market, ...] = setting(
         (), "More markets besides the shop's own, one [[channels.<name>.markets]] each")
+    language_fallback: LanguageFallback = setting(
+        LanguageFallback.OMIT, 'A market whose language has no title or description of its '
+                               'own (empty, or the same as the shop language\'s): "omit" (not '
+                               'offered there) or "home" (the shop\'s text is sent there); a '
+                               'warning per article either way')
 
     target_tables: ClassVar[str] = "markets"
     #: Vendre language -> the marketplace's language tag, for titles and descriptions.

@@ -5,27 +5,43 @@ Both marketplaces take the same JSON article through nearly identical Merchant A
 its title and description per language, its price per market including VAT, one
 stock for every market. `article()` builds exactly the object a create call sends;
 a `Flavour` holds what differs (price key, title limit, category key, plain text,
-the languages, the variant group id).
+the languages, the variant group id, CDON's GPSR fields).
 
 A marketplace combines markets (one file per channel, `_merchant_settings`): the
-article reads each market's own derivation of the product. Pure: no I/O.
+article reads each market's own derivation of the product. One language per market,
+never a silent fallback: a market whose language has no text of its own (a title or
+description that is empty, or identical to the shop language's, judged per field:
+the parser falls back to any language Vendre has, and the real fixture's English
+names equal the Swedish ones for 36 of 41 products) follows `language_fallback`:
+left out of the article ("omit"), or sent the shop's text ("home"), with a warning
+per article either way.
+
+`brand` is optional on both marketplaces (CDON's and Fyndiq's field tables), so the
+shop's `[shop] default_brand` is never sent as a brand here: third-party goods that
+lack a manufacturer in Vendre would carry the shop's name. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
 from feeds.channels import ItemContext
-from feeds.channels._merchant_settings import Market, MerchantSettings, shipping
+from feeds.channels._merchant_settings import (
+    LanguageFallback,
+    Market,
+    MerchantSettings,
+    shipping,
+)
 from feeds.core.model import Category, Derived, Product
 from feeds.core.text import truncate
 from feeds.core.validation import Rule, Severity, required
 
-__all__ = ["Flavour", "article", "lowest_variant_sku", "marketplace_category", "rules"]
+__all__ = ["Flavour", "MainArticles", "article", "group_id", "marketplace_category", "rules"]
 
 MAX_QUANTITY = 500_000
 MAX_IMAGES = 10
@@ -34,6 +50,8 @@ MIN_TITLE = 5
 MIN_DESCRIPTION = 10
 MAX_DESCRIPTION = 4096
 MAX_SKU = 64
+MAX_KN_NUMBER = 48  # CDON's field table: kn_number, string 1-48
+TEXTS = ("title", "description")
 
 
 # ---------------------------------------------------------------- the article
@@ -50,6 +68,7 @@ class Flavour:
     plain_text: bool                      # HTML-like text is refused
     max_axes: int | None                  # most variational properties (None: any)
     parent_sku: Callable[[Product], str]  # the variant group id
+    gpsr: bool = False                    # send CDON's optional GPSR fields (kn_number)
 
     @property
     def category_key(self) -> str:
@@ -59,11 +78,12 @@ class Flavour:
 def article(derived: Derived, ctx: ItemContext, flavour: Flavour) -> dict[str, Any]:
     """The create body of one item, plus `_` keys for the rules."""
     settings = cast(MerchantSettings, ctx.settings)
-    markets = [(m, derived[m.file]) for m in cast(Sequence[Market], settings.targets)
-               if m.file in derived]
+    markets, languages = _in_own_languages(
+        [(m, derived[m.file]) for m in cast(Sequence[Market], settings.targets)
+         if m.file in derived], settings)
     written = _by_language(markets, settings.languages)
     product = derived.primary
-    brand = product.brand  # [shop] default_brand only for the shop's own goods (the parser)
+    brand = "" if product.brand_from_shop else product.brand
     item: dict[str, Any] = {"sku": product.feed_id}
     if product.group_id:
         item["parent_sku"] = flavour.parent_sku(product)
@@ -80,8 +100,70 @@ def article(derived: Derived, ctx: ItemContext, flavour: Flavour) -> dict[str, A
         item["brand"] = brand
     item |= _gtin(product)
     item |= _variant(product, written, flavour)
+    if flavour.gpsr:
+        item |= _gpsr(product)
     item["_quantity"] = product.quantity
+    item["_language_omitted"] = languages.omitted
+    item["_language_home"] = languages.home
     return item
+
+
+@dataclass
+class _Languages:
+    """Markets whose language has no text of its own, as "NO (nb: title, description)"."""
+
+    omitted: list[str] = field(default_factory=list)
+    home: list[str] = field(default_factory=list)
+
+
+def _in_own_languages(markets: Sequence[tuple[Market, Product]], settings: MerchantSettings
+                      ) -> tuple[list[tuple[Market, Product]], _Languages]:
+    """The markets the article is offered in, each with the texts it is sent.
+
+    The first market is the shop's own: its texts are the shop language's. Another
+    market in another language keeps its own texts where it has them; where it has none
+    (`_missing_texts`), `language_fallback` leaves the market out, or sends it the
+    shop's text for the fields that lack one.
+    """
+    if not markets:
+        return [], _Languages()
+    (home_market, home), found = markets[0], _Languages()
+    home_tag = settings.languages.get(home_market.language)
+    kept = [markets[0]]
+    for market, product in markets[1:]:
+        missing = [] if settings.languages.get(market.language) == home_tag \
+            else _missing_texts(product, home)
+        if not missing:
+            kept.append((market, product))
+            continue
+        what = f"{market.market} ({market.language}: {', '.join(missing)})"
+        if settings.language_fallback is LanguageFallback.HOME:
+            kept.append((market, dataclasses.replace(
+                product, **{name: getattr(home, name) for name in missing})))
+            found.home.append(what)
+        else:
+            found.omitted.append(what)
+    return kept, found
+
+
+def _missing_texts(product: Product, home: Product) -> list[str]:
+    """The texts `product` (derived in its market's language) has none of its own of: empty,
+    taken from another language by the parser, or the same as the shop language's."""
+    borrowed = {v.field for v in product.violations if v.rule == "text_language_fallback"}
+    return [name for name in TEXTS
+            if name in borrowed or not getattr(product, name)
+            or getattr(product, name) == getattr(home, name)]
+
+
+def _gpsr(product: Product) -> dict[str, Any]:
+    """CDON's optional GPSR fields Vendre has (the field table in CDON's collection,
+    "PARAMETERS"): `kn_number` (1-48) from Vendre's `commodity_code`. CDON's `manufacturer`
+    needs the maker's postal address besides its name (`name` and `address` are both
+    required there), which Vendre does not hold: it is not sent (the brand names the maker)."""
+    code = product.commodity_code.strip()
+    if not code:
+        return {}
+    return {"kn_number": code} if len(code) <= MAX_KN_NUMBER else {"_kn_number_dropped": code}
 
 
 def _by_language(markets: Sequence[tuple[Market, Product]], languages: Mapping[str, str]
@@ -221,17 +303,25 @@ def _variant(product: Product, written: Sequence[tuple[str, Market, Product]],
     return {"properties": properties, "variational_properties": names}
 
 
-def lowest_variant_sku(product: Product) -> str:
-    """The sku of the variant with the lowest Vendre id among its siblings (Fyndiq's group
-    id is "the sku of the main article"). Under `id_field = "id"` that is the lowest child
-    id; under article numbers the siblings' numbers are not known while one product is
-    mapped, so every variant names its parent's feed id instead (one group either way)."""
-    if product.feed_id != str(product.vendre_id):
-        return product.group_id or product.feed_id
-    parent = product.raw_variant.get("of_parent")
-    siblings = parent.get("child_product_ids") if isinstance(parent, Mapping) else None
-    ids = [i for i in siblings or [] if isinstance(i, int) and not isinstance(i, bool)]
-    return str(min([*ids, product.vendre_id]))
+def group_id(product: Product) -> str:
+    """The variant group as the build knows it: the Vendre parent's feed id."""
+    return product.group_id or product.feed_id
+
+
+class MainArticles:
+    """Fyndiq's `parent_sku` is "the sku of the main article": the sku of a published
+    article, which the build only knows once the rules have passed. Called on every
+    published item in file order (`Channel.in_file_order`), it names each group by the
+    first of its variants that was published, so never by one the rules left out or
+    Vendre hides."""
+
+    def __init__(self) -> None:
+        self.mains: dict[str, str] = {}
+
+    def __call__(self, item: dict[str, Any]) -> None:
+        group = item.get("parent_sku")
+        if group:
+            item["parent_sku"] = self.mains.setdefault(str(group), str(item["sku"]))
 
 
 # ---------------------------------------------------------------- rules
@@ -302,4 +392,15 @@ def rules(title_max: int, category_key: str) -> tuple[Rule, ...]:
         Rule("variant_attributes", "properties", warning,
              lambda _v, item: "a variant whose option (colour, size ...) is not known: sent "
                               "without properties" if item.get("_variant_unknown") else None),
+        Rule("language_omitted", "markets", warning,
+             _listed("_language_omitted", "no text of its own in the market's language ({}): "
+                                          'not offered there (language_fallback = "omit")')),
+        Rule("language_home", "title", warning,
+             _listed("_language_home", "no text of its own in the market's language ({}): "
+                                       'the shop\'s text is sent there (language_fallback = '
+                                       '"home")')),
+        Rule("kn_number_too_long", "kn_number", warning,
+             lambda _v, item: f"commodity_code {item['_kn_number_dropped'][:60]!r} is longer "
+                              f"than {MAX_KN_NUMBER} characters: not sent as kn_number"
+             if item.get("_kn_number_dropped") else None),
     )

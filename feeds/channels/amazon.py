@@ -8,7 +8,25 @@ Type Definitions API). Amazon removed the XML and flat-file listing feeds on
 Every sellable item with a valid GTIN becomes one `UPDATE` message with
 `requirements` `LISTING_OFFER_ONLY`: Amazon matches it to an existing product by
 its EAN and we send only the offer (condition, price, sale price, stock). An
-item without a GTIN cannot be matched and is left out.
+item without a GTIN cannot be matched and is left out. (The push client sends
+the offer and stock alone, as PATCHes, to a SKU that was listed before this tool.)
+
+What Amazon makes of an offer (sources: the amzn/selling-partner-api-models issue
+threads #4134, #5235 and #4970, and the v2 schemas in ../shared/schemas):
+
+- The offer carries `"audience": "ALL"`: a `replace` of `purchasable_offer`
+  addresses the listing's offer by its selectors (marketplace and audience), and one
+  without the audience matches no existing offer and is added beside it, leaving the
+  old one (and its sale price) in place (#4134, #5235).
+- A `discounted_price` always has `start_at` and `end_at`. Vendre's sale dates are
+  used; an open-ended sale starts at the start of its renewal window and ends
+  `open_sale_days` later. The window moves every `open_sale_days // 2` days (by the
+  build's clock, from the Unix epoch), so later pushes renew the end date before
+  Amazon ends the sale, while a push in between sends nothing new.
+- The header asks for the issues Amazon finds after accepting a message
+  (`"report": {"includedData": ["issues"], "apiVersion": "2021-08-01"}`, the SP-API
+  changelog "JSON_LISTINGS_FEED now includes includedData"): "accepted" is not
+  "buyable", and the client records those issues per SKU.
 
 A message's attributes come from a table of attribute functions chosen by
 `listing_for()`. Full `LISTING` messages (title, brand, images ... per product
@@ -24,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -35,8 +53,8 @@ from feeds.core.settings import PushedSettings, setting
 from feeds.core.validation import Rule, Severity
 from feeds.errors import FeedInvalid
 
-__all__ = ["CHANNEL", "PRICE_ATTRIBUTE", "STOCK_ATTRIBUTE", "AmazonSettings", "Listing",
-           "OnRemoved", "document_header", "listing_for"]
+__all__ = ["CHANNEL", "INCLUDED_DATA", "PRICE_ATTRIBUTE", "STOCK_ATTRIBUTE", "AmazonSettings",
+           "Listing", "OnRemoved", "document_header", "listing_for", "sale_window"]
 
 SWEDEN = "A2NODRKZP88ZB9"
 # The currency each marketplace sells in (the EU ones a Swedish shop is likely to use).
@@ -49,6 +67,9 @@ MAX_SKU = 40  # Amazon: a seller SKU has at most 40 characters
 MAX_MESSAGE_ID = 2_147_483_647
 OPERATIONS = {"UPDATE", "PARTIAL_UPDATE", "PATCH", "DELETE"}
 REQUIREMENTS = {"LISTING", "LISTING_PRODUCT_ONLY", "LISTING_OFFER_ONLY"}
+# What the processing report is to include of each listing (besides the message issues).
+INCLUDED_DATA = ("issues",)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OnRemoved(StrEnum):
@@ -74,6 +95,14 @@ class AmazonSettings(PushedSettings):
                                      "0 = not sent (the account's default)", min=0, max=30)
     on_removed: OnRemoved = setting(OnRemoved.DELETE, "A product no longer sellable in Vendre: "
                                                       "delete (the listing) or zero (quantity 0)")
+    open_sale_days: int = setting(30, "A Vendre sale without an end date is sent to Amazon as "
+                                      "ending this many days ahead, renewed by later pushes",
+                                  min=2, max=365)
+    look_up_skus: bool = setting(True, "Before a SKU's first full UPDATE, ask Amazon "
+                                       "(getListingsItem, 5 a second) whether it is listed "
+                                       "already; one that is gets offer and stock PATCHes "
+                                       "only. false: only for an account with no listings "
+                                       "made elsewhere")
 
 
 def document_header(settings: AmazonSettings, language: str, country: str) -> dict[str, Any]:
@@ -87,6 +116,7 @@ def document_header(settings: AmazonSettings, language: str, country: str) -> di
     header: dict[str, Any] = {"sellerId": settings.seller_id, "version": "2.0"}
     if len(language) == 2 and len(country) == 2:
         header["issueLocale"] = f"{language.lower()}_{country.upper()}"
+    header["report"] = {"includedData": list(INCLUDED_DATA), "apiVersion": "2021-08-01"}
     return header
 
 
@@ -96,45 +126,59 @@ def _header(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- attributes
 
-Attribute = Callable[[Product, AmazonSettings], list[dict[str, Any]]]
+Attribute = Callable[[Product, ItemContext], list[dict[str, Any]]]
 
 
 def _moment(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _condition(_p: Product, s: AmazonSettings) -> list[dict[str, Any]]:
-    return [{"value": "new_new", "marketplace_id": s.marketplace_id}]
+def _settings(ctx: ItemContext) -> AmazonSettings:
+    return ctx.settings  # type: ignore[return-value]
 
 
-def _identifier(p: Product, s: AmazonSettings) -> list[dict[str, Any]]:
+def sale_window(p: Product, now: datetime, days: int) -> tuple[datetime, datetime]:
+    """(start_at, end_at) of a sale: Vendre's dates, else those of the renewal window
+    `now` falls in (windows of `days // 2` days from the epoch; the sale ends `days`
+    after its window starts, so between `days // 2` and `days` days ahead)."""
+    step = max(1, days // 2)
+    window = _EPOCH + timedelta(days=(now - _EPOCH).days // step * step)
+    start = p.sale_start or window
+    end = p.sale_end or max(window, start) + timedelta(days=days)
+    return start, end
+
+
+def _condition(_p: Product, ctx: ItemContext) -> list[dict[str, Any]]:
+    return [{"value": "new_new", "marketplace_id": _settings(ctx).marketplace_id}]
+
+
+def _identifier(p: Product, ctx: ItemContext) -> list[dict[str, Any]]:
     if not p.gtin:
         return []
     kind = {12: "upc", 14: "gtin"}.get(len(p.gtin), "ean")
-    return [{"type": kind, "value": p.gtin, "marketplace_id": s.marketplace_id}]
+    return [{"type": kind, "value": p.gtin, "marketplace_id": _settings(ctx).marketplace_id}]
 
 
-def _offer(p: Product, s: AmazonSettings) -> list[dict[str, Any]]:
+def _offer(p: Product, ctx: ItemContext) -> list[dict[str, Any]]:
     if p.price is None:
         return []
-    offer: dict[str, Any] = {"marketplace_id": s.marketplace_id, "currency": p.price.currency,
+    s = _settings(ctx)
+    offer: dict[str, Any] = {"marketplace_id": s.marketplace_id, "audience": "ALL",
+                             "currency": p.price.currency,
                              "our_price": [{"schedule": [{"value_with_tax": p.price.amount}]}]}
     if p.sale_price is not None:
-        window: dict[str, Any] = {}
-        if p.sale_start:
-            window["start_at"] = _moment(p.sale_start)
-        if p.sale_end:
-            window["end_at"] = _moment(p.sale_end)
-        offer["discounted_price"] = [{"schedule": [{**window,
-                                                    "value_with_tax": p.sale_price.amount}]}]
+        start, end = sale_window(p, ctx.now, s.open_sale_days)
+        offer["discounted_price"] = [{"schedule": [{
+            "start_at": _moment(start), "end_at": _moment(end),
+            "value_with_tax": p.sale_price.amount}]}]
     return [offer]
 
 
-def _availability(p: Product, s: AmazonSettings) -> list[dict[str, Any]]:
+def _availability(p: Product, ctx: ItemContext) -> list[dict[str, Any]]:
     entry: dict[str, Any] = {"fulfillment_channel_code": "DEFAULT",
                              "quantity": max(p.quantity, 0)}
-    if s.lead_time_days:
-        entry["lead_time_to_ship_max_days"] = s.lead_time_days
+    if _settings(ctx).lead_time_days:
+        entry["lead_time_to_ship_max_days"] = _settings(ctx).lead_time_days
     return [entry]
 
 
@@ -166,10 +210,13 @@ def to_item(derived: Derived, ctx: ItemContext) -> dict[str, Any]:
     settings: AmazonSettings = ctx.settings  # type: ignore[assignment]
     listing = listing_for(product, settings)
     attributes = {name: value for name, build in listing.attributes.items()
-                  if (value := build(product, settings))}
-    return {"sku": product.feed_id, "operationType": "UPDATE",
-            "productType": listing.product_type, "requirements": listing.requirements,
-            "attributes": attributes}
+                  if (value := build(product, ctx))}
+    item: dict[str, Any] = {"sku": product.feed_id, "operationType": "UPDATE",
+                            "productType": listing.product_type,
+                            "requirements": listing.requirements, "attributes": attributes}
+    if product.sale_price is not None and product.sale_end is None:
+        item["_open_sale_days"] = settings.open_sale_days
+    return item
 
 
 # ---------------------------------------------------------------- rules
@@ -201,11 +248,12 @@ def _currency(v: Any, _item: Any) -> str | None:
             f"{v[0]['currency']}")
 
 
-def _sale_window(v: Any, _item: Any) -> str | None:
+def _sale_window(v: Any, item: Any) -> str | None:
     sale = v[0].get("discounted_price") if v else None
-    if sale and "end_at" not in sale[0]["schedule"][0]:
-        return ("the sale price has no end date in Vendre; Amazon may ask for one "
-                "(the next push after the sale ends removes it)")
+    if sale and item.get("_open_sale_days"):
+        return (f"the sale has no end date in Vendre: Amazon is told it ends "
+                f"{sale[0]['schedule'][0]['end_at'][:10]} ({item['_open_sale_days']} days "
+                "ahead, open_sale_days), and later pushes move that on")
     return None
 
 

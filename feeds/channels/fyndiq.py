@@ -4,9 +4,12 @@ Spec: https://merchantapi.fyndiq.com/view/metadata/7185ENK ("NEW FYNDIQ API"; su
 and field table in ../shared/docs/marketplaces.md 2.2-2.4). The pulled CSV feed is
 legacy. Prices include VAT as `amount`, with `original_price` while a sale applies;
 titles (at most 64 characters: the API's own answers enforce 64, though its table
-says 150) and descriptions in sv-SE and en-US only, as plain text; `categories` is
-a list; `parent_sku` is the sku of one variant (the lowest Vendre id), as its docs
-want the main article's sku. The client is `feeds.pipeline.deliver.fyndiq`.
+says 150) and descriptions in sv-SE and en-US only, as plain text (a market whose
+language has no text of its own follows `language_fallback`); `categories` is a
+list; `brand` is optional and never the shop's `default_brand`; `parent_sku` is
+"the sku of the main article", so the sku of a published one: each variant group
+is named by the first of its variants the build published (`MainArticles`), never
+by one it left out. The client is `feeds.pipeline.deliver.fyndiq`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, ClassVar
 
 from feeds.channels import Channel, ItemContext
 from feeds.channels._merchant_settings import MerchantSettings
-from feeds.channels._merchants import Flavour, article, lowest_variant_sku, rules
+from feeds.channels._merchants import Flavour, MainArticles, article, group_id, rules
 from feeds.core.model import Derived
 from feeds.core.outputs import Json, Push
 from feeds.core.settings import setting
@@ -37,7 +40,7 @@ class FyndiqSettings(MerchantSettings):
 
 
 FLAVOUR = Flavour(title_max=64, price_key="amount", original_price=True, category_list=True,
-                  plain_text=True, max_axes=2, parent_sku=lowest_variant_sku)
+                  plain_text=True, max_axes=2, parent_sku=group_id)
 
 RULES = (*rules(FLAVOUR.title_max, FLAVOUR.category_key),
          Rule("html_removed", "description", Severity.WARNING,
@@ -63,4 +66,5 @@ CHANNEL = Channel(
     delivery=Push(credentials={"merchant_id": "{NAME}_MERCHANT_ID",
                                "token": "{NAME}_API_TOKEN"}),
     one_file_per_target=False,
+    in_file_order=MainArticles,
 )

@@ -10,6 +10,10 @@ This is a kind: `[channels.<name>] kind = "mirakl"` adds another Mirakl
 marketplace under its own name, file and `<NAME>_API_KEY`, with no code.
 `feeds.channels.afound` is a preset of it.
 
+The file has no currency column: an operator reads every price in its own currency
+(the shop's `currency_iso_code`, Mirakl A01). `currency` names it, and a channel whose
+shop prices are in another currency is a config error when enabled (Afound: SEK).
+
 Cells a spreadsheet would read as a formula (starting with = + - @, a tab or a
 carriage return) lose those leading characters, with a warning: operators and
 sellers open these files in spreadsheets.
@@ -17,6 +21,7 @@ sellers open these files in spreadsheets.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,8 +31,9 @@ from typing import Any
 from feeds.channels import Channel, ItemContext
 from feeds.core.model import Derived, Money, Product, round_money
 from feeds.core.outputs import Csv, Push
-from feeds.core.settings import PushedSettings, setting
+from feeds.core.settings import PushedSettings, Target, setting
 from feeds.core.validation import Rule, Severity, required
+from feeds.errors import ConfigError
 
 __all__ = ["CHANNEL", "COLUMNS", "MiraklSettings", "ProductIdType", "defuse", "to_item"]
 
@@ -63,6 +69,19 @@ class MiraklSettings(PushedSettings):
     leadtime_to_ship: int = setting(2, "Days from order to shipping", min=0, max=365)
     prices_include_vat: bool = setting(True, "Send consumer prices with VAT (the operator "
                                              "decides; Afound takes them)")
+    currency: str = setting("", "The operator's currency, in which it reads every price of "
+                                "the file: [shop] currency must be it (empty: not checked)",
+                            example="EUR")
+
+    def with_home(self, home: Target) -> MiraklSettings:
+        """The shop's own target; checked against the operator's currency when enabled."""
+        settings = dataclasses.replace(self, targets=(home, *self.targets))
+        wanted = self.currency.strip().upper()
+        if self.enabled and wanted and home.currency.upper() != wanted:
+            raise ConfigError(f"channels.{self.name}.currency: {self.name} reads prices in "
+                              f"{wanted}, but the shop's are in {home.currency} ([shop] "
+                              "currency); the file has no currency column to say otherwise")
+        return settings
 
 
 def defuse(text: str) -> str:

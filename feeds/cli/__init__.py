@@ -1,5 +1,6 @@
 """The `vendre-feeds` command line: one click group, with the commands attached from
-their modules (`catalog`, `build`, `push`, `tracking`, `server`, `demo`, `fleet`).
+their modules (`catalog`, `build`, `push`, `tracking`, `server`, `demo`, `purchases`,
+`fleet`).
 
 Import rule: the CLI may import anything in `feeds`; nothing in `feeds` imports it.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import click
 
 from feeds import log as feeds_log
-from feeds.cli import build, catalog, demo, fleet, push, server, tracking
+from feeds.cli import build, catalog, demo, fleet, purchases, push, server, tracking
 from feeds.cli.app import App, FeedsGroup, pass_app
 
 __all__ = ["main", "pass_app"]
@@ -35,5 +36,6 @@ def main(ctx: click.Context, config: str | None, fleet: str | None, verbose: int
 
 for _command in (catalog.init, catalog.sync, catalog.status, build.build, build.validate,
                  build.diff, tracking.snippet, demo.demo, server.serve, server.worker,
-                 server.refresh, server.urls, push.push, push.push_status, fleet.fleet):
+                 server.refresh, server.urls, push.push, push.push_status,
+                 purchases.send_purchases, fleet.fleet):
     main.add_command(_command)

@@ -48,5 +48,7 @@ def sync(app: App) -> None:
 @pass_app
 def status(app: App) -> None:
     """What is in the store, when it was synced and built, and what failed."""
+    from feeds.purchases.status import status_lines
+
     cfg = app.load()
-    app.echo(format_status(cfg, now=datetime.now(UTC)))
+    app.echo("\n".join([format_status(cfg, now=datetime.now(UTC)), *status_lines(cfg)]))

@@ -538,6 +538,35 @@ def _check_cross(cfg: Config) -> None:
     for name, settings in cfg.channels.items():
         for key, url in _urls(settings):
             check_https(f"channels.{name}.{key}", url, "credentials are sent with it")
+    _check_purchases(cfg)
+
+
+def _check_purchases(cfg: Config) -> None:
+    """Endpoints that carry a secret are https (loopback aside); the API version a number."""
+    p = cfg.purchases
+    for key in ("ga4_endpoint", "meta_endpoint"):
+        url = getattr(p, key)
+        if not url:
+            raise ConfigError(f"purchases.{key}: must not be empty")
+        check_https(f"purchases.{key}", url, "the API secret or access token is sent with it")
+    if not re.fullmatch(r"\d{1,3}\.\d{1,3}", p.meta_api_version):
+        raise ConfigError(f"purchases.meta_api_version: a version such as 25.0 expected, "
+                          f"got {p.meta_api_version!r}")
+    if p.order_number_field and not re.fullmatch(r"[A-Za-z0-9_]{1,64}", p.order_number_field):
+        raise ConfigError("purchases.order_number_field: a field name (letters, digits, _) "
+                          f"expected, got {p.order_number_field!r}")
+    for name in ("webhook_secret_env", "ga4_api_secret_env", "meta_access_token_env"):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", getattr(p, name)):
+            raise ConfigError(f"purchases.{name}: an environment variable name expected, "
+                              f"got {getattr(p, name)!r}")
+    import ipaddress
+
+    for address in cfg.server.trusted_proxies:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies: an IP address expected, got "
+                              f"{address!r}") from None
 
 
 def _urls(settings: Any) -> Iterator[tuple[str, str]]:

@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "FleetSettings",
     "FleetShopSettings",
+    "PurchasesSettings",
     "ScheduleSettings",
     "ServerSettings",
     "ShopSettings",
@@ -144,6 +145,10 @@ class ServerSettings:
     channel_timeout_s: int = setting(30, "Seconds a connection may pass without a byte "
                                          "received or sent before it is closed",
                                      min=1, max=3600)
+    trusted_proxies: list[str] = setting(
+        ["127.0.0.1", "::1"], "Addresses of the reverse proxy (deploy/nginx.conf) whose "
+                              "X-Forwarded-For names the client; from any other address the "
+                              "header is ignored")
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,41 @@ class TrackingSettings:
                                              "(CORS); empty = the shop's base_url")
     index_shards: int = setting(64, "Number of product index shards a page chooses from",
                                 min=1, max=4096)
+
+
+@dataclass(frozen=True)
+class PurchasesSettings:
+    """[purchases]: every Vendre order sent once to GA4 and Meta from the server."""
+
+    enabled: bool = setting(False, "Receive Vendre's order webhooks and the loader's beacon, "
+                                   "and send each order to GA4 and Meta")
+    statuses: tuple[int, ...] = setting((), "Vendre status ids that count as a purchase; "
+                                            "empty = every order", min=0)
+    refund_statuses: tuple[int, ...] = setting((), "Status ids that turn an order already "
+                                                   "sent into a GA4 refund (sent once)", min=0)
+    order_number_field: str = setting("", "The order's field holding the number the "
+                                          "confirmation page shows (its transaction_id); "
+                                          "empty = order_number, else number, else id")
+    send_user_data: bool = setting(False, "Send Meta the customer's e-mail, phone, name, city, "
+                                          "postcode and country, hashed (the consent and legal "
+                                          "basis are the shop's)")
+    ga4_endpoint: str = setting("https://region1.google-analytics.com/mp/collect",
+                                "GA4 Measurement Protocol endpoint (region1 = EU)")
+    meta_endpoint: str = setting("https://graph.facebook.com", "Meta Graph API base URL")
+    meta_api_version: str = setting("25.0", "Meta Graph API version of the Conversions API")
+    meta_test_event_code: str = setting("", "Meta Events Manager test code: events show under "
+                                            "Test Events (empty in production)")
+    max_beacons: int = setting(200_000, "Browser beacons kept (7 days at most); the oldest "
+                                        "go first", min=1, max=10_000_000)
+    webhook_secret_env: str = setting("VENDRE_FEEDS_WEBHOOK_SECRET",
+                                      "Name of the environment variable holding the secret of "
+                                      "the webhook URL", secret_env=True)
+    ga4_api_secret_env: str = setting("VENDRE_FEEDS_GA4_API_SECRET",
+                                      "Name of the environment variable holding the GA4 "
+                                      "Measurement Protocol API secret", secret_env=True)
+    meta_access_token_env: str = setting("VENDRE_FEEDS_META_ACCESS_TOKEN",
+                                         "Name of the environment variable holding the Meta "
+                                         "Conversions API access token", secret_env=True)
 
 
 @dataclass(frozen=True)
@@ -238,6 +278,7 @@ SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "schedule": ScheduleSettings,
     "tracking": TrackingSettings,
+    "purchases": PurchasesSettings,
     "fleet": FleetShopSettings,
 }
 
@@ -260,6 +301,7 @@ class Config:
     tracking: TrackingSettings
     fleet: FleetShopSettings
     channels: Mapping[str, ChannelSettings]
+    purchases: PurchasesSettings = PurchasesSettings()
     source: Path | None = None
     warnings: tuple[str, ...] = ()
 

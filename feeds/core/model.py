@@ -18,6 +18,7 @@ from feeds.core.validation import Violation
 __all__ = [
     "Availability",
     "Category",
+    "Customer",
     "Derived",
     "Money",
     "Order",
@@ -120,6 +121,9 @@ class Product:
     ean_rejected: bool = False
     violations: tuple[Violation, ...] = ()
     vat_percent: Decimal | None = None  # the VAT the prices include (the target's table)
+    # the brand is [shop] default_brand (no manufacturer, no EAN), not the maker's name
+    brand_from_shop: bool = False
+    commodity_code: str = ""  # Vendre's `commodity_code` (a CN/HS customs code), as given
 
     @property
     def current_price(self) -> Money | None:
@@ -140,8 +144,33 @@ class OrderLine:
 
 
 @dataclass(frozen=True)
+class Customer:
+    """Who placed an order, as far as the order says; every field may be empty.
+
+    Personal data: read only to be normalised and hashed for an ad platform when the
+    shop says so (`[purchases] send_user_data`), never logged or shown.
+    """
+
+    id: str = ""
+    email: str = ""
+    phone: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    city: str = ""
+    postcode: str = ""
+    country: str = ""  # ISO 3166-1 alpha-2, upper case, or ""
+
+    def __repr__(self) -> str:  # never print personal data by accident
+        return "Customer(...)"
+
+
+@dataclass(frozen=True)
 class Order:
-    """An order as far as the undocumented /orders shape lets us read it; `raw` keeps all."""
+    """An order as far as the undocumented /orders shape lets us read it; `raw` keeps all.
+
+    `id` is the key orders are told apart by; `number` is what the shop's confirmation
+    page calls the order (the purchase's transaction id), by default the same text.
+    """
 
     id: str
     date: datetime | None
@@ -150,6 +179,10 @@ class Order:
     total: Decimal | None
     tax: Decimal | None
     shipping: Decimal | None
+    number: str = ""
+    status_id: int | None = None
+    status_name: str = ""
+    customer: Customer = field(default_factory=Customer, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 

@@ -54,6 +54,13 @@ meta_pixel_id = "123456789012345"
 criteo_account = "12345"
 buy_button_selector = "[data-buy], .buy-button, button[name=buy]"
 
+# Server-side purchases: each order sent once to GA4 and Meta. The demo only shows what
+# `send-purchases --dry-run` would send (no API secret, no token); its customers are
+# fake, and customer data is only ever shown as "hashed".
+[purchases]
+enabled = true
+send_user_data = true
+
 [[channels.google.targets]]
 file = "google-no"
 country = "NO"
@@ -137,6 +144,7 @@ def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
     results = build_all(cfg, now=now, progress=progress, force=True)
     echo(format_build(results))
     echo(_marketplaces(cfg, now))
+    echo(_purchases(cfg, now))
     echo(_where(cfg, config_file))
     if serve:
         from feeds.server.run import run_server
@@ -161,6 +169,21 @@ def _marketplaces(cfg: Config, now: datetime) -> str:
         lines.append(f"  {report.summary()}")
         lines += [f"    left out {sku}: {why}" for sku, why in sorted(report.left_out.items())]
     return "\n".join(lines)
+
+
+def _purchases(cfg: Config, now: datetime) -> str:
+    """What `send-purchases --dry-run` shows for the demo's orders: sent nowhere."""
+    from feeds.errors import FeedsError
+    from feeds.purchases.run import send_purchases
+
+    lines = ["", "Server-side purchases (GA4 Measurement Protocol, Meta Conversions API); "
+                 "`vendre-feeds send-purchases --dry-run` says what would be sent:"]
+    try:
+        report = send_purchases(cfg, dry_run=True, now=now, env={})
+    except FeedsError as exc:
+        return "\n".join(lines + [f"  {exc}"])
+    lines += [f"  {line}" for line in report.lines()]
+    return "\n".join(lines + [f"  {report.summary()}"])
 
 
 def _where(cfg: Config, config_file: Path) -> str:

@@ -82,19 +82,25 @@ class EventSource:
     def purchase(self, order_id: str) -> Purchase:
         """An order from the store as a purchase event (lines at the order's prices)."""
         raw = next((o for o in self.store.raw_orders() if _order_id(o) == order_id), None)
-        order = parse_order(raw) if raw else None
+        order = parse_order(raw, self.cfg.purchases.order_number_field) if raw else None
         if order is None:
             raise NotFound(f"no order {order_id!r} in the store (orders of the last "
                            f"{self.cfg.vendre.orders_days} days are kept)")
-        return self._purchase(order)
+        return self.purchase_of(order)
 
-    def _purchase(self, order: Order) -> Purchase:
+    def purchase_of(self, order: Order) -> Purchase:
+        """An order as its purchase event: what the browser events and the server-side
+        events (`feeds.purchases`) both send; the transaction id is the order's number.
+
+        :raises NotFound: the order has no line that can be read.
+        """
         items = list(self._order_items(order))
         if not items:
             raise NotFound(f"order {order.id} has no lines we can read")
         currency = order.currency or self.cfg.shop.currency
         value = sum((i.price * i.quantity for i in items), Decimal(0))
-        return Purchase(order.id, tuple(items), currency, value.quantize(CENT),
+        return Purchase(order.number or order.id, tuple(items), currency,
+                        value.quantize(CENT),
                         (order.tax or Decimal(0)).quantize(CENT),
                         (order.shipping or Decimal(0)).quantize(CENT))
 

@@ -123,7 +123,10 @@ def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = Non
     now = now or datetime.now(UTC)
     progress = progress or make_progress(quiet=True)
     record = sync_shop(cfg, progress, transport=transport, api_key=api_key, now=now)
-    results = build_all(cfg, now=now, progress=progress)
+    try:
+        results = build_all(cfg, now=now, progress=progress)
+    finally:  # the orders synced go out whatever the build's outcome
+        purchases = send_purchases_quietly(cfg, now)
     summary = {
         "sync": {"products": record.products, "categories": record.categories,
                  "orders": record.orders, "warnings": list(record.warnings)},
@@ -135,7 +138,39 @@ def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = Non
         raise BuildError(f"not published: {', '.join(failed)} (see reports/)"
                          + index_skipped(cfg))
     summary["pushed"] = _push_after_build(cfg, now)
+    if purchases:
+        summary["purchases"] = purchases
     return summary
+
+
+#: Seconds each platform's purchases may take inside a refresh (then one warning line; the
+#: orders stay pending for the next run).
+PURCHASES_BUDGET_S = 30.0
+
+
+def send_purchases_quietly(cfg: Config, now: datetime, **options: Any) -> str:
+    """The orders sent to GA4 and Meta, as one summary line ("" when purchases are off).
+
+    Never raises and never changes the refresh's outcome: a platform that cannot be
+    reached is one warning line, after a short retry.
+    """
+    if not cfg.purchases.enabled:
+        return ""
+    from feeds.purchases.run import send_purchases
+
+    try:
+        report = send_purchases(cfg, now=now, **{"budget_s": PURCHASES_BUDGET_S, "retries": 3,
+                                                 **options})
+    except FeedsError as exc:
+        log.warning("purchases not sent: %s", exc)
+        return f"not sent: {exc}"
+    except Exception as exc:  # a bug must not fail the refresh it rides along with
+        log.exception("purchases not sent: unexpected %s", type(exc).__name__)
+        return f"not sent: unexpected {type(exc).__name__}"
+    for part in report.platforms.values():
+        if part.message:
+            log.warning("purchases %s: %s", part.platform.value, part.message)
+    return report.summary()
 
 
 def _push_after_build(cfg: Config, now: datetime) -> dict[str, str]:

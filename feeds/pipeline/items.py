@@ -122,11 +122,27 @@ def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
         out.excluded[why] += 1
         return
     item = feed.channel.to_item(products, feed.ctx)
+    found = product.violations if len(products) == 1 else _every_market(products)
     if feed.check_in_pass:
-        verdict(feed.channel, feed.rules, duplicates, item, product.violations,
-                product.feed_id, out)
+        verdict(feed.channel, feed.rules, duplicates, item, found, product.feed_id, out)
     else:
-        out.unchecked.append((item, product.violations, product.feed_id))
+        out.unchecked.append((item, found, product.feed_id))
+
+
+def _every_market(products: Derived) -> tuple[Violation, ...]:
+    """A marketplace item's derivation violations: its first market's, plus the warnings
+    of its other markets that the first lacks. Their `text_language_fallback` is left to
+    the channel, whose own rules say what it made of a market without its language."""
+    found = list(products.primary.violations)
+    seen = {(v.rule, v.field, v.message) for v in found}
+    for other in list(products.values())[1:]:
+        for v in other.violations:
+            key = (v.rule, v.field, v.message)
+            if v.severity is Severity.WARNING and v.rule != "text_language_fallback" \
+                    and key not in seen:
+                seen.add(key)
+                found.append(v)
+    return tuple(found)
 
 
 def verdict(channel: Channel, rules: Sequence[Rule], duplicates: frozenset[str],

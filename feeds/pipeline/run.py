@@ -173,6 +173,8 @@ class _File:
         self.written: Written | None = None
         self._id = id_field(spec.channel.format)
         self._parts: list[str] = []
+        steps = spec.channel.in_file_order
+        self._in_order = steps() if steps is not None else None
 
     def open(self, stack: ExitStack) -> None:
         """Temporary files, sink and id recorder, released by `stack` (the temporary files
@@ -202,6 +204,9 @@ class _File:
         if part.violations:
             self.report.add(part.violations, counts)
         if not self.reason:
+            if self._in_order is not None:
+                for item in part.items:
+                    self._in_order(item)
             self.queue.extend(part.items)
 
     def taken(self, item: dict[str, Any]) -> None:

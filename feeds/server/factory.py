@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, Se
 from feeds import errors
 from feeds.config import Config, require
 from feeds.log import add_secret, mask
-from feeds.server import feeds_routes, status_page, tracking_routes
+from feeds.server import feeds_routes, purchase_routes, status_page, tracking_routes
 from feeds.server.context import SnippetHook, init_app
 
 __all__ = ["KeyPathFilter", "create_app", "loggable", "printable"]
@@ -34,7 +34,7 @@ access_log = logging.getLogger("feeds.server.access")
 
 DEFAULT_CSP = ("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
                "form-action 'none'")
-_KEY_IN_PATH = re.compile(r"(/(?:feeds|reports)/)[^/?#\s]*")
+_KEY_IN_PATH = re.compile(r"(/(?:feeds|reports|hooks/vendre)/)[^/?#\s]*")
 _KEY_IN_QUERY = re.compile(r"((?:^|[?&\s])key=)[^&#\s]*")
 # C0 and C1 controls and DEL (newline, carriage return, ESC and CSI among them), the
 # Unicode line and paragraph separators, and the bidi overrides and isolates: whatever
@@ -52,7 +52,7 @@ def create_app(config: Config, *, snippets: SnippetHook | None = None) -> Flask:
     """
     require(config.server.access_key, "server.access_key",
             "run `vendre-feeds init` to generate one, or set VENDRE_FEEDS_ACCESS_KEY")
-    add_secret(*config.secrets())
+    add_secret(*config.secrets(), purchase_routes.webhook_secret(config))
     app = _FeedsFlask("feeds.server")
     init_app(app, config, snippets)
     _register_routes(app)
@@ -70,7 +70,7 @@ class _FeedsFlask(Flask):
 
 
 def _register_routes(app: Flask) -> None:
-    for blueprint in (feeds_routes.bp, status_page.bp, tracking_routes.bp):
+    for blueprint in (feeds_routes.bp, status_page.bp, tracking_routes.bp, purchase_routes.bp):
         app.register_blueprint(blueprint)
 
 

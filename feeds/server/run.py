@@ -35,9 +35,11 @@ log = logging.getLogger("feeds.server")
 #: How often waitress looks for connections idle longer than `channel_timeout_s` (its
 #: default, 30 s, would let an idle connection live up to a whole interval longer).
 CLEANUP_INTERVAL_S = 5
-#: No route takes a request body (GET and HEAD only); waitress's default would buffer
-#: up to 1 GB of one to disk before the app could answer 405.
-MAX_REQUEST_BODY_BYTES = 64 * 1024
+#: The largest request body the server takes: a Vendre order webhook (1 MB); each route
+#: that takes a body enforces its own, smaller cap (the loader's beacon: 4 KB), and the
+#: others take none. Waitress's default would buffer up to 1 GB to disk before the app
+#: could answer.
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
 #: The kernel send buffer of each connection (Linux doubles it). Left to autotuning, a
 #: client that reads slowly gets up to 4 MB (tcp_wmem): 200 slow readers of a feed took
 #: 800 MB of kernel memory, and waitress's one loop stalled /health for 5 s filling
@@ -126,7 +128,21 @@ def feed_urls(cfg: Config) -> list[str]:
               for f in published]
     if not published:
         lines.append("no feed is published yet (run `vendre-feeds refresh`)")
-    return lines
+    return lines + webhook_lines(cfg, base)
+
+
+def webhook_lines(cfg: Config, base: str) -> list[str]:
+    """The URL to give Vendre's order webhooks (it holds the webhook secret)."""
+    if not cfg.purchases.enabled:
+        return []
+    from feeds.server.purchase_routes import webhook_secret
+
+    secret = webhook_secret(cfg)
+    if not secret:
+        return [f"order webhooks: set the environment variable "
+                f"{cfg.purchases.webhook_secret_env} to a long random secret first"]
+    return [f"order webhooks (Vendre: Appar & Integration > Webhooks, new_order and "
+            f"updated_order): {base}/hooks/vendre/{quote(secret, safe='')}"]
 
 
 def _pushed_note(feed: PublishedFeed) -> str:
@@ -174,36 +190,60 @@ def run_server(cfg: Config, host: str, port: int, *, schedule: bool = True,
     except OSError as exc:
         raise FeedsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     scheduler = _scheduler(cfg, job) if schedule else None
+    poller = _poller(cfg) if schedule else None
     every = f"every {cfg.schedule.every_minutes} min" if scheduler else "no schedule"
     echo(f"serving on http://{host}:{server.effective_port} ({every}); "
          "`vendre-feeds urls` prints the feed URLs")
     with _sigterm_interrupts():
         if scheduler:
             scheduler.start()
+        if poller:
+            poller.start()
         try:
             server.run()  # returns after KeyboardInterrupt (waitress catches it)
         except KeyboardInterrupt:
             pass
         finally:
             server.close()
+            if poller:
+                poller.stop(timeout=5)
             if scheduler and not scheduler.stop(timeout=5):
                 log.warning("a refresh was still running at shutdown; it was abandoned "
                             "(the last good feeds stay published)")
     echo("stopped")
 
 
+def _poller(cfg: Config) -> Any:
+    """The purchases poller (webhooks sent within a minute), when purchases are on."""
+    if not cfg.purchases.enabled:
+        return None
+    from feeds.purchases.poll import PurchasesPoller
+
+    return PurchasesPoller(cfg)
+
+
 def run_worker(cfg: Config, *, job: RefreshJob | None = None,
                echo: Callable[[str], None] = click.echo) -> None:
-    """Run only the schedule, in the foreground, until Ctrl-C / SIGTERM."""
+    """Run only the schedule (and the purchases poller), in the foreground, until
+    Ctrl-C / SIGTERM."""
     scheduler = _scheduler(cfg, job)
-    if scheduler is None:
+    poller = _poller(cfg)
+    if scheduler is None and poller is None:
         raise ConfigError("schedule.every_minutes: is 0, so a worker has nothing to do")
-    echo(f"refreshing every {cfg.schedule.every_minutes} min on {cfg.data_dir}")
+    if scheduler:
+        echo(f"refreshing every {cfg.schedule.every_minutes} min on {cfg.data_dir}")
+    if poller:
+        echo("sending orders to GA4 and Meta within a minute of their webhooks")
     with _sigterm_interrupts():
         try:
-            scheduler.run_forever()
+            if scheduler and poller:
+                poller.start()
+            (scheduler or poller).run_forever()
         except KeyboardInterrupt:
             pass
         finally:
-            scheduler.stop(timeout=0)
+            if scheduler:
+                scheduler.stop(timeout=0)
+            if poller:
+                poller.stop(timeout=0)
     echo("stopped")

@@ -138,7 +138,8 @@ def status_page() -> Response:
                   markets=market_rows(ctx.cfg, now),
                   sync=_sync_view(ctx, now), refresh=_refresh_view(ctx, now),
                   snippets=_snippets(ctx), now=_when(now),
-                  tracking_match=_tracking_match(ctx), config_warnings=ctx.cfg.warnings)
+                  tracking_match=_tracking_match(ctx), config_warnings=ctx.cfg.warnings,
+                  purchases=_purchases(ctx))
     return _page(body, 200, nonce, secret=True)
 
 
@@ -322,6 +323,17 @@ def _tracking_match(ctx: ServerContext) -> list[ServiceMatch]:
         return service_matches(ctx.cfg, ctx.layout)
     except Exception:
         log.error("tracking match failed\n%s", mask(traceback.format_exc()).rstrip())
+        return []
+
+
+def _purchases(ctx: ServerContext) -> list[Any]:
+    """Each platform's server-side purchases (feeds.purchases.status); a failure shows none."""
+    try:
+        from feeds.purchases.status import purchase_status
+
+        return purchase_status(ctx.cfg)
+    except Exception:
+        log.error("purchases status failed\n%s", mask(traceback.format_exc()).rstrip())
         return []
 
 

@@ -177,6 +177,7 @@ def loader_config(cfg: Config, state: IndexState | None, fallback_base: str) -> 
         "meta": ids.get("meta_pixel", ""),
         "criteo": ids.get("criteo", ""),
         "criteoSiteType": t.criteo_site_type,
+        "seen": cfg.purchases.enabled,  # the purchase beacon (feeds.server.purchase_routes)
     }
 
 

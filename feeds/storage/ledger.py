@@ -202,3 +202,113 @@ def entry_json(entry: LedgerEntry) -> dict[str, Any]:
     data["errors"] = list(entry.errors)
     data["updated_at"] = entry.updated_at.isoformat() if entry.updated_at else None
     return data
+
+
+# ---------------------------------------------------------------- server-side events
+# The purchases (issue 18) keep their own table in the same ledger file: one entry per
+# order, platform and event ("purchase", "refund"). An entry is `pending` before its
+# request goes out and `sent` after a 2xx, so a run killed in between sends it again
+# next time (the platforms deduplicate by transaction_id / event_id).
+
+
+class SendState(StrEnum):
+    """Where one order's event stands with one platform."""
+
+    PENDING = "pending"              # to be sent, or sent without a 2xx recorded yet
+    SENT = "sent"                    # the platform answered 2xx
+    TOO_OLD = "too_old"              # older than the platform's window: never sent
+    NO_CONSENT = "no_consent"        # the browser refused what the platform would need
+    NO_MATCH_DATA = "no_match_data"  # nothing to match the order to a person: not sent
+    FAILED = "failed"                # the platform refused it; `detail` says why
+
+
+#: States a later run never changes.
+FINAL_SEND_STATES = frozenset({SendState.SENT, SendState.TOO_OLD})
+
+
+@dataclass(frozen=True)
+class SendEntry:
+    """One order's event with one platform. `number` is the transaction id sent;
+    `client_id` the GA4 client id used (kept so a resend uses the same one);
+    `attributed`: sent with the browser's own ids."""
+
+    platform: str
+    order_id: str
+    event: str
+    state: SendState
+    number: str = ""
+    attributed: bool = False
+    client_id: str = ""
+    detail: str = ""
+    order_date: datetime | None = None
+    updated_at: datetime | None = None
+
+
+_SENDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sends (
+    platform TEXT NOT NULL, order_id TEXT NOT NULL, event TEXT NOT NULL, state TEXT NOT NULL,
+    number TEXT NOT NULL, attributed INTEGER NOT NULL, client_id TEXT NOT NULL,
+    detail TEXT NOT NULL, order_date TEXT, updated_at TEXT,
+    PRIMARY KEY (platform, order_id, event)) WITHOUT ROWID;
+"""
+
+
+class SendLedger:
+    """The server-side events' entries, in the push ledger's SQLite file; its runs go
+    through the same file's `runs` table (channel `purchases-<platform>`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.runs = SqliteLedger(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = self.runs._connect()
+        try:
+            conn.executescript(_SENDS_SCHEMA)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"the ledger {self.path} cannot be opened: {exc}") from None
+        return conn
+
+    def entries(self, platform: str | None = None) -> dict[tuple[str, str, str], SendEntry]:
+        """Every entry (of `platform`), by (platform, order id, event)."""
+        if not self.path.is_file():
+            return {}
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT platform, order_id, event, state, number, attributed, "
+                                "client_id, detail, order_date, updated_at FROM sends WHERE "
+                                "? IS NULL OR platform = ?", (platform, platform)).fetchall()
+        return {(r[0], r[1], r[2]): SendEntry(
+            r[0], r[1], r[2], SendState(r[3]), r[4], bool(r[5]), r[6], r[7],
+            datetime.fromisoformat(r[8]) if r[8] else None,
+            datetime.fromisoformat(r[9]) if r[9] else None) for r in rows}
+
+    def put(self, entries: Iterable[SendEntry]) -> None:
+        """Record these entries in one transaction (replacing theirs)."""
+        rows = [(e.platform, e.order_id, e.event, e.state.value, e.number, int(e.attributed),
+                 e.client_id, e.detail, e.order_date.isoformat() if e.order_date else None,
+                 e.updated_at.isoformat() if e.updated_at else None) for e in entries]
+        if not rows:
+            return
+        with closing(self._connect()) as conn, conn:
+            conn.executemany("INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def counts(self, platform: str) -> dict[str, int]:
+        """Entries of `platform` by state, plus `attributed` (sent with the browser's ids)."""
+        if not self.path.is_file():
+            return {}
+        with closing(self._connect()) as conn:
+            found = dict(conn.execute("SELECT state, count(*) FROM sends WHERE platform = ? "
+                                      "GROUP BY state", (platform,)).fetchall())
+            found["attributed"] = conn.execute(
+                "SELECT count(*) FROM sends WHERE platform = ? AND state = 'sent' AND "
+                "attributed = 1 AND event = 'purchase'", (platform,)).fetchone()[0]
+        return found
+
+    def forget_before(self, moment: datetime) -> None:
+        """Drop entries of orders dated before `moment` (the store no longer holds them)."""
+        if not self.path.is_file():
+            return
+        with closing(self._connect()) as conn, conn:
+            conn.execute("DELETE FROM sends WHERE order_date IS NOT NULL AND order_date < ?",
+                         (moment.isoformat(),))

@@ -9,6 +9,7 @@ Every lock of a data dir is named here (`<data_dir>/.lock-<name>`):
     BUILD           a build (two builds never write the same files at once)
     REFRESH         a scheduled or cron refresh (sync + build + push)
     TRACKING_INDEX  the loader's product index being rewritten
+    PURCHASES       a run sending orders to GA4 and Meta (its ledger entries, its requests)
     push(<channel>) one push of one channel (its ledger and its API calls)
 """
 
@@ -24,8 +25,8 @@ from pathlib import Path
 from feeds.errors import LockBusy, StoreError
 from feeds.storage.layout import Layout
 
-__all__ = ["BUILD", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "LockName", "hold", "held",
-           "push"]
+__all__ = ["BUILD", "PURCHASES", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "LockName", "hold",
+           "held", "push"]
 
 
 @contextmanager
@@ -66,6 +67,7 @@ SNAPSHOT = LockName("snapshot", "sync or build")
 BUILD = LockName("build", "build")
 REFRESH = LockName("refresh", "refresh")
 TRACKING_INDEX = LockName("tracking-index", "tracking index build")
+PURCHASES = LockName("purchases", "purchases run")
 
 
 def push(channel: str) -> LockName:

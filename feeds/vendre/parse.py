@@ -25,7 +25,15 @@ from urllib.parse import quote
 from stdnum import ean as _ean
 
 from feeds.core.ids import IdField, feed_id
-from feeds.core.model import Availability, Category, Money, Order, OrderLine, Product
+from feeds.core.model import (
+    Availability,
+    Category,
+    Customer,
+    Money,
+    Order,
+    OrderLine,
+    Product,
+)
 from feeds.core.pricing import Pricing
 from feeds.core.text import clean_text, html_to_text, strip_xml_illegal
 from feeds.core.validation import Severity, Violation
@@ -35,6 +43,7 @@ __all__ = [
     "with_descendants",
     "ml",
     "order_key",
+    "order_number",
     "parse_category",
     "parse_order",
     "parse_product",
@@ -598,10 +607,11 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
     gtin = _gtin(raw.get("ean1"), problems)
     ean_given = bool(raw.get("ean1"))
     brand = _text(source, "manufacturer_name", problems)
+    brand_from_shop = False
     if not brand and not ean_given:
         # The shop's own goods: no manufacturer and no EAN. A product with an EAN is
         # somebody else's, and a made-up brand gets it disapproved (Google 6324351).
-        brand = ctx.default_brand
+        brand, brand_from_shop = ctx.default_brand, bool(ctx.default_brand)
     attributes = _variant_attributes(raw, parent, ctx) if parent_vendre_id else {}
     if attributes:
         title = _titled(title, attributes.values())
@@ -647,6 +657,8 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
         ean_rejected=ean_given and gtin is None,
         violations=tuple(problems.found),
         vat_percent=vat,
+        brand_from_shop=brand_from_shop,
+        commodity_code=_text(raw, "commodity_code", problems),
     )
 
 
@@ -986,8 +998,12 @@ def order_key(raw: Mapping[str, Any]) -> object:
     return None
 
 
-def parse_order(raw: Mapping[str, Any]) -> Order | None:
+def parse_order(raw: Mapping[str, Any], number_field: str = "") -> Order | None:
     """An `Order` from a raw object, or None when it carries no id at all.
+
+    :param number_field: the field holding the order number the confirmation page
+        shows (`[purchases] order_number_field`); "" reads the first of
+        `order_number`, `number` and `id`.
 
     Total: fields of unusable types are None or left out, lines that are not
     objects are skipped, and nothing raises.
@@ -996,6 +1012,7 @@ def parse_order(raw: Mapping[str, Any]) -> Order | None:
     if order_id is None:
         return None
     lines = _first(raw, _ORDER_LINES)
+    status_id, status_name = _status(raw)
     return Order(
         id=str(order_id),
         date=to_datetime(_first(raw, _ORDER_DATE)),
@@ -1005,8 +1022,133 @@ def parse_order(raw: Mapping[str, Any]) -> Order | None:
         total=_total(raw, "total"),
         tax=_total(raw, "tax"),
         shipping=_total(raw, "shipping"),
+        number=order_number(raw, number_field) or str(order_id),
+        status_id=status_id,
+        status_name=status_name,
+        customer=_customer(raw),
         raw=raw,
     )
+
+
+_ORDER_NUMBER = ("order_number", "number", "id")
+_NUMBER_LIMIT = 64  # an order number longer than this is not one
+
+
+def order_number(raw: Mapping[str, Any], field_name: str = "") -> str:
+    """The order number (the purchase's transaction id): `field_name`, else the first
+    of `order_number`, `number` and `id` holding a text or an integer; "" when none does."""
+    if not isinstance(raw, Mapping):
+        return ""
+    for key in (field_name,) if field_name else _ORDER_NUMBER:
+        value = raw.get(key)
+        if type(value) is int and value >= 0:
+            return str(value)
+        if type(value) is str and 0 < len(value.strip()) <= _NUMBER_LIMIT \
+                and value.strip().isprintable():
+            return value.strip()
+    return ""
+
+
+# The status: an id (osCommerce's `orders_status`, the storefront's `status`), and a name.
+_STATUS_ID = ("status_id", "status", "orders_status")
+_STATUS_NAME = ("status_name", "orders_status_name")
+
+
+def _status(raw: Mapping[str, Any]) -> tuple[int | None, str]:
+    """(status id, status name); a `status` that is a word, not a number, is the name."""
+    found, name = None, ""
+    for key in _STATUS_ID:
+        value = raw.get(key)
+        number = _int_or_none(value) if type(value) in (int, str) else None
+        if number is not None and 0 <= number < 2 ** 31:
+            found = number
+            break
+        if key == "status" and type(value) is str and value.strip():
+            name = clean_text(value)
+    for key in _STATUS_NAME:
+        value = raw.get(key)
+        if type(value) is str and value.strip():
+            return found, clean_text(value)
+        if isinstance(value, Mapping):  # a multilingual name
+            text = ml(value, "", clean_text)
+            if text:
+                return found, text
+    return found, name
+
+
+# The customer, from the order's `customer` object, the osCommerce columns on the order
+# itself (`customers_*`), plain fields, and `billing_address`; the first usable value of
+# each, in that order (vendre-api.md §9-10: guessed names, none observed on an order).
+_CUSTOMER_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    # (customer object keys, order keys, billing_address keys)
+    "id": (("id", "customer_id", "customers_id"), ("customer_id", "customers_id"), ()),
+    "email": (("email", "email_address"), ("customers_email_address", "email"),
+              ("email_address", "email")),
+    "phone": (("phone", "phone_mobile", "phone_default", "telephone"),
+              ("customers_telephone", "phone", "telephone"),
+              ("phone", "phone_mobile", "telephone")),
+    "first_name": (("name_first", "first_name", "firstname"),
+                   ("customers_firstname", "name_first", "first_name"),
+                   ("name_first", "first_name", "firstname")),
+    "last_name": (("name_last", "last_name", "lastname"),
+                  ("customers_lastname", "name_last", "last_name"),
+                  ("name_last", "last_name", "lastname")),
+    "city": (("address_city", "city"), ("customers_city", "billing_city"),
+             ("city", "address_city")),
+    "postcode": (("address_postcode", "postcode", "zip"),
+                 ("customers_postcode", "billing_postcode"),
+                 ("postcode", "address_postcode", "zip", "zipcode")),
+    "country": (("address_country_code_alpha2", "country_code", "country"),
+                ("customers_country_code", "billing_country_code", "customers_country"),
+                ("country_code", "address_country_code_alpha2", "country")),
+}
+_TEXT_LIMIT = 200  # a name, city or address longer than this is not one
+
+
+def _customer(raw: Mapping[str, Any]) -> Customer:
+    """The customer as far as the order says; unusable values are left empty."""
+    owners = (raw.get("customer"), raw, raw.get("billing_address"))
+    found: dict[str, str] = {}
+    for name, key_lists in _CUSTOMER_FIELDS.items():
+        for owner, keys in zip(owners, key_lists, strict=True):
+            value = _customer_text(owner, keys, name)
+            if value:
+                found[name] = value
+                break
+    if "first_name" not in found and "last_name" not in found:
+        found.update(_split_name(raw.get("customers_name")))
+    return Customer(**found)
+
+
+def _customer_text(owner: Any, keys: tuple[str, ...], name: str) -> str:
+    if not isinstance(owner, Mapping):
+        return ""
+    for key in keys:
+        value = owner.get(key)
+        if type(value) is int and value >= 0 and name in ("id", "phone", "postcode"):
+            return str(value)
+        if type(value) is not str:
+            continue
+        text = clean_text(value)
+        if not text or len(text) > _TEXT_LIMIT:
+            continue
+        if name == "country":
+            if re.fullmatch(r"[A-Za-z]{2}", text):
+                return text.upper()
+            continue  # a country name ("Sverige") is not a code; not guessed
+        return text
+    return ""
+
+
+def _split_name(value: Any) -> dict[str, str]:
+    """osCommerce's one `customers_name` as first and last name (at the last space)."""
+    if type(value) is not str:
+        return {}
+    text = clean_text(value)
+    if not text or len(text) > _TEXT_LIMIT or " " not in text:
+        return {"first_name": text} if text and len(text) <= _TEXT_LIMIT else {}
+    first, _, last = text.rpartition(" ")
+    return {"first_name": first, "last_name": last}
 
 
 def _currency(raw: Mapping[str, Any]) -> str | None:

@@ -13,7 +13,8 @@
   // What the loader did, for the shop's developers (and the tests): the page type it
   // found, whether it has finished, and the two functions shared with the Python index.
   var status = window.vendreFeedsLoader = {
-    version: C.version, page: null, done: false, shardOf: shardOf, pathKey: pathKey
+    version: C.version, page: null, done: false, shardOf: shardOf, pathKey: pathKey,
+    beacon: null
   };
   var script = document.currentScript;
   var nonce = script ? (script.nonce || script.getAttribute('nonce') || '') : '';
@@ -624,6 +625,7 @@
     var order = pageOrder(), id;
     status.page = 'confirmation';
     id = order && order.id != null ? String(order.id).replace(/^\s+|\s+$/g, '') : '';
+    if (id) { guard(purchaseBeacon)(id); }
     if (!id || !isArray(order.items) || !order.items.length) { return Promise.resolve(); }
     return resolveLines(order.items, true).then(function (items) {
       if (!items.length) { return; }
@@ -637,6 +639,84 @@
             value: value !== null ? round2(value) : sumCents(items, true) / 100,
             tax: round2(number(order.tax) || 0), shipping: round2(number(order.shipping) || 0)});
     });
+  }
+
+  // ------------------------------------------------------------ the purchase beacon
+  // With [purchases] on, the confirmation page tells the server, once and only after
+  // consent, who placed the order: the GA ids (with analytics_storage) and Meta's
+  // cookies (with ad_storage and ad_user_data). The server sends the order itself
+  // (feeds/purchases); the beacon only joins it to this visit. Its answer is empty.
+
+  function cookie(name) {
+    var parts = document.cookie ? document.cookie.split(/;\s*/) : [], i, at;
+    for (i = 0; i < parts.length; i++) {
+      at = parts[i].indexOf('=');
+      if (at > 0 && parts[i].slice(0, at) === name) {
+        try { return decodeURIComponent(parts[i].slice(at + 1)); } catch (e) { return ''; }
+      }
+    }
+    return '';
+  }
+
+  // `_ga` is "GA1.1.<client id>": the client id is its last two numbers.
+  function gaClientId() {
+    var m = /^GA\d+\.\d+\.(\d+\.\d+)$/.exec(cookie('_ga'));
+    return m ? m[1] : '';
+  }
+
+  // `_ga_<stream>` holds the session id: "GS1.1.<session>.…" or "GS2.1.s<session>$o1…".
+  function gaSessionId() {
+    var value = C.ga4 ? cookie('_ga_' + C.ga4.replace(/^G-/, '')) : '', m;
+    m = /^GS1\.\d+\.(\d+)\./.exec(value) || /^GS2\.\d+\.s(\d+)/.exec(value);
+    return m ? m[1] : '';
+  }
+
+  // The Consent Mode state as the dataLayer last set it (defaults, then updates).
+  function consentState() {
+    var state = {ad_storage: 'denied', analytics_storage: 'denied', ad_user_data: 'denied',
+                 ad_personalization: 'denied'}, dl = window.dataLayer, i, e, k;
+    if (!C.consentMode) {  // no consent mode: the shop gates the loader itself
+      for (k in state) {
+        if (Object.prototype.hasOwnProperty.call(state, k)) { state[k] = 'granted'; }
+      }
+      return state;
+    }
+    for (i = 0; isArray(dl) && i < dl.length; i++) {
+      e = dl[i];
+      if (e && typeof e === 'object' && e[0] === 'consent' && e[2] && typeof e[2] === 'object') {
+        for (k in state) {
+          if (Object.prototype.hasOwnProperty.call(state, k) &&
+              (e[2][k] === 'granted' || e[2][k] === 'denied')) { state[k] = e[2][k]; }
+        }
+      }
+    }
+    return state;
+  }
+
+  function purchaseBeacon(orderId) {
+    if (!C.seen || !navigator.sendBeacon) { return; }
+    status.beacon = 'waiting';
+    var send = guard(function () {
+      var consent = consentState(), body, analytics, ads;
+      analytics = consent.analytics_storage === 'granted';
+      ads = consent.ad_storage === 'granted' && consent.ad_user_data === 'granted';
+      if (status.beacon === 'sent' || (!analytics && !ads)) { return; }
+      body = {order: orderId, consent: consent,
+              page_url: window.location.protocol + '//' + window.location.host +
+                window.location.pathname};
+      if (analytics) { body.ga_client_id = gaClientId(); body.ga_session_id = gaSessionId(); }
+      if (ads) { body.fbp = cookie('_fbp'); body.fbc = cookie('_fbc'); }
+      // A string goes as text/plain: a simple request, no CORS preflight.
+      if (navigator.sendBeacon(indexBase() + '/t/' + encodeURIComponent(C.siteKey) + '/seen',
+                               JSON.stringify(body))) {
+        status.beacon = 'sent';
+      }
+    });
+    if (C.consentMode && window.vendreFeedsWhenGranted) {
+      window.vendreFeedsWhenGranted(send);
+    } else {
+      send();
+    }
   }
 
   // ------------------------------------------------------------ start

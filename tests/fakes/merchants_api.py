@@ -24,24 +24,34 @@ CDON (paths below the base `/api`):
   `sku_already_exists`. `max_batch` (default None: no limit, as documented) -> 400 when exceeded.
 - `PUT /v2/articles/bulk` `{"actions": [{"sku", "action", "body"}]}` -> 202 `{"batch_id",
   "success": [{"sku", "action"}], "failed": [{"sku", "action", "errors": [...]}]}`.
-  `update_article` replaces the article (price and quantity are kept; sending them is an error),
+  `update_article` replaces the article (price and quantity are kept; sending them is an error,
+  and so is `sku`, which the action names already: "Fields not relevant to the action should
+  be omitted" [I: the collection's key points; it documents no error for it]),
   `update_article_price` replaces the prices of the markets it names, `update_article_quantity`,
   `delete_article` (no body). An unknown sku fails with "Article not found".
+- `manufacturer` (GPSR) is checked against the collection's field table: `name` and `address`
+  {`street_address`, `city`, `postal_code`, `country` (2 letters)} required; `website`,
+  `email`, `responsible_person` {`name`, `phone`?, `email`?} optional. `kn_number` 1-48.
 - `POST /v1/statuses/batch` `{"batch_ids": [...]}` and `POST /v1/statuses/sku` `{"skus": [...]}`
-  -> 200 with this shape (the real one is only loosely documented)::
+  -> 200 in the shape of the collection's "STATUSES" examples::
 
-      {"statuses": [{"sku": "A-1", "batch_id": "...", "status": "ok" | "pending" | "failed",
-                     "error_code": "...", "message": "...",      # only when failed
-                     "markets": [{"market": "SE", "status": "failed",
-                                  "error_code": "invalid_category", "message": "..."}]}],
-       "unknown_batch_ids": [...]}                               # only for /statuses/batch
+      {"batches": [{"id": "<batch id>",                             # /statuses/batch
+                    "statuses": [{"correlation_id", "article_id", "sku", "action",
+                                  "markets": [{"market": "SE", "status": "failed",
+                                               "error_code": "invalid_category"}]}]}]}
+      {"statuses": [<the same rows>]}                                # /statuses/sku
 
-  By batch: one entry per accepted article or action of the batch, in order. By sku: the latest
-  change of each live article; an unknown or deleted sku gives `status` failed with
-  `error_code` `article_does_not_exist` and no markets. Every entry is `pending` in its first
-  `ok_after_polls` answers (0: never), then final: `ok`, or `failed` with `sku_already_exists`,
-  `invalid_vat_rate` (a vat_rate outside 0 <= rate < 1, e.g. 25 instead of 0.25) or what
-  `reject_sku` set up. Rejected and vat-failed articles are still stored, as CDON keeps them.
+  A row has no status of its own: its markets say `ok`, `pending` or `failed` (with
+  `error_code`; `null` otherwise). By batch: one row per accepted article or action of each
+  known batch, in order (a batch id CDON does not know is left out of the answer [I]). By
+  sku: the latest change of each live article; an unknown or deleted sku gives one market
+  `"*"` failed with `article_does_not_exist`. Every row is `pending` in its first
+  `ok_after_polls` answers (0: never), then final: `ok`, or `failed` with
+  `sku_already_exists`, `invalid_vat_rate` (a vat_rate outside 0 <= rate < 1, e.g. 25
+  instead of 0.25) or what `reject_sku` set up. Rejected and vat-failed articles are still
+  stored, as CDON keeps them. `status_shape` = "flat" answers the shape these notes showed
+  before (`{"statuses": [{"sku", "batch_id", "status", "error_code", "markets"}],
+  "unknown_batch_ids"}`), "list" a bare list of such rows, "other" an object in neither.
 
 Fyndiq (paths below the base `/api/v1`):
 
@@ -56,14 +66,20 @@ Fyndiq (paths below the base `/api/v1`):
   {...}}}` or 404; `GET /articles/{id}` -> 200 the article, or 403 (unknown id, as documented).
   Read-back prices follow the docs: `amount` EXCLUDING VAT plus `vat_amount` and `vat_rate`, as
   strings (market default rates SE/DK/NO 0.25, FI 0.255 unless the article gave one).
-- `PUT /articles/{id}` (full update, without price/quantity), `PUT /articles/{id}/price`
-  (`price`, optional `original_price`, merged by market), `PUT /articles/{id}/quantity`,
-  `DELETE /articles/{id}` -> 204 with no body; 400 invalid; 403 unknown id.
+- `PUT /articles/{id}` (full update, without price/quantity: "We do not support partial
+  updates", so every editable field must be present, optional ones as `""` or `[]`: `sku`,
+  `parent_sku`, `status`, `categories`, `properties`, `variational_properties`, `brand`,
+  `gtin`, `main_image`, `images`, `markets`, `title`, `description`, `shipping_time`; not
+  `legacy_product_id`, an integer id from the former platform that no new article has [I]),
+  `PUT /articles/{id}/price` (`price` and `original_price`, both required, merged by market),
+  `PUT /articles/{id}/quantity`, `DELETE /articles/{id}` -> 204 with no body; 400 invalid
+  (e.g. `{"description": "Invalid payload", "errors": {"original_price": ["required
+  field"]}}`); 403 for an unknown id or an article `deny()` set up.
 - `PUT /articles/bulk`: a bare list of at most 200 `{"action", "id", "body"}` (body always
   present, `{}` for delete; one action at most once per article) -> 202 with `responses` in
   request order: `{"description": "Accepted", "status_code": 202}`, `{"description": "Invalid
   payload", "errors": {...}, "status_code": 400}` or `{"description": "No permission to edit
-  article", "status_code": 403}`.
+  article", "status_code": 403}` (an unknown id, or an article `deny()` set up).
 
 Fyndiq errors are Cerberus-shaped as in its docs: `{"title": [{"0": [{"value": ["max length is
 64"]}]}]}`. Messages are Cerberus' ("required field", "unknown field", "max length is 64", "must
@@ -308,8 +324,10 @@ class _Flavour:
     variational_max: int | None
     extra: Mapping[str, Check]
     price_fields: tuple[str, ...]
+    price_required: tuple[str, ...]
     create_required: tuple[str, ...]
     update_required: tuple[str, ...]
+    update_sku: bool  # whether an update_article body names its sku (Fyndiq) or not (CDON)
 
 
 def _article_fields(flavour: _Flavour, *, update: bool) -> dict[str, Check]:
@@ -346,6 +364,8 @@ def _article_fields(flavour: _Flavour, *, update: bool) -> dict[str, Check]:
         fields["quantity"] = _integer(0, MAX_QUANTITY)
         prices = _list(_price_entry(flavour.amount_keys, flavour.vat_rate, words), lo=1)
         fields |= {name: prices for name in flavour.price_fields}
+    elif not flavour.update_sku:
+        del fields["sku"]
     return fields
 
 
@@ -371,13 +391,26 @@ def _schema(flavour: _Flavour) -> _Schema:
     return _Schema(
         create=_record(_article_fields(flavour, update=False), flavour.create_required, words),
         update=_record(_article_fields(flavour, update=True), flavour.update_required, words),
-        price=_record({name: prices for name in flavour.price_fields}, ("price",), words),
+        price=_record({name: prices for name in flavour.price_fields}, flavour.price_required,
+                      words),
         quantity=_record({"quantity": _integer(0, MAX_QUANTITY)}, ("quantity",), words),
     )
 
 
 _REQUIRED = ("sku", "status", "quantity", "main_image", "markets", "title", "description",
              "price", "shipping_time")
+# Fyndiq's "Update an article" table: every editable field must be present.
+FYNDIQ_EDITABLE = ("sku", "parent_sku", "status", "categories", "properties",
+                   "variational_properties", "brand", "gtin", "main_image", "images", "markets",
+                   "title", "description", "shipping_time")
+_ADDRESS = _record({"street_address": _string(1), "city": _string(1),
+                    "postal_code": _string(1), "country": _string(2, 2)},
+                   ("street_address", "city", "postal_code", "country"), CDON_WORDS)
+_PERSON = _record({"name": _string(1), "phone": _string(1), "email": _string(1)}, ("name",),
+                  CDON_WORDS)
+_MANUFACTURER = _record({"name": _string(1), "address": _ADDRESS, "website": _string(1),
+                         "email": _string(1), "responsible_person": _PERSON},
+                        ("name", "address"), CDON_WORDS)
 _UPDATE_REQUIRED = ("status", "main_image", "markets", "shipping_time", "title", "description")
 COVERED = ("price", "shipping_time")
 
@@ -391,12 +424,14 @@ CDON = _schema(_Flavour(
     delivery_types=("mailbox", "service_point", "home_delivery"),
     variational_max=None,
     extra={"category": _string(1), "shipped_from": _choice(("EU", "NON_EU")),
+           "manufacturer": _MANUFACTURER,
            **dict.fromkeys(("unique_selling_points", "specifications", "classifications",
-                            "manufacturer", "availability_dates", "internal_note", "mpn"),
-                           _anything)},
+                            "availability_dates", "internal_note", "mpn"), _anything)},
     price_fields=("price",),
+    price_required=("price",),
     create_required=_REQUIRED,
     update_required=_UPDATE_REQUIRED,
+    update_sku=False,
 ))
 
 FYNDIQ = _schema(_Flavour(
@@ -411,8 +446,10 @@ FYNDIQ = _schema(_Flavour(
     extra={"categories": _list(_string(1), lo=1, hi=5),
            "legacy_product_id": _integer(0, 100_000_000)},
     price_fields=("price", "original_price"),
+    price_required=("price", "original_price"),   # "Update an article price": both required
     create_required=(*_REQUIRED, "categories"),
-    update_required=("sku", "categories", *_UPDATE_REQUIRED),
+    update_required=FYNDIQ_EDITABLE,
+    update_sku=True,
 ))
 
 _CDON_ACTION = _record({"sku": _string(1, 64), "action": _choice(ACTIONS), "body": _anything},
@@ -794,6 +831,8 @@ class _Tracked:
     batch_id: str | None
     markets: list[str]
     failures: dict[str, tuple[str, str]]  # market -> (error_code, message), known at submission
+    action: str = "create_article"  # [I] the collection's examples say only "string"
+    article_id: str | None = None
     polls: int = 0
 
 
@@ -819,10 +858,31 @@ def _markets_of(article: Mapping[str, Any]) -> list[str]:
     return [m for m in markets if isinstance(m, str)] if isinstance(markets, list) else []
 
 
+STATUS_SHAPES = ("batches", "flat", "list", "other")
+
+
 def _missing_sku(sku: Any) -> dict[str, Any]:
-    return {"sku": sku, "batch_id": None, "status": "failed",
-            "error_code": "article_does_not_exist", "message": "Article does not exist",
-            "markets": []}
+    return {"correlation_id": None, "article_id": None, "sku": sku, "action": None,
+            "markets": [{"market": "*", "status": "failed",
+                         "error_code": "article_does_not_exist"}]}
+
+
+def _flat_row(row: Mapping[str, Any], batch_id: str | None, messages: Mapping[str, str]
+              ) -> dict[str, Any]:
+    """A documented row in the shape these notes showed before: a top-level status, the
+    batch id, and messages."""
+    markets = [{k: v for k, v in m.items() if v is not None} for m in row["markets"]]
+    for market in markets:
+        if market.get("error_code") in messages:
+            market["message"] = messages[market["error_code"]]
+    states = {m["status"] for m in markets}
+    flat: dict[str, Any] = {"sku": row["sku"], "batch_id": batch_id,
+                            "status": "failed" if "failed" in states else
+                            "pending" if "pending" in states else "ok", "markets": markets}
+    failed = next((m for m in markets if m["status"] == "failed"), None)
+    if failed is not None:
+        flat |= {"error_code": failed["error_code"], "message": failed.get("message", "")}
+    return flat
 
 
 class FakeCdon(_FakeMerchantApi):
@@ -831,6 +891,8 @@ class FakeCdon(_FakeMerchantApi):
     :param max_batch: the most articles or actions one bulk call may hold (None: no limit).
     :param ok_after_polls: how many status answers show an accepted article as `pending`
         before its final status (0: final at once).
+    :param status_shape: "batches" (the documented answers), "flat" or "list" (the shapes
+        these notes showed before) or "other" (an answer in no known shape).
     :param latency: seconds added to every answer.
     :param seed: seeds the ids handed out, so runs repeat.
     """
@@ -841,9 +903,12 @@ class FakeCdon(_FakeMerchantApi):
 
     def __init__(self, *, merchant_id: str = DEFAULT_MERCHANT_ID, token: str = DEFAULT_TOKEN,
                  max_batch: int | None = None, ok_after_polls: int = 1, latency: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, status_shape: str = "batches") -> None:
+        if status_shape not in STATUS_SHAPES:
+            raise ValueError(f"status_shape: one of {', '.join(STATUS_SHAPES)}")
         self.max_batch = max_batch
         self.ok_after_polls = ok_after_polls
+        self.status_shape = status_shape
         self._batches: dict[str, list[_Tracked]] = {}
         self._latest: dict[str, _Tracked] = {}
         self._rejected: dict[str, _Rejection] = {}
@@ -871,7 +936,9 @@ class FakeCdon(_FakeMerchantApi):
             ids = super().preload(articles)
             for article in articles:
                 self._latest[str(article["sku"])] = _Tracked(
-                    str(article["sku"]), None, _markets_of(article), {}, self.ok_after_polls)
+                    str(article["sku"]), None, _markets_of(article), {},
+                    article_id=self._id_of.get(str(article["sku"])),
+                    polls=self.ok_after_polls)
         return ids
 
     # ------------------------------------------------------------ serving
@@ -936,12 +1003,13 @@ class FakeCdon(_FakeMerchantApi):
                                                                           failure)))
             return {"id": self._new_id(), "sku": sku}
         article_id = self._insert(sku, article)
-        self._track(sku, batch_id, article["markets"], _vat_failures(article["price"]))
+        self._track(sku, batch_id, article["markets"], _vat_failures(article["price"]),
+                    "create_article")
         return {"id": article_id, "sku": sku}
 
     def _track(self, sku: str, batch_id: str, markets: list[str],
-               failures: dict[str, tuple[str, str]]) -> None:
-        tracked = _Tracked(sku, batch_id, markets, failures)
+               failures: dict[str, tuple[str, str]], action: str) -> None:
+        tracked = _Tracked(sku, batch_id, markets, failures, action, self._id_of.get(sku))
         self._batches[batch_id].append(tracked)
         self._latest[sku] = tracked
 
@@ -970,7 +1038,7 @@ class FakeCdon(_FakeMerchantApi):
         if action == "delete_article":
             markets = _markets_of(self._articles[sku])
             self._remove(sku)
-            self._batches[batch_id].append(_Tracked(sku, batch_id, markets, {}))
+            self._batches[batch_id].append(_Tracked(sku, batch_id, markets, {}, action))
             self._latest.pop(sku, None)
             return []
         new = self._changed(sku, action, body)
@@ -978,59 +1046,72 @@ class FakeCdon(_FakeMerchantApi):
             return new
         self._articles[sku] = new
         failures = _vat_failures(body["price"]) if action == "update_article_price" else {}
-        self._track(sku, batch_id, _markets_of(new), failures)
+        self._track(sku, batch_id, _markets_of(new), failures, action)
         return []
 
     def _ep_statuses_batch(self, body: Any) -> Response:
         ids = _strings(body, "batch_ids")
         if ids is None:
             return self._invalid([(("batch_ids",), "must be a list of strings")])
-        statuses: list[dict[str, Any]] = []
-        unknown: list[str] = []
         with self._lock:
-            for batch_id in ids:
-                if batch_id not in self._batches:
-                    unknown.append(batch_id)
-                else:
-                    statuses.extend(self._status(t) for t in self._batches[batch_id])
-        return _json({"statuses": statuses, "unknown_batch_ids": unknown}, 200)
+            known = [b for b in ids if b in self._batches]
+            batches = [(b, [self._status(t) for t in self._batches[b]]) for b in known]
+        if self.status_shape == "batches":
+            return _json({"batches": [{"id": b, "statuses": rows} for b, rows in batches]}, 200)
+        flat = [_flat_row(row, b, self._messages()) for b, rows in batches for row in rows]
+        unknown = [b for b in ids if b not in known]
+        return self._other_shape(flat, {"unknown_batch_ids": unknown})
 
     def _ep_statuses_sku(self, body: Any) -> Response:
         skus = _strings(body, "skus")
         if skus is None:
             return self._invalid([(("skus",), "must be a list of strings")])
         with self._lock:
-            statuses = [self._status(self._latest[sku]) if sku in self._latest
-                        else _missing_sku(sku) for sku in skus]
-        return _json({"statuses": statuses}, 200)
+            tracked = [self._latest.get(sku) for sku in skus]
+            rows = [self._status(t) if t is not None else _missing_sku(sku)
+                    for sku, t in zip(skus, tracked, strict=True)]
+        if self.status_shape == "batches":
+            return _json({"statuses": rows}, 200)
+        flat = [_flat_row(row, t.batch_id if t is not None else None, self._messages())
+                for row, t in zip(rows, tracked, strict=True)]
+        return self._other_shape(flat, {})
+
+    def _other_shape(self, flat: list[dict[str, Any]], extra: dict[str, Any]) -> Response:
+        if self.status_shape == "flat":
+            return _json({"statuses": flat, **extra}, 200)
+        if self.status_shape == "list":
+            return _json(flat, 200)
+        return _json({"results": flat}, 200)  # "other": a shape nobody documented
+
+    def _messages(self) -> dict[str, str]:
+        return {r.code: r.message for r in self._rejected.values()}
 
     def _status(self, tracked: _Tracked) -> dict[str, Any]:
+        """One documented row: its markets' verdicts, one `"*"` market when they agree."""
         pending = tracked.polls < self.ok_after_polls
         tracked.polls += 1
         rejection = self._rejected.get(tracked.sku)
         markets = [self._market_status(tracked, market, pending, rejection)
                    for market in tracked.markets]
-        entry: dict[str, Any] = {"sku": tracked.sku, "batch_id": tracked.batch_id,
-                                 "status": "pending" if pending else "ok", "markets": markets}
-        failed = next((m for m in markets if m["status"] == "failed"), None)
-        if failed is not None:
-            entry |= {"status": "failed", "error_code": failed["error_code"],
-                      "message": failed["message"]}
-        return entry
+        if len({(m["status"], m["error_code"]) for m in markets}) <= 1:
+            first = markets[0] if markets else {"status": "ok", "error_code": None}
+            markets = [{**first, "market": "*"}]
+        return {"correlation_id": self._new_id(),
+                "article_id": tracked.article_id, "sku": tracked.sku, "action": tracked.action,
+                "markets": markets}
 
     @staticmethod
     def _market_status(tracked: _Tracked, market: str, pending: bool,
                        rejection: _Rejection | None) -> dict[str, Any]:
         if pending:
-            return {"market": market, "status": "pending"}
+            return {"market": market, "status": "pending", "error_code": None}
         failure = tracked.failures.get(market)
         if failure is None and rejection is not None and (
                 rejection.markets is None or market in rejection.markets):
             failure = (rejection.code, rejection.message)
         if failure is None:
-            return {"market": market, "status": "ok"}
-        return {"market": market, "status": "failed", "error_code": failure[0],
-                "message": failure[1]}
+            return {"market": market, "status": "ok", "error_code": None}
+        return {"market": market, "status": "failed", "error_code": failure[0]}
 
 
 def _check_cdon_action(action: Any) -> Errors:
@@ -1100,7 +1181,14 @@ class FakeFyndiq(_FakeMerchantApi):
                  seed: int = 0) -> None:
         self.max_bulk_create = max_bulk_create
         self.max_bulk_update = max_bulk_update
+        self._denied: set[str] = set()
         super().__init__(merchant_id=merchant_id, token=token, latency=latency, seed=seed)
+
+    def deny(self, *skus: str) -> Self:
+        """Every change to these articles answers 403 "No permission to edit article"."""
+        with self._lock:
+            self._denied.update(skus)
+        return self
 
     def article_by_id(self, article_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -1232,14 +1320,15 @@ class FakeFyndiq(_FakeMerchantApi):
         return Response(status=204)
 
     def _perform(self, action: str, article_id: str, body: Any) -> tuple[int, Errors]:
-        """Carry out one action: (204, []), (400, errors) or (403, []) for an unknown id."""
+        """Carry out one action: (204, []), (400, errors) or (403, []) for an unknown id or
+        a denied article."""
         errors: Errors = []
         if action != "delete_article":
             check, covered = FYNDIQ.for_action(action)
             errors = _validate(check, body, covered)
         with self._lock:
             sku = self._sku_of.get(article_id)
-            if sku is None:
+            if sku is None or sku in self._denied:
                 return 403, []
             if errors:
                 return 400, errors

@@ -43,6 +43,13 @@ fake's own choice where the real behaviour is not documented):
   "compressionAlgorithm": "GZIP"?}`; the url (`<fake>/download/<id>?…`) serves the bytes.
   With `gzip_reports=True` a report is gzipped and served *without* Content-Encoding, as S3
   does, so the client must gunzip it itself.
+* `GET /listings/2021-08-01/items/{sellerId}/{sku}?marketplaceIds=…&includedData=…`
+  (getListingsItem) -> 200 `{"sku", "summaries": [{"marketplaceId", "asin", "productType",
+  "conditionType", "status", "itemName", "createdDate", "lastUpdatedDate"}], "issues"?}` for
+  a listing in the store, 404 `{"errors": [{"code": "NOT_FOUND", …}]}` otherwise [C: Listings
+  Items API 2021-08-01]; no marketplaceIds -> 400; another sellerId -> 403. Limited to 5
+  calls a second after a burst of 10 (`listings_rate`, `listings_burst`: Amazon's usage
+  plan for getListingsItem [C]).
 
 Processing a JSON_LISTINGS_FEED (when the feed reaches its final poll):
 
@@ -61,18 +68,33 @@ Processing a JSON_LISTINGS_FEED (when the feed reaches its final poll):
   4000001 "The provided value for '<name>' is invalid." with attributeName [C2].
   `reject_sku()` adds configured issues. A message with an ERROR is invalid; the others are
   accepted and applied to the listing store: UPDATE replaces the attributes,
-  PARTIAL_UPDATE replaces the attributes given, PATCH applies add/replace (set), delete
+  PARTIAL_UPDATE replaces the attributes given, PATCH applies add, replace, delete
   (the whole attribute, or the entries matching each given object) and merge (each given
   object is merged into the entry with the same marketplace_id/language_tag/
   fulfillment_channel_code…, else appended) [I], DELETE removes the sku. PATCH and
   PARTIAL_UPDATE of an unknown sku create it (Amazon accepts those too [C2]).
+  A stored `purchasable_offer` entry always has an `audience` (Amazon fills in "ALL").
+  A `replace` of `purchasable_offer` or `fulfillment_availability` addresses the stored
+  entries by their selectors (marketplace_id and audience; fulfillment_channel_code): a
+  value whose selectors match no stored entry is added beside them, so an offer sent
+  without `"audience": "ALL"` leaves the old offer (and its discounted_price) in place
+  [C2: selling-partner-api-models #4134, #5235].
+  A `discounted_price` schedule without `start_at` and `end_at` is an ERROR 90220 of
+  `purchasable_offer` [I: issue 15 from #4970; the PTD schema asks for both].
 * The report follows listings-feed-processing-report-schema-v2: `{"header": {"sellerId",
-  "version": "2.0", "feedId"}, "issues": [{"messageId", "sku", "code", "severity",
-  "message", "attributeName"?}], "summary": {"errors", "warnings", "messagesProcessed",
-  "messagesAccepted", "messagesInvalid"}}`; no `items` (the fake has no Listings API).
+  "version": "2.0", "feedId", "report"?}, "issues": [{"messageId", "sku", "code",
+  "severity", "message", "attributeName"?}], "summary": {"errors", "warnings",
+  "messagesProcessed", "messagesAccepted", "messagesInvalid", "itemSummary"?}, "items"?}`.
+  When the header asked for `"report": {"includedData": [...], "apiVersion":
+  "2021-08-01"}` (the SP-API changelog "JSON_LISTINGS_FEED now includes includedData"),
+  `items` holds the listing of each accepted message but a DELETE: `{"sku", "summaries"?,
+  "issues"?}` with the data asked for; its issues are those `listing_issue()` set up, in
+  the Listings Items API's shape `{"code", "message", "severity", "attributeNames"?,
+  "categories"}` (issues found after a message was accepted: "accepted" is not "buyable").
 
 Faults are rules per operation (`token`, `createFeedDocument`, `upload`, `createFeed`,
-`getFeed`, `cancelFeed`, `getFeedDocument`, `download`), checked after authentication,
+`getFeed`, `cancelFeed`, `getFeedDocument`, `download`, `getListingsItem`), checked after
+authentication,
 before the rate limit, in the order added; the first with tries left is used once.
 The request log keeps method, path (never the query: it holds the signature), operation,
 whether the caller was authorized, and the status; never tokens, secrets or bodies.
@@ -133,6 +155,9 @@ FEEDS = "/feeds/2021-06-30"
 JSON_LISTINGS_FEED = "JSON_LISTINGS_FEED"
 CREATE_FEED_RATE = 1 / 120  # Amazon's documented 0.0083 requests per second
 CREATE_FEED_BURST = 15
+LISTINGS_RATE = 5.0  # getListingsItem: 5 requests per second, burst 10 (Amazon's usage plan)
+LISTINGS_BURST = 10
+LISTINGS = "/listings/2021-08-01/items"
 MAX_MESSAGES = 25_000
 MAX_MESSAGE_ID = 2_147_483_647
 
@@ -143,9 +168,9 @@ MESSAGE_SCHEMA_TEXT = ("The provided message did not meet the schema validation 
                        "for a feed message.")
 
 OPERATIONS = ("token", "createFeedDocument", "upload", "createFeed", "getFeed", "cancelFeed",
-              "getFeedDocument", "download")
+              "getFeedDocument", "download", "getListingsItem")
 _SPAPI_OPERATIONS = frozenset({"createFeedDocument", "createFeed", "getFeed", "cancelFeed",
-                               "getFeedDocument"})
+                               "getFeedDocument", "getListingsItem"})
 
 _ROUTES = Map([
     Rule("/auth/o2/token", methods=["POST"], endpoint="token"),
@@ -156,6 +181,7 @@ _ROUTES = Map([
     Rule(f"{FEEDS}/feeds/<feed_id>", methods=["DELETE"], endpoint="cancelFeed"),
     Rule("/upload/<doc_id>", methods=["PUT"], endpoint="upload"),
     Rule("/download/<doc_id>", methods=["GET"], endpoint="download"),
+    Rule(f"{LISTINGS}/<seller_id>/<path:sku>", methods=["GET"], endpoint="getListingsItem"),
 ])
 
 _OPERATION_TYPES = ("UPDATE", "PARTIAL_UPDATE", "PATCH", "DELETE")
@@ -176,6 +202,10 @@ _INCLUDED_DATA = frozenset({"summaries", "attributes", "issues", "offers",
 # keys that say which entry of an attribute a `merge` or `delete` value means [I]
 _SELECTORS = ("marketplace_id", "language_tag", "fulfillment_channel_code", "audience",
               "currency", "type")
+# the selectors a `replace` addresses stored entries by (#4134, #5235) [C2]
+_REPLACE_SELECTORS = {"purchasable_offer": ("marketplace_id", "audience"),
+                      "fulfillment_availability": ("fulfillment_channel_code",)}
+CODE_REQUIRED = "90220"
 _SPAPI_ERROR_CODES = {400: "InvalidInput", 403: "Unauthorized", 404: "NotFound",
                       413: "RequestEntityTooLarge", 415: "UnsupportedMediaType",
                       429: "QuotaExceeded", 500: "InternalFailure", 503: "ServiceUnavailable"}
@@ -203,6 +233,7 @@ class Listing:
     requirements: str
     attributes: dict[str, Any]
     feed_id: str | None  # the feed that last changed it; None when set by `add_listing`
+    asin: str = ""
 
 
 @dataclass
@@ -290,6 +321,15 @@ class _Rejection:
     severity: str
 
 
+@dataclass(frozen=True)
+class _ListingIssue:
+    code: str
+    message: str
+    severity: str
+    attributes: tuple[str, ...]
+    categories: tuple[str, ...]
+
+
 class FakeSpApi(LoopbackFake):
     """LWA + Feeds API 2021-06-30 + pre-signed document URLs, with an in-memory listing store.
 
@@ -305,6 +345,8 @@ class FakeSpApi(LoopbackFake):
     :param keep_documents: keep each feed's parsed document and input bytes after
         processing (benchmarks with huge feeds may turn this off to save memory).
     :param url_ttl: seconds a pre-signed URL stays valid (Amazon: 300).
+    :param listings_rate: getListingsItem refill, calls per second (Amazon: 5; None: no limit).
+    :param listings_burst: getListingsItem calls allowed at once (Amazon: 10).
     :param clock: monotonic seconds, for token expiry, URL expiry and rate limits.
     """
 
@@ -326,6 +368,8 @@ class FakeSpApi(LoopbackFake):
         max_messages: int = MAX_MESSAGES,
         keep_documents: bool = True,
         url_ttl: float = 300.0,
+        listings_rate: float | None = LISTINGS_RATE,
+        listings_burst: int = LISTINGS_BURST,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client_id = client_id
@@ -346,6 +390,7 @@ class FakeSpApi(LoopbackFake):
         self._feeds: dict[str, Feed] = {}
         self._listings: dict[str, Listing] = {}
         self._rejections: dict[str, list[_Rejection]] = {}
+        self._listing_issues: dict[str, list[_ListingIssue]] = {}
         self._faults: list[_Fault] = []
         self._limits: dict[str, tuple[float, int]] = {}
         self._buckets: dict[str, _Bucket] = {}
@@ -354,6 +399,7 @@ class FakeSpApi(LoopbackFake):
         self._feed_counter = 0
         self._init_server()
         self.rate_limit("createFeed", create_feed_rate, create_feed_burst)
+        self.rate_limit("getListingsItem", listings_rate, listings_burst)
 
     # ------------------------------------------------------------ set-up
 
@@ -398,6 +444,19 @@ class FakeSpApi(LoopbackFake):
                 _Rejection(code, message, attribute, severity))
         return self
 
+    def listing_issue(self, sku: str, *, code: str = "18027",
+                      message: str = "The listing is not buyable.", severity: str = "ERROR",
+                      attributes: Iterable[str] = (),
+                      categories: Iterable[str] = ("INVALID_ATTRIBUTE",)) -> FakeSpApi:
+        """An issue Amazon finds in the listing `sku` after accepting a message: reported
+        under `items` when the feed asked for `includedData` "issues"."""
+        if severity not in ("ERROR", "WARNING", "INFO"):
+            raise ValueError(f"severity must be ERROR, WARNING or INFO, not {severity!r}")
+        with self._lock:
+            self._listing_issues.setdefault(sku, []).append(
+                _ListingIssue(code, message, severity, tuple(attributes), tuple(categories)))
+        return self
+
     def fatal_next_feed(self, message: str = "The feed could not be processed.", *,
                         report: bool = True) -> FakeSpApi:
         """The next feed created ends FATAL, unprocessed; with a report holding `message`."""
@@ -422,7 +481,8 @@ class FakeSpApi(LoopbackFake):
         """Put a listing in the store, as if an earlier feed had created it."""
         with self._lock:
             self._listings[sku] = Listing(sku, product_type, requirements,
-                                          copy.deepcopy(dict(attributes)), None)
+                                          _with_audience(copy.deepcopy(dict(attributes))),
+                                          None, _asin(sku))
         return self
 
     def finish(self, feed_id: str | None = None) -> FakeSpApi:
@@ -495,6 +555,7 @@ class FakeSpApi(LoopbackFake):
             self._log.clear()
             self._faults.clear()
             self._rejections.clear()
+            self._listing_issues.clear()
             self._next_outcome.clear()
             self._buckets.clear()
 
@@ -734,6 +795,28 @@ class FakeSpApi(LoopbackFake):
         # no Content-Encoding: S3 hands over the gzip bytes as they are
         return Response(doc.body, status=200, headers={"Content-Type": content_type})
 
+    def _op_getListingsItem(self, request: Request, seller_id: str, sku: str) -> Response:
+        if seller_id != self.seller_id:
+            return _spapi_error(403, "Unauthorized", "Access to requested resource is denied.")
+        marketplaces = [m for m in request.args.get("marketplaceIds", "").split(",") if m]
+        if not marketplaces:
+            return _spapi_error(400, "InvalidInput", "marketplaceIds is required.")
+        included = [d for d in request.args.get("includedData", "summaries").split(",") if d]
+        with self._lock:
+            listing = self._listings.get(sku)
+            issues = list(self._listing_issues.get(sku, ()))
+        if listing is None:
+            return _spapi_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace "
+                                                  f"{marketplaces[0]}")
+        body: dict[str, Any] = {"sku": sku}
+        if "summaries" in included:
+            body["summaries"] = [_summary(listing, m) for m in marketplaces]
+        if "issues" in included:
+            body["issues"] = [_item_issue(i) for i in issues]
+        if "attributes" in included:
+            body["attributes"] = copy.deepcopy(listing.attributes)
+        return _json(200, body)
+
     def _signed_url(self, kind: str, doc: Document) -> str:
         """A pre-signed-looking URL; its signature is valid `url_ttl` seconds from now."""
         signature = secrets.token_hex(32)
@@ -849,6 +932,7 @@ class FakeSpApi(LoopbackFake):
         messages = feed.document["messages"]
         issues: list[dict[str, Any]] = []
         seen: set[int] = set()
+        applied: dict[str, None] = {}  # the skus changed, in order
         accepted = invalid = 0
         for message in messages:
             found = _message_issues(message, seen)
@@ -863,12 +947,43 @@ class FakeSpApi(LoopbackFake):
             else:
                 accepted += 1
                 self._apply(message, feed.feed_id)
+                if message["operationType"] != "DELETE":
+                    applied[message["sku"]] = None
         errors = sum(1 for i in issues if i["severity"] == "ERROR")
         warnings = sum(1 for i in issues if i["severity"] == "WARNING")
-        return {"header": self._header(feed), "issues": issues,
-                "summary": {"errors": errors, "warnings": warnings,
-                            "messagesProcessed": len(messages),
-                            "messagesAccepted": accepted, "messagesInvalid": invalid}}
+        report: dict[str, Any] = {
+            "header": self._header(feed), "issues": issues,
+            "summary": {"errors": errors, "warnings": warnings,
+                        "messagesProcessed": len(messages), "messagesAccepted": accepted,
+                        "messagesInvalid": invalid}}
+        included = self._included(feed)
+        if included:
+            items = [self._item(sku, feed, included) for sku in applied]
+            report["items"] = items
+            found = [i for item in items for i in item.get("issues", ())]
+            report["summary"]["itemSummary"] = {
+                "items": len(items), "errors": sum(i["severity"] == "ERROR" for i in found),
+                "warnings": sum(i["severity"] == "WARNING" for i in found)}
+        return report
+
+    @staticmethod
+    def _included(feed: Feed) -> list[str]:
+        header = feed.document.get("header") if isinstance(feed.document, dict) else None
+        report = header.get("report") if isinstance(header, dict) else None
+        included = report.get("includedData") if isinstance(report, dict) else None
+        return [d for d in included if isinstance(d, str)] if isinstance(included, list) else []
+
+    def _item(self, sku: str, feed: Feed, included: list[str]) -> dict[str, Any]:
+        """One listing as the Listings Items API shows it, with the data asked for."""
+        listing = self._listings.get(sku)
+        item: dict[str, Any] = {"sku": sku}
+        if "summaries" in included and listing is not None:
+            item["summaries"] = [_summary(listing, m) for m in feed.marketplace_ids]
+        if "issues" in included:
+            item["issues"] = [_item_issue(i) for i in self._listing_issues.get(sku, ())]
+        if "attributes" in included and listing is not None:
+            item["attributes"] = copy.deepcopy(listing.attributes)
+        return item
 
     def _apply(self, message: dict[str, Any], feed_id: str) -> None:
         sku, op = message["sku"], message["operationType"]
@@ -885,8 +1000,9 @@ class FakeSpApi(LoopbackFake):
             attributes = {**attributes, **message["attributes"]}
         else:
             attributes = _patched(attributes, message["patches"])
-        self._listings[sku] = Listing(sku, message["productType"], requirements, attributes,
-                                      feed_id)
+        self._listings[sku] = Listing(sku, message["productType"], requirements,
+                                      _with_audience(attributes), feed_id,
+                                      old.asin if old is not None else _asin(sku))
 
     def _record(self, request: Request, operation: str, authorized: bool, status: int) -> None:
         entry = LoggedRequest(request.method, request.path, operation, authorized, status)
@@ -972,7 +1088,27 @@ def _message_issues(message: Any, seen: set[int]) -> list[dict[str, Any]]:
                 issues.append(_issue(message, CODE_ATTRIBUTE_VALUE, "ERROR",
                                      f"The provided value for '{name}' is invalid. An "
                                      "attribute value must be an array of objects.", name))
+    offers = [attributes.get("purchasable_offer")] if isinstance(attributes, dict) else []
+    offers += [p.get("value") for p in message.get("patches") or []
+               if isinstance(p, dict) and p.get("path") == "/attributes/purchasable_offer"]
+    for missing in sorted({m for offer in offers for m in _sale_window_missing(offer)}):
+        issues.append(_issue(message, CODE_REQUIRED, "ERROR",
+                             f"'[purchasable_offer.discounted_price.schedule.{missing}]' is "
+                             "required but not supplied.", "purchasable_offer"))
     return issues
+
+
+def _sale_window_missing(offer: Any) -> set[str]:
+    """`start_at` / `end_at` a discounted_price schedule of these offer entries lacks."""
+    missing: set[str] = set()
+    for entry in offer if isinstance(offer, list) else []:
+        sales = entry.get("discounted_price") if isinstance(entry, dict) else None
+        for sale in sales if isinstance(sales, list) else []:
+            schedule = sale.get("schedule") if isinstance(sale, dict) else None
+            for step in schedule if isinstance(schedule, list) else []:
+                if isinstance(step, dict):
+                    missing |= {k for k in ("start_at", "end_at") if not step.get(k)}
+    return missing
 
 
 def _schema_problems(message: Mapping[str, Any]) -> list[str]:
@@ -1050,7 +1186,9 @@ def _patched(attributes: Mapping[str, Any], patches: Iterable[Mapping[str, Any]]
         name = _attribute_name(patch["path"])
         assert name is not None  # checked before
         op, value = patch["op"], patch.get("value")
-        if op in ("add", "replace"):
+        if op == "replace" and name in _REPLACE_SELECTORS and result.get(name):
+            result[name] = _replaced(result[name], value, _REPLACE_SELECTORS[name])
+        elif op in ("add", "replace"):
             result[name] = list(value)
         elif op == "merge":
             result[name] = _merged(result.get(name, []), value)
@@ -1064,6 +1202,51 @@ def _patched(attributes: Mapping[str, Any], patches: Iterable[Mapping[str, Any]]
             else:
                 result.pop(name, None)
     return result
+
+
+def _replaced(existing: list[dict], values: list[dict], selectors: tuple[str, ...]
+              ) -> list[dict]:
+    """Each value replaces the stored entries with the same selector values (a selector
+    the value does not give is None, so it matches no entry that has one); a value that
+    matches none is added beside them."""
+    out = list(existing)
+    for value in values:
+        key = tuple(value.get(k) for k in selectors)
+        kept = [e for e in out if tuple(e.get(k) for k in selectors) != key]
+        out = kept + [value] if len(kept) < len(out) else out + [value]
+    return out
+
+
+def _with_audience(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The attributes as stored: every offer entry has an audience ("ALL" unless given)."""
+    offers = attributes.get("purchasable_offer")
+    if isinstance(offers, list):
+        attributes = {**attributes, "purchasable_offer": [
+            {**o, "audience": o.get("audience", "ALL")} if isinstance(o, dict) else o
+            for o in offers]}
+    return attributes
+
+
+def _asin(sku: str) -> str:
+    return "B0" + uuid.uuid5(uuid.NAMESPACE_URL, sku).hex[:8].upper()
+
+
+def _summary(listing: Listing, marketplace_id: str) -> dict[str, Any]:
+    names = listing.attributes.get("item_name") or [{}]
+    return {"marketplaceId": marketplace_id, "asin": listing.asin,
+            "productType": listing.product_type, "conditionType": "new_new",
+            "status": ["BUYABLE", "DISCOVERABLE"],
+            "itemName": names[0].get("value", "") if isinstance(names[0], dict) else "",
+            "createdDate": "2026-01-01T00:00:00Z", "lastUpdatedDate": "2026-01-01T00:00:00Z"}
+
+
+def _item_issue(issue: _ListingIssue) -> dict[str, Any]:
+    found: dict[str, Any] = {"code": issue.code, "message": issue.message,
+                             "severity": issue.severity}
+    if issue.attributes:
+        found["attributeNames"] = list(issue.attributes)
+    found["categories"] = list(issue.categories)
+    return found
 
 
 def _matches(entry: Mapping[str, Any], selector: Mapping[str, Any]) -> bool:

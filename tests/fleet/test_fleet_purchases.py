@@ -1,9 +1,8 @@
-"""A webhook (and a beacon) through `fleet serve` reaches its shop's store on the right shard.
-
-Runs once purchases (issue 18) are part of the installation: the web tier finds the shop
-by the webhook's secret, its purchase route hands the order to the shop's shard as a
-Celery task (answered 2xx once Redis has it), and that shard's worker writes it into the
-shop's inbox.
+"""A webhook (and a beacon) through `fleet serve` reaches its shop's store on the right
+shard: the web tier finds the shop by the webhook's secret, its purchase route hands the
+order to the shop's shard as a Celery task (answered 2xx once Redis has it), and that
+shard's worker writes it into the shop's inbox. And beat's `send-purchases` entry sends the
+due orders from the shop's shard.
 """
 
 from __future__ import annotations
@@ -18,16 +17,16 @@ import httpx
 import pytest
 
 from feeds.config import ServerSettings
-from feeds.fleet import purchases
-from feeds.fleet.celery_app import make_celery, queue_name
+from feeds.fleet.beat import planned_entries
+from feeds.fleet.celery_app import PURCHASES, make_celery, queue_name
 from feeds.fleet.shops import ShopsFolder
 from feeds.fleet.web import FleetWeb
 from feeds.server.run import create_server
+from feeds.storage.inbox import Inbox
+from tests.fakes.ad_platforms import FakeGa4
 from tests.fleetkit import FleetDir, WorkerProcess
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not purchases.available(),
-                                 reason="needs purchases (issue 18: the purchases branch)")]
+pytestmark = pytest.mark.slow
 
 DEAD_API = "http://127.0.0.1:9/API/1"
 SECRETS = {"ACME_WEBHOOK_SECRET": "acme-webhook-secret-5d1c7a90b2",
@@ -63,7 +62,6 @@ def _shops(fleet_dir: FleetDir) -> None:
 
 def test_a_webhook_through_fleet_serve_reaches_its_shop_on_its_shard(
         fleet_dir: FleetDir, workers: list[WorkerProcess], redis, tier_url: str) -> None:
-    Inbox = pytest.importorskip("feeds.storage.inbox").Inbox  # noqa: N806
     _shops(fleet_dir)
     order = {"id": 4711, "order_number": "A-4711", "status_id": 1}
     with httpx.Client(base_url=tier_url) as client:
@@ -95,11 +93,6 @@ def test_beat_has_each_shop_with_purchases_send_them_on_its_shard(
         fleet_dir: FleetDir, workers: list[WorkerProcess], redis) -> None:
     """What beat sends every minute (`send-purchases:<shop>`) runs on the shop's shard and
     sends the webhooks' due orders (here to a fake GA4 on loopback)."""
-    from feeds.fleet.beat import planned_entries
-    from feeds.fleet.celery_app import PURCHASES
-
-    Inbox = pytest.importorskip("feeds.storage.inbox").Inbox  # noqa: N806
-    FakeGa4 = pytest.importorskip("tests.fakes.ad_platforms").FakeGa4  # noqa: N806
 
     with FakeGa4(api_secret="bravo-ga4-secret-0123") as ga4:
         _shops(fleet_dir)

@@ -252,3 +252,41 @@ def test_proxy_logs_never_show_the_key(proxy, upstream, key):
     assert '"GET /reports/***/google.json HTTP/1.1" 404 ' in access
     assert '"GET /health HTTP/1.1" 200 ' in access
     assert key not in front.logs() + dead.logs()
+
+
+def test_webhooks_and_beacons_through_the_proxy(proxy, live, tmp_path, monkeypatch):
+    """deploy/nginx.conf takes a webhook up to 1 MB and a beacon up to 4 KB; the beacon's
+    client IP is the one nginx saw, not what the client wrote into X-Forwarded-For; the
+    webhook secret is logged as ***."""
+    import json
+
+    from feeds.server import create_app
+    from feeds.storage.inbox import Inbox
+
+    secret = "proxy-hook-secret-Tk29xQ"
+    monkeypatch.setenv("VENDRE_FEEDS_WEBHOOK_SECRET", secret)
+    cfg = make_config(tmp_path, server={"access_key": ACCESS_KEY},
+                      tracking={"site_key": "site1", "ga4_id": "G-ABCD1234"},
+                      purchases={"enabled": True})
+    upstream = live(create_app(cfg), settings=cfg.server)
+    front = proxy(upstream.server.effective_port)
+    order = json.dumps({"id": 5006, "pad": "x" * 500_000}).encode()
+    beacon = json.dumps({"order": "5006", "consent": {
+        "ad_storage": "granted", "analytics_storage": "granted", "ad_user_data": "granted",
+        "ad_personalization": "granted"}}).encode()
+    headers = {"Origin": "https://shop.example", "Content-Type": "text/plain",
+               "X-Forwarded-For": "6.6.6.6"}
+    with front.client() as http:
+        assert http.post(f"/hooks/vendre/{secret}", content=order).status_code == 200
+        assert http.post(f"/hooks/vendre/{secret}",
+                         content=b"x" * (2 * 1024 * 1024)).status_code == 413
+        assert http.post("/t/site1/seen", content=beacon, headers=headers).status_code == 204
+        assert http.post("/t/site1/seen", content=b"x" * 5000,
+                         headers=headers).status_code == 413
+    inbox = Inbox.in_dir(cfg.data_dir)
+    assert [h.order_id for h in inbox.webhooks()] == ["5006"]
+    (kept,) = inbox.beacons_for(["5006"])["5006"]
+    assert kept.data["ip"] == "127.0.0.1"  # the client nginx saw; 6.6.6.6 was its own claim
+    access = (front.folder / "vendre-feeds.access.log").read_text("utf-8")
+    assert '"POST /hooks/vendre/*** HTTP/1.1" 200 ' in access
+    assert secret not in front.logs()

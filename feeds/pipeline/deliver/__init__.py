@@ -44,6 +44,7 @@ __all__ = [
     "Compact",
     "count_actions",
     "plan_published",
+    "unchanged",
     "update_actions",
     "PushError",
     "PushStatus",
@@ -335,6 +336,12 @@ class ItemParts:
     price: str
     quantity: int | None
     content: str
+
+
+def unchanged(parts: ItemParts, entry: LedgerEntry) -> bool:
+    """Whether `parts` are what the ledger recorded for `entry` (sent, or refused)."""
+    return (parts.content, parts.price, parts.quantity) == \
+        (entry.content_hash, entry.price, entry.quantity)
 
 
 @dataclass

@@ -18,12 +18,12 @@ pending SKUs are looked up, never created twice. An article that exists already
 updated in full. A dry run plans and counts, and sends nothing.
 
 `MerchantPusher` holds the flow; `cdon` and `fyndiq` subclass it with their
-request and answer shapes (marketplaces.md 1.2, 2.3, 2.4).
+request and answer shapes (marketplaces.md 1.2, 2.3, 2.4): the `update_article` body
+(`content`), whether a price update carries `original_price`, how answers read.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -40,16 +40,21 @@ from feeds.pipeline.deliver import (
     canonical,
     content_hash,
     plan_changes,
+    unchanged,
 )
 from feeds.pipeline.deliver.http import send
 from feeds.storage.ledger import LedgerEntry, SkuState
 
-__all__ = ["Action", "MerchantPusher", "Outcome", "Run", "content_body", "flat_errors",
+__all__ = ["DENIED", "Action", "MerchantPusher", "Outcome", "Run", "content_body",
+           "flat_errors",
            "item_parts"]
 
 PLAN_CHUNK = 1000  # items compared with the ledger at a time
 _PRICE_KEYS = ("price", "original_price")
 _NOT_CONTENT = {*_PRICE_KEYS, "quantity"}
+# An action the marketplace refused for want of permission (Fyndiq's 403): recorded, and
+# never retried, deleted or re-created on its own (only a change to the item sends it again).
+DENIED = "No permission to edit article"
 
 # Report words for the actions, as `push --dry-run` shows them.
 CREATE, CONTENT, PRICE, QUANTITY = "create", "update content", "update price", "update quantity"
@@ -115,6 +120,9 @@ class MerchantPusher:
     title: ClassVar[str] = ""
     create_limit: ClassVar[int] = 100
     action_limit: ClassVar[int] = 100
+    # Whether `update_article_price` carries `original_price` (Fyndiq: always, equal to the
+    # price without a sale; CDON has no such field).
+    original_price: ClassVar[bool] = False
 
     def push(self, ctx: PushContext) -> PushReport:
         report = PushReport(ctx.name, dry_run=ctx.dry_run, left_out=dict(ctx.left_out))
@@ -149,6 +157,10 @@ class MerchantPusher:
     def conflicts(self, action: Action, queued: set[tuple[str, str]]) -> bool:
         """Whether `action` may not join the queued ones in one call."""
         return False
+
+    def content(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The `update_article` body of a published item (without price and quantity)."""
+        return content_body(item)
 
     def key(self, action: Action) -> tuple[str, str]:
         return action.sku, action.action
@@ -225,7 +237,7 @@ class Run:
             done.add(_sku(item))
         for item in plan.content:
             sku, entry = _sku(item), known[_sku(item)]
-            if entry.state is SkuState.REJECTED and _same(item_parts(item), entry):
+            if entry.state is SkuState.REJECTED and unchanged(item_parts(item), entry):
                 done.add(sku)  # refused as it is: sending it unchanged is refused again
             elif not entry.remote_id:
                 self.create(item)  # refused at creation: never existed
@@ -246,7 +258,7 @@ class Run:
         pause_all = str(getattr(self.ctx.settings, "on_removed", "delete")) == "pause"
         pauses, gone = [], []
         for sku, entry in sorted(self.entries.items()):
-            if sku in seen or entry.state is SkuState.DELETED:
+            if sku in seen or entry.state is SkuState.DELETED or _denied(entry):
                 continue
             pause = pause_all or sku in self.ctx.left_out
             if not entry.remote_id:
@@ -270,7 +282,7 @@ class Run:
             body = bodies.get(entry.sku)
             if body is not None:
                 self.queue(Action(entry.sku, "update_article",
-                                  {**content_body(body), "status": "paused"},
+                                  {**self.api.content(body), "status": "paused"},
                                   {"state": SkuState.PAUSED, "content_hash": ""}, PAUSE,
                                   entry.remote_id))
             else:
@@ -282,16 +294,17 @@ class Run:
 
     def update_content(self, item: Mapping[str, Any]) -> None:
         sku = _sku(item)
-        self.queue(Action(sku, "update_article", content_body(item),
+        self.queue(Action(sku, "update_article", self.api.content(item),
                           {"state": SkuState.LIVE, "content_hash": item_parts(item).content},
                           CONTENT, self.entries[sku].remote_id))
 
     def update_price(self, item: Mapping[str, Any], entry: LedgerEntry) -> None:
         sku = _sku(item)
-        body = {k: item[k] for k in _PRICE_KEYS if k in item}
-        if "original_price" not in body and "original_price" in _loads(entry.price):
-            # A sale ended: the marketplace keeps the last original price unless told [I].
-            body["original_price"] = item["price"]
+        body: dict[str, Any] = {"price": item["price"]}
+        if self.api.original_price:
+            # Fyndiq, "Update an article price": price and original_price are both required;
+            # without a sale the original price is the price.
+            body["original_price"] = item.get("original_price", item["price"])
         self.queue(Action(sku, "update_article_price", body,
                           {"price": item_parts(item).price}, PRICE, entry.remote_id))
 
@@ -388,8 +401,11 @@ class Run:
                 changed.pop(action.sku, None)
                 continue
             if outcome.errors:
+                # The refused values are recorded as sent, so that the next push does not
+                # send them unchanged to be refused again (as for a refused create).
                 self.report.rejected[action.sku] = "; ".join(outcome.errors)
-                changed[action.sku] = replace(entry, state=SkuState.REJECTED,
+                refused = {k: v for k, v in action.changes.items() if k != "state"}
+                changed[action.sku] = replace(entry, **refused, state=SkuState.REJECTED,
                                               errors=outcome.errors, updated_at=now)
                 continue
             self.report.count(action.label)
@@ -402,14 +418,7 @@ class Run:
         self.forget(deleted)
 
 
-def _same(parts: ItemParts, entry: LedgerEntry) -> bool:
-    return (parts.content, parts.price, parts.quantity) == \
-        (entry.content_hash, entry.price, entry.quantity)
-
-
-def _loads(text: str) -> Mapping[str, Any]:
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, Mapping) else {}
+def _denied(entry: LedgerEntry) -> bool:
+    """A rejected article the marketplace does not let us change (its 403)."""
+    denied = DENIED.lower()
+    return entry.state is SkuState.REJECTED and any(denied in e.lower() for e in entry.errors)

@@ -11,14 +11,28 @@ much here)::
     getFeedDocument -> download the processing report (gunzip when GZIP)
     -> each message's issues recorded against its SKU in the ledger
 
-The first push sends every item as a full UPDATE. Later pushes send what the
-ledger says changed: a new item or changed content is a full UPDATE, a price
-change a PATCH replacing `/attributes/purchasable_offer`, a stock change one
-replacing `/attributes/fulfillment_availability`, a product no longer sellable a
-DELETE (or quantity 0 under `on_removed = "zero"`); an item the build's rules
-now keep out gets quantity 0. SKUs in a feed are `pending` (with the feed id)
-until its report is read, so a push cut short, or a feed still processing
-after the polling limit, is settled by the next push or `push-status`.
+A full UPDATE replaces every attribute of an existing listing, so it only goes to
+a SKU this tool created. Before a SKU's first UPDATE (`look_up_skus`) the Listings
+Items API is asked whether the SKU is listed already (`getListingsItem`, paced to
+its documented 5 calls a second): a SKU listed before this tool, or elsewhere, is
+adopted (the ledger's `remote_id` holds its ASIN) and from then on gets the offer
+and the stock only, as a PATCH, and quantity 0 instead of a DELETE when it leaves
+Vendre. Sources: the selling-partner-api-models threads #4134 and #5235 (UPDATE
+and replace semantics), the Listings Items API 2021-08-01 reference.
+
+Later pushes send what the ledger says changed: a new item or changed content is a
+full UPDATE, a price change a PATCH replacing `/attributes/purchasable_offer`, a
+stock change one replacing `/attributes/fulfillment_availability`, a product no
+longer sellable a DELETE (or quantity 0 under `on_removed = "zero"`); an item the
+build's rules now keep out gets quantity 0. A SKU Amazon refused is not sent
+unchanged again. SKUs in a feed are `pending` (with the feed id) until its report is
+read, so a push cut short, or a feed still processing after the polling limit, is
+settled by the next push or `push-status`.
+
+The report holds the message issues and, as the feed's header asks
+(`includedData: ["issues"]`), the issues Amazon found in each listing after
+accepting its message (under `items`): both are recorded per SKU, an ERROR making it
+rejected, since an accepted listing with one is not buyable.
 
 createFeed allows a burst of 15, then one call per two minutes: a 429 there
 waits two minutes and tries again; other calls retry 429/5xx with backoff.
@@ -33,6 +47,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
+from urllib.parse import quote
 
 from feeds.channels.amazon import PRICE_ATTRIBUTE, STOCK_ATTRIBUTE, OnRemoved, document_header
 from feeds.errors import ConfigError
@@ -46,6 +61,7 @@ from feeds.pipeline.deliver import (
     content_hash,
     count_actions,
     plan_published,
+    unchanged,
     update_actions,
 )
 from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, send
@@ -55,6 +71,9 @@ from feeds.storage.ledger import LedgerEntry, SkuState
 __all__ = ["PUSHER", "AmazonPusher", "item_parts"]
 
 FEEDS = "/feeds/2021-06-30"
+LISTINGS = "/listings/2021-08-01/items"
+LISTINGS_INTERVAL = 0.2      # getListingsItem: 5 calls a second (burst 10) [C: usage plan]
+ADOPTED = "listed"           # remote_id of an adopted SKU whose ASIN Amazon did not give
 CONTENT_TYPE = "application/json; charset=UTF-8"
 MAX_MESSAGES = 10_000        # per feed (Amazon allows 25,000; the issue asks for 10,000)
 CREATE_FEED_WAIT = 120.0     # createFeed refills one call per two minutes
@@ -112,6 +131,7 @@ class _Api:
         self.secrets = list(ctx.credentials.values())
         self._token = ""
         self._expires = 0.0
+        self._next_look_up = 0.0
 
     def _send(self, method: str, url: str, what: str, **kwargs: Any) -> Any:
         self.report.requests += 1
@@ -179,6 +199,24 @@ class _Api:
         raise PushHttpError(f"Amazon createFeed: still rate limited after {CREATE_FEED_TRIES} "
                             "tries", 429)
 
+    def listing(self, sku: str) -> str | None:
+        """The ASIN (or `ADOPTED`) of the listing `sku` when the seller has one in the
+        marketplace, else None (getListingsItem; at most 5 calls a second)."""
+        wait = self._next_look_up - time.monotonic()
+        if wait > 0:
+            self.ctx.sleep(wait)
+        self._next_look_up = time.monotonic() + LISTINGS_INTERVAL
+        path = f"{LISTINGS}/{quote(self.settings.seller_id, safe='')}/{quote(sku, safe='')}"
+        response = self._spapi("GET", path, "getListingsItem", ok=(404,),
+                               params={"marketplaceIds": self.settings.marketplace_id,
+                                       "includedData": "summaries"})
+        if response.status_code == 404:
+            return None
+        summaries = as_mapping(json_body(response, "Amazon getListingsItem")).get("summaries")
+        first = summaries[0] if isinstance(summaries, list) and summaries else None
+        asin = first.get("asin") if isinstance(first, Mapping) else None
+        return asin if isinstance(asin, str) and asin else ADOPTED
+
     def get_feed(self, feed_id: str) -> Mapping[str, Any]:
         return as_mapping(json_body(self._spapi("GET", f"{FEEDS}/feeds/{feed_id}", "getFeed"),
                                     "Amazon getFeed"))
@@ -209,9 +247,18 @@ class AmazonPusher:
         if api is not None and by_batch(entries):
             waiting = _settle_pending(api, ctx, entries)
             entries = ctx.ledger.entries(ctx.name)
-        decisions = _decide(ctx, entries, waiting, report)
+        decisions = _decide(ctx, entries, waiting)
+        new = [sku for sku, action in decisions.items()
+               if action == "create" and sku not in entries]
+        if api is not None and ctx.settings.look_up_skus and new:
+            entries = _look_up(api, ctx, new, decisions)
+        count_actions(decisions, report)
         if waiting:
             report.message = f"{len(waiting)} SKUs wait for an earlier feed's report"
+        if ctx.dry_run and ctx.settings.look_up_skus and new:
+            report.message = "; ".join(filter(None, [report.message, (
+                f"a push first asks Amazon whether the {len(new)} SKUs new to the ledger are "
+                "listed already (those get offer and stock only)")]))
         if ctx.dry_run or not decisions:
             return report
         assert api is not None
@@ -242,21 +289,44 @@ PUSHER = AmazonPusher()
 # ---------------------------------------------------------------- what to send
 
 
-def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[str],
-            report: PushReport) -> dict[str, str]:
+def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[str]
+            ) -> dict[str, str]:
     """SKU -> what to send: "create", "update", "price", "stock", "price+stock",
-    "delete" or "pause"; counted into `report`."""
+    "delete" or "pause". A SKU this tool did not create (an adopted one: its `remote_id`
+    is set) gets "price+stock" instead of an update and "pause" instead of a delete; a
+    refused one is not sent again unchanged."""
     plan = plan_published(ctx, entries, item_parts, skip=waiting)
     decisions = update_actions(plan)
+    for c in plan.content:
+        entry = entries[c.sku]
+        if entry.state is SkuState.REJECTED and unchanged(c.parts, entry):
+            decisions.pop(c.sku, None)   # refused as it is: it would be refused again
+    for sku, action in decisions.items():
+        known = entries.get(sku)
+        if action == "update" and known is not None and known.remote_id:
+            decisions[sku] = "price+stock"   # never a full UPDATE of an adopted listing
     zero = ctx.settings.on_removed is OnRemoved.ZERO
     for entry in plan.removed:
-        if entry.sku in ctx.left_out or zero:
+        if entry.sku in ctx.left_out or zero or entry.remote_id:
             if entry.state is not SkuState.PAUSED or entry.quantity != 0:
                 decisions[entry.sku] = "pause"
         else:
             decisions[entry.sku] = "delete"
-    count_actions(decisions, report)
     return decisions
+
+
+def _look_up(api: _Api, ctx: PushContext, skus: list[str], decisions: dict[str, str]
+             ) -> dict[str, LedgerEntry]:
+    """Ask Amazon about each SKU new to the ledger: one that is listed already is adopted
+    (recorded at once, with its ASIN) and gets "adopt" (its offer and stock, patched)
+    instead of "create". The ledger's entries afterwards."""
+    for sku in skus:
+        asin = api.listing(sku)
+        if asin is not None:
+            ctx.ledger.put(ctx.name, [LedgerEntry(sku, SkuState.LIVE, remote_id=asin,
+                                                  updated_at=ctx.now)])
+            decisions[sku] = "adopt"
+    return ctx.ledger.entries(ctx.name)
 
 
 def _messages(ctx: PushContext, entries: Mapping[str, LedgerEntry],
@@ -269,12 +339,13 @@ def _messages(ctx: PushContext, entries: Mapping[str, LedgerEntry],
         if action is None:
             continue
         parts = item_parts(message)
+        known = entries.get(sku)
         target = LedgerEntry(sku, SkuState.LIVE, parts.content, parts.price, parts.quantity,
-                             updated_at=ctx.now)
+                             remote_id=known.remote_id if known else "", updated_at=ctx.now)
         body = {k: v for k, v in message.items() if k != "messageId"}
         if action not in ("create", "update"):
             names = [name for part, name in (("price", PRICE_ATTRIBUTE), ("stock", STOCK_ATTRIBUTE))
-                     if part in action]
+                     if part in action or action == "adopt"]
             body = {"sku": sku, "operationType": "PATCH", "productType": body["productType"],
                     "patches": [{"op": "replace", "path": f"/attributes/{name}",
                                  "value": body["attributes"][name]} for name in names]}
@@ -365,23 +436,41 @@ def _feed_problem(api: _Api, feed: _Feed) -> str:
 
 def _issues(report: Mapping[str, Any], by_message: Mapping[int, str]
             ) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
-    """Issues by SKU as (severity, "code: message"), and those about no message."""
+    """Issues by SKU as (severity, "code: message"), and those about no message: the
+    message issues, then the issues of each listing under `items` (found after its
+    message was accepted; `includedData: ["issues"]`)."""
     by_sku: dict[str, list[tuple[str, str]]] = {}
     general: list[str] = []
-    for issue in report.get("issues") or []:
+    issues = report.get("issues")
+    for issue in issues if isinstance(issues, list) else []:
         if not isinstance(issue, Mapping):
             continue
         mid = issue.get("messageId")
         sku = by_message.get(mid) if isinstance(mid, int) else None
         sku = sku or (issue.get("sku") if isinstance(issue.get("sku"), str) else None)
-        text = f"{issue.get('code', '')}: {issue.get('message', '')}".strip(": ")
-        if issue.get("attributeName"):
-            text += f" ({issue['attributeName']})"
         if sku:
-            by_sku.setdefault(sku, []).append((str(issue.get("severity", "ERROR")), text))
+            by_sku.setdefault(sku, []).append(_issue(issue))
         else:
-            general.append(text)
+            general.append(_issue(issue)[1])
+    items = report.get("items")
+    for item in items if isinstance(items, list) else []:
+        found = item.get("issues") if isinstance(item, Mapping) else None
+        if isinstance(item, Mapping) and isinstance(item.get("sku"), str) and \
+                isinstance(found, list):
+            by_sku.setdefault(item["sku"], []).extend(
+                _issue(i) for i in found if isinstance(i, Mapping))
     return by_sku, general
+
+
+def _issue(issue: Mapping[str, Any]) -> tuple[str, str]:
+    """(severity, "code: message (attribute)") of one message or listing issue."""
+    text = f"{issue.get('code', '')}: {issue.get('message', '')}".strip(": ")
+    names = issue.get("attributeNames")
+    attributes = issue.get("attributeName") or (
+        ", ".join(str(n) for n in names) if isinstance(names, list) else "")
+    if attributes:
+        text += f" ({attributes})"
+    return str(issue.get("severity", "ERROR")), text
 
 
 # ---------------------------------------------------------------- later

@@ -1,12 +1,30 @@
 """CDON's Merchants API: bulk creates and updates keyed by sku, verdicts from the statuses.
 
-Facts: ../shared/docs/marketplaces.md 1.2. `POST {base}/v2/articles/bulk`
+Facts: ../shared/docs/marketplaces.md 1.2 and CDON's Postman collection "CDON API
+Documentation" (https://docs.cdon.com/view/metadata/2sAYkKHdBZ). `POST {base}/v2/articles/bulk`
 `{"articles": [...]}` and `PUT {base}/v2/articles/bulk` `{"actions": [{sku, action,
 body}]}` answer 202 with a batch id, the accepted items and the refused ones (with
-CDON's messages). What CDON then makes of an accepted one (ok, or failed with a code
-such as `invalid_category` or `sku_already_exists`) comes later from
-`POST /v1/statuses/batch` and `POST /v1/statuses/sku`; every push asks first, and so
-does `push-status`.
+CDON's messages). An `update_article` body leaves out `sku`: the action names it
+("Fields not relevant to the action should be omitted").
+
+What CDON then makes of an accepted one comes later from `POST /v1/statuses/batch`
+and `POST /v1/statuses/sku` (the collection's "STATUSES"); every push asks first, and
+so does `push-status`. The documented answer nests rows under their batch::
+
+    {"batches": [{"id": "<batch id>", "statuses": [
+        {"correlation_id", "article_id", "sku", "action",
+         "markets": [{"market": "*" | "SE" | ..., "status": "ok" | "pending" | "failed",
+                      "error_code": "invalid_category" | ... | null}]}]}]}
+
+and a look-up by sku answers the same rows under `statuses`. A row has no status of
+its own: any failed market makes it failed (with that market's `error_code`), else any
+pending one pending, else it is ok. `article_does_not_exist` means the article is not
+live on CDON (it is forgotten, so the next push creates it). The shapes seen before,
+a bare list of rows and `{"statuses": [...]}` whose rows carry a `status` and a
+`batch_id` (with `unknown_batch_ids`), are read too. An answer in none of these shapes
+is `Unreadable` (`read_statuses`): nothing is learnt from it, the articles it was
+asked about stay as they were (pending stays pending, an open batch stays open) and
+the report says so. It never counts as ok.
 
 In the ledger, `batch_id` names the batch whose verdict is still open (cleared once
 CDON's status is final), and a non-empty `remote_id` means the article exists on
@@ -21,13 +39,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from feeds.pipeline.deliver import batched
-from feeds.pipeline.deliver._merchants import Action, MerchantPusher, Outcome, Run, flat_errors
+from feeds.pipeline.deliver._merchants import (
+    Action,
+    MerchantPusher,
+    Outcome,
+    Run,
+    content_body,
+    flat_errors,
+)
 from feeds.pipeline.deliver.http import json_body
 from feeds.storage.ledger import LedgerEntry, SkuState
 
-__all__ = ["PUSHER", "CdonPusher"]
+__all__ = ["PUSHER", "CdonPusher", "Row", "Unreadable", "Verdict", "read_statuses"]
 
 _MISSING, _EXISTS = "article_does_not_exist", "sku_already_exists"
+_STATES = ("ok", "pending", "failed")
 
 
 class CdonPusher(MerchantPusher):
@@ -35,6 +61,12 @@ class CdonPusher(MerchantPusher):
     create_limit = 100  # our choice: CDON documents no limit
     action_limit = 100
     status_limit = 100  # skus or batch ids per status call
+
+    def content(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The article without price, quantity and sku (the action names the sku)."""
+        body = content_body(item)
+        body.pop("sku", None)
+        return body
 
     def create(self, run: Run, items: Sequence[Mapping[str, Any]]) -> list[Outcome | None]:
         answer = _answer(run.call("POST", "/v2/articles/bulk", "create",
@@ -74,7 +106,8 @@ class CdonPusher(MerchantPusher):
         return outcomes
 
     def find(self, run: Run, sku: str) -> str | None:
-        verdict = self._by_sku(run, [sku]).get(sku)
+        answer = self._by_sku(run, [sku])
+        verdict = None if isinstance(answer, Unreadable) else _by_sku_verdicts(answer).get(sku)
         return None if verdict is None or _MISSING in verdict.codes else sku
 
     # -- statuses
@@ -82,33 +115,28 @@ class CdonPusher(MerchantPusher):
     def resolve(self, run: Run) -> None:
         pending = sorted(s for s, e in run.entries.items() if e.state is SkuState.PENDING)
         for group in batched(pending, self.status_limit):
-            self._settle_pending(run, self._by_sku(run, group))
+            answer = self._by_sku(run, group)
+            if isinstance(answer, Unreadable):
+                _note_unreadable(run, answer, f"{len(group)} pending SKUs stay pending")
+            else:
+                self._settle_pending(run, _by_sku_verdicts(answer))
         open_batches = sorted({e.batch_id for e in run.entries.values() if e.batch_id and
                                e.state in (SkuState.LIVE, SkuState.PAUSED)})
         for group in batched(open_batches, self.status_limit):
-            self._settle_open(run, *self._by_batch(run, group))
+            answer = self._by_batch(run, group)
+            if isinstance(answer, Unreadable):
+                _note_unreadable(run, answer, f"{len(group)} batches stay open")
+            else:
+                self._settle_open(run, answer)
 
-    def _by_sku(self, run: Run, skus: Sequence[str]) -> dict[str, Verdict]:
-        answer = _answer(run.call("POST", "/v1/statuses/sku", "statuses",
-                                  json={"skus": list(skus)}), "statuses")
-        verdicts: dict[str, Verdict] = {}
-        for status in _rows(answer, "statuses"):
-            verdicts.setdefault(str(status.get("sku")), Verdict()).add(status)
-        return verdicts
+    def _by_sku(self, run: Run, skus: Sequence[str]) -> list[Row] | Unreadable:
+        return read_statuses(json_body(run.call("POST", "/v1/statuses/sku", "statuses",
+                                                json={"skus": list(skus)}), "CDON statuses"))
 
-    def _by_batch(self, run: Run, batch_ids: Sequence[str]
-                  ) -> tuple[dict[str, Verdict], list[str]]:
-        """Each SKU's verdict in the batch its ledger entry waits for; the unknown batches."""
-        answer = _answer(run.call("POST", "/v1/statuses/batch", "statuses",
-                                  json={"batch_ids": list(batch_ids)}), "statuses")
-        verdicts: dict[str, Verdict] = {}
-        for status in _rows(answer, "statuses"):
-            sku = str(status.get("sku"))
-            entry = run.entries.get(sku)
-            if entry is not None and entry.batch_id == str(status.get("batch_id") or ""):
-                verdicts.setdefault(sku, Verdict()).add(status)
-        unknown = answer.get("unknown_batch_ids")
-        return verdicts, [str(b) for b in unknown] if isinstance(unknown, list) else []
+    def _by_batch(self, run: Run, batch_ids: Sequence[str]) -> list[Row] | Unreadable:
+        return read_statuses(json_body(run.call("POST", "/v1/statuses/batch", "statuses",
+                                                json={"batch_ids": list(batch_ids)}),
+                                       "CDON statuses"))
 
     def _settle_pending(self, run: Run, verdicts: Mapping[str, Verdict]) -> None:
         """Pending SKUs CDON knows are adopted (as sent); unknown ones are forgotten, to be
@@ -124,59 +152,182 @@ class CdonPusher(MerchantPusher):
             entry = LedgerEntry(sku, SkuState.LIVE, entry.content_hash, entry.price,
                                 entry.quantity, remote_id=sku, updated_at=now,
                                 batch_id=verdict.batch_id if verdict.status == "pending" else "")
-            found.append(self._judged(run, entry, verdict))
+            judged = self._judged(run, entry, verdict)
+            if judged is not None:
+                found.append(judged)
         run.put(found)
         run.forget(gone)
 
-    def _settle_open(self, run: Run, verdicts: Mapping[str, Verdict], unknown: list[str]
-                     ) -> None:
-        now, settled = run.stamp(), []
+    def _settle_open(self, run: Run, rows: Sequence[Row]) -> None:
+        """Final verdicts of the batches the entries wait for; a batch CDON says it does not
+        know (the older shape's `unknown_batch_ids`) has nothing more to tell."""
+        now, settled, gone = run.stamp(), [], []
+        verdicts: dict[str, Verdict] = {}
+        forgotten: set[str] = set()
+        for row in rows:
+            if row.unknown_batch:
+                forgotten.add(row.batch_id)
+                continue
+            entry = run.entries.get(row.sku)
+            if entry is not None and entry.batch_id and entry.batch_id == row.batch_id:
+                verdicts.setdefault(row.sku, Verdict(batch_id=row.batch_id)).add(row.verdict)
         for sku, verdict in verdicts.items():
-            if verdict.status != "pending":
-                entry = replace(run.entries[sku], batch_id="", updated_at=now)
-                settled.append(self._judged(run, entry, verdict))
-        forgotten = set(unknown)  # CDON no longer knows the batch: nothing more to learn
+            if verdict.status == "pending":
+                continue
+            judged = self._judged(run, replace(run.entries[sku], batch_id="", updated_at=now),
+                                  verdict)
+            if judged is None:
+                gone.append(sku)
+            else:
+                settled.append(judged)
         settled += [replace(e, batch_id="") for e in run.entries.values()
-                    if e.batch_id in forgotten]
+                    if e.batch_id in forgotten and e.sku not in verdicts]
         run.put(settled)
+        run.forget(gone)
 
     @staticmethod
-    def _judged(run: Run, entry: LedgerEntry, verdict: Verdict) -> LedgerEntry:
-        """`entry` as CDON's final verdict leaves it."""
+    def _judged(run: Run, entry: LedgerEntry, verdict: Verdict) -> LedgerEntry | None:
+        """`entry` as CDON's final verdict leaves it; None when the article is not on CDON."""
         if _EXISTS in verdict.codes:
             # It existed before we created it: adopted with unknown content, so this push
             # updates it in full.
             return LedgerEntry(entry.sku, SkuState.LIVE, remote_id=entry.remote_id or
                                entry.sku, updated_at=entry.updated_at)
+        if _MISSING in verdict.codes:
+            return None
         if verdict.status == "failed":
             run.report.rejected[entry.sku] = "; ".join(verdict.errors)
             return replace(entry, state=SkuState.REJECTED, errors=tuple(verdict.errors))
         return replace(entry, errors=())
 
 
+# ---------------------------------------------------------------- reading the statuses
+
+
 @dataclass
 class Verdict:
-    """Several statuses of one SKU, merged: failed wins over pending over ok."""
+    """One row's verdict, or several rows of one SKU merged: failed wins over pending over
+    ok. `errors` are "market: code" (with CDON's message where an answer gives one)."""
 
     status: str = "ok"
     codes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     batch_id: str = ""
 
-    def add(self, status: Mapping[str, Any]) -> None:
-        state = str(status.get("status") or "")
-        self.batch_id = str(status.get("batch_id") or self.batch_id or "")
-        if state == "failed":
-            self.status = "failed"
-            markets = [m for m in status.get("markets") or []
-                       if isinstance(m, Mapping) and m.get("status") == "failed"]
-            for m in markets or [status]:
-                code, text = str(m.get("error_code") or ""), str(m.get("message") or "")
-                self.codes.append(code)
-                where = f"{m['market']}: " if m.get("market") else ""
-                self.errors.append(f"{where}{code}: {text}" if code else f"{where}{text}")
-        elif state == "pending" and self.status == "ok":
-            self.status = "pending"
+    def add(self, other: Verdict) -> None:
+        if other.status == "failed" or (other.status == "pending" and self.status == "ok"):
+            self.status = other.status
+        self.codes += other.codes
+        self.errors += other.errors
+        self.batch_id = self.batch_id or other.batch_id
+
+
+@dataclass(frozen=True)
+class Row:
+    """One status row: its SKU, the batch it belongs to ('' when the answer does not say)
+    and its verdict. `unknown_batch` marks a batch id CDON said it does not know."""
+
+    sku: str
+    batch_id: str
+    verdict: Verdict
+    unknown_batch: bool = False
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A status answer in none of the known shapes. Nothing is learnt from it: the SKUs
+    and batches asked about stay as they were (this is the one place an 'unconfirmed'
+    state would start from)."""
+
+    why: str
+
+
+def read_statuses(body: Any) -> list[Row] | Unreadable:
+    """The rows of a status answer in any shape CDON is known to give, else `Unreadable`.
+
+    Known: `{"batches": [{"id", "statuses": [row]}]}` (the collection, by batch),
+    `{"statuses": [row]}` (the collection, by sku; and the older flat rows with a
+    `batch_id`, plus `unknown_batch_ids`), and a bare list of rows. A row that names no
+    SKU, or whose verdict cannot be read, is left out (its SKU is not settled by it).
+    """
+    if isinstance(body, list):
+        return _rows_of(body, "")
+    if not isinstance(body, Mapping):
+        return Unreadable(f"a JSON {type(body).__name__}, not an object or a list")
+    if "batches" in body:
+        batches = body["batches"]
+        if not isinstance(batches, list):
+            return Unreadable("'batches' is not a list")
+        rows: list[Row] = []
+        for batch in batches:
+            if isinstance(batch, Mapping) and isinstance(batch.get("statuses"), list):
+                rows += _rows_of(batch["statuses"], str(batch.get("id") or ""))
+        return rows
+    if isinstance(body.get("statuses"), list):
+        rows = _rows_of(body["statuses"], "")
+        unknown = body.get("unknown_batch_ids")
+        if isinstance(unknown, list):
+            rows += [Row("", str(b), Verdict(), unknown_batch=True) for b in unknown
+                     if isinstance(b, str | int) and not isinstance(b, bool)]
+        return rows
+    return Unreadable("neither 'batches' nor 'statuses' holds a list")
+
+
+def _rows_of(items: Sequence[Any], batch_id: str) -> list[Row]:
+    found = []
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("sku"), str | int) \
+                or isinstance(item.get("sku"), bool):
+            continue
+        verdict = _verdict(item)
+        if verdict is not None:
+            batch = batch_id or str(item.get("batch_id") or "")
+            verdict.batch_id = batch
+            found.append(Row(str(item["sku"]), batch, verdict))
+    return found
+
+
+def _verdict(row: Mapping[str, Any]) -> Verdict | None:
+    """A row's verdict from its markets (the documented rows have no status of their
+    own), else from its top-level status (the older rows); None when neither reads."""
+    markets = [m for m in row.get("markets") or [] if isinstance(m, Mapping)
+               and m.get("status") in _STATES] if isinstance(row.get("markets"), list) else []
+    top = row.get("status") if row.get("status") in _STATES else None
+    if not markets and top is None:
+        return None
+    verdict = Verdict()
+    for market in markets:
+        verdict.add(_market_verdict(market))
+    if top == "failed" and verdict.status != "failed":
+        verdict.add(_market_verdict(row))  # an older row: its own code, no failed market
+    elif top == "pending":
+        verdict.add(Verdict(status="pending"))
+    return verdict
+
+
+def _market_verdict(entry: Mapping[str, Any]) -> Verdict:
+    state = str(entry.get("status"))
+    if state != "failed":
+        return Verdict(status=state)
+    code = str(entry.get("error_code") or "")
+    text = str(entry.get("message") or "")
+    market = entry.get("market")
+    where = f"{market}: " if isinstance(market, str) and market and market != "*" else ""
+    words = ": ".join(w for w in (code, text) if w) or "failed without a code"
+    return Verdict(status="failed", codes=[code] if code else [], errors=[where + words])
+
+
+def _by_sku_verdicts(rows: Sequence[Row]) -> dict[str, Verdict]:
+    verdicts: dict[str, Verdict] = {}
+    for row in rows:
+        if not row.unknown_batch:
+            verdicts.setdefault(row.sku, Verdict(batch_id=row.batch_id)).add(row.verdict)
+    return verdicts
+
+
+def _note_unreadable(run: Run, answer: Unreadable, what: str) -> None:
+    note = f"CDON statuses: an unreadable answer ({answer.why}): {what}"
+    run.report.message = f"{run.report.message}; {note}" if run.report.message else note
 
 
 def _answer(response: Any, what: str) -> Mapping[str, Any]:

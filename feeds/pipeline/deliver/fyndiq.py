@@ -1,15 +1,28 @@
 """Fyndiq's Merchant API v1: bulk creates by sku, then bulk actions by Fyndiq's article id.
 
-Facts: ../shared/docs/marketplaces.md 2.2-2.4. `POST {base}/articles/bulk` takes a
-bare list of at most 100 articles and answers 202 with one response per article in
-request order: the new article's id, a refusal with Cerberus-shaped errors, or 409
-when the SKU exists already (then the article is looked up with
-`GET /articles/sku/{sku}`, adopted and updated). `PUT {base}/articles/bulk` takes a
-bare list of at most 200 `{action, id, body}`, never the same action twice for one
-article, and answers in request order too; 403 means Fyndiq does not know the id
-(the article is forgotten and created again by the next push). Fyndiq has no
-status endpoint: the per-item answers are the verdict, and `push-status` looks up
-what is still pending by sku.
+Facts: ../shared/docs/marketplaces.md 2.2-2.4 and Fyndiq's Merchant API Postman
+collection (https://merchantapi.fyndiq.com/view/metadata/7185ENK). `POST
+{base}/articles/bulk` takes a bare list of at most 100 articles and answers 202 with
+one response per article in request order: the new article's id, a refusal with
+Cerberus-shaped errors, or 409 when the SKU exists already (then the article is
+looked up with `GET /articles/sku/{sku}`, adopted and updated). `PUT
+{base}/articles/bulk` ("Bulk Update") takes a bare list of at most 200 `{action, id,
+body}`, never the same action twice for one article, and answers in request order too.
+
+The collection's rules the bodies follow:
+
+- "Update an article": "We do not support partial updates. All parameters that are
+  editable, must be present, even the ones that are not being updated"; "Bulk Update":
+  optional ones "can be set to empty string but MUST be present". So `update_article`
+  sends every editable field of its table, absent ones as `""` or `[]`.
+- "Update an article price": `price` and `original_price` are both required; without a
+  sale the original price is the price.
+- A 403 on an action is "No permission to edit article": recorded as the article's
+  rejection, and never answered by deleting, re-creating or adopting it (that would
+  loop: create -> 409 -> adopt -> 403 -> ...). Only a change to the item sends it again.
+
+Fyndiq has no status endpoint: the per-item answers are the verdict, and `push-status`
+looks up what is still pending by sku.
 """
 
 from __future__ import annotations
@@ -20,22 +33,40 @@ from typing import Any
 from urllib.parse import quote
 
 from feeds.pipeline.deliver._merchants import (
+    DENIED,
     Action,
     MerchantPusher,
     Outcome,
     Run,
+    content_body,
     flat_errors,
 )
 from feeds.pipeline.deliver.http import json_body
 from feeds.storage.ledger import SkuState
 
-__all__ = ["PUSHER", "FyndiqPusher"]
+__all__ = ["EDITABLE", "PUSHER", "FyndiqPusher"]
+
+# "Update an article": the editable fields, each with its empty value for an article that
+# has none. `legacy_product_id` (an integer id from the former platform) is left out: no
+# article this tool creates has one, and an integer field cannot be "".
+EDITABLE: dict[str, Any] = {
+    "sku": None, "parent_sku": "", "status": None, "categories": None, "properties": [],
+    "variational_properties": [], "brand": "", "gtin": "", "main_image": None, "images": [],
+    "markets": None, "title": None, "description": None, "shipping_time": None,
+}
 
 
 class FyndiqPusher(MerchantPusher):
     title = "Fyndiq"
     create_limit = 100
     action_limit = 200
+    original_price = True
+
+    def content(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """Every editable field (Fyndiq takes no partial update), absent ones empty."""
+        body = content_body(item)
+        return {name: body[name] if name in body else empty
+                for name, empty in EDITABLE.items() if name in body or empty is not None}
 
     def create(self, run: Run, items: Sequence[Mapping[str, Any]]) -> list[Outcome | None]:
         answer = json_body(run.call("POST", "/articles/bulk", "create", json=list(items)),
@@ -108,7 +139,7 @@ def _acted(response: Mapping[str, Any] | None) -> Outcome | None:
         return None
     status = response.get("status_code")
     if status == 403:
-        return Outcome(errors=("403: Fyndiq does not know this article id",), gone=True)
+        return Outcome(errors=(f"403: {DENIED}",))  # the collection's words for it
     if status in (200, 202, 204) and not response.get("errors"):
         return Outcome()
     return Outcome(errors=_errors(response))

@@ -1,21 +1,28 @@
 """Mirakl (Afound and any `kind = "mirakl"` channel): the published offers file via OF01.
 
     OF01 POST {api_url}/api/offers/imports  (multipart `file`, import_mode NORMAL)
-    OF02 GET  .../imports/{id}, polled with backoff until COMPLETE or FAILED
+    OF02 GET  .../imports/{id}, polled once a minute until COMPLETE or FAILED
     OF03 GET  .../imports/{id}/error_report  (the rows in error) -> per SKU in the ledger
 
 `Authorization: <the shop's API key>` (`<NAME>_API_KEY`), and `shop_id` as a
 query parameter when set. The first push sends every row; later ones only the
 rows whose offer changed (a whole row each: NORMAL mode replaces an offer's
-values) and a `delete` row for each offer no longer in the file. Mirakl asks
-for offer imports at most once a minute: a push waits until a minute after the
-previous push that talked to the operator, and a 429 waits as told.
+values) and a `delete` row for each offer no longer in the file, which carries
+the offer's product columns as its last published row had them (from the file's
+history); an offer whose last row is no longer in the history is not sent, and the
+report says so.
+
+Mirakl's seller OpenAPI ("Call Frequency") allows OF01 with offers only, OF02 and
+OF03 each at most once a minute per seller: every call of the three waits until a
+minute after the previous one of its kind (the previous push's end counts as its
+last call), and a 429 waits as told.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -43,9 +50,9 @@ from feeds.storage.ledger import LedgerEntry, SkuState
 __all__ = ["PUSHER", "MiraklPusher", "row_parts"]
 
 IMPORTS = "/api/offers/imports"
-MIN_INTERVAL = 60.0          # Mirakl: offer imports at most once a minute
-POLL_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-POLL_LIMIT = 600.0           # seconds of polling; later results are read by the next push
+MIN_INTERVAL = 60.0          # Mirakl: OF01, OF02 and OF03 each at most once a minute
+MARGIN = 1.0                 # a second more: the operator's clock measures the minute
+POLLS = 10                   # OF02 calls of one push (ten minutes); the next push reads on
 FINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED", "REJECTED"})
 PRICE_COLUMNS = ("price", "discount-price", "discount-start-date", "discount-end-date")
 _FORMAT = Csv(columns=COLUMNS, id_column="sku", delimiter=";")
@@ -75,6 +82,24 @@ class _Api:
         delivery = ctx.spec.channel.delivery
         assert delivery is not None
         self.names = list(delivery.credential_names(ctx.name).values())
+        # When each endpoint was last called (monotonic); the previous push that talked
+        # to the operator ended after all of its calls.
+        self._last: dict[str, float] = {}
+        last = ctx.ledger.last_run(ctx.name)
+        if last is not None and last.counts.get("requests"):
+            ago = (datetime.now(UTC) - last.finished_at).total_seconds()
+            self._last = dict.fromkeys(("OF01", "OF02", "OF03"), time.monotonic() - ago)
+
+    def _turn(self, endpoint: str) -> None:
+        """Wait until a minute has passed since the last call of `endpoint`."""
+        last = self._last.get(endpoint)
+        wait = MIN_INTERVAL + MARGIN - (time.monotonic() - last) if last is not None else 0.0
+        if wait > 0:
+            if endpoint == "OF01":
+                self.ctx.echo(f"{self.ctx.name}: Mirakl takes offer imports at most once a "
+                              f"minute; waiting {wait:.0f} s")
+            self.ctx.sleep(wait)
+        self._last[endpoint] = time.monotonic()
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
         self.report.requests += 1
@@ -85,6 +110,7 @@ class _Api:
                                                  "Accept": "application/json"}, **kwargs)
 
     def import_offers(self, data: bytes) -> str:
+        self._turn("OF01")
         response = self._call("POST", IMPORTS, "OF01 offer import",
                               files={"file": (f"{self.ctx.name}-offers.csv", data, "text/csv")},
                               data={"import_mode": "NORMAL"})
@@ -94,10 +120,12 @@ class _Api:
         return str(found)
 
     def status(self, import_id: str) -> Mapping[str, Any]:
+        self._turn("OF02")
         return as_mapping(json_body(self._call("GET", f"{IMPORTS}/{import_id}", "OF02"),
                                     "Mirakl OF02"))
 
     def error_report(self, import_id: str) -> str:
+        self._turn("OF03")
         response = self._call("GET", f"{IMPORTS}/{import_id}/error_report", "OF03 error report")
         return response.content.decode("utf-8-sig", errors="replace")
 
@@ -116,14 +144,15 @@ class MiraklPusher:
             entries = ctx.ledger.entries(ctx.name)
         if waiting:
             report.message = f"{len(waiting)} SKUs wait for an earlier import"
-        decisions = _decide(ctx, entries, waiting, report)
+        decisions = _decide(ctx, entries, waiting)
+        deletes = _delete_rows(ctx, decisions, report)
+        count_actions(decisions, report)
         if ctx.dry_run or not decisions:
             return report
         assert api is not None
         targets: list[LedgerEntry] = []
-        data = "".join(CsvHandler(_FORMAT).render(_rows(ctx, decisions, targets), {}))
+        data = "".join(CsvHandler(_FORMAT).render(_rows(ctx, decisions, deletes, targets), {}))
         ctx.ledger.put(ctx.name, [pending(t) for t in targets])
-        _respect_interval(ctx)
         import_id = api.import_offers(data.encode("utf-8"))
         ctx.ledger.put(ctx.name, [pending(t, import_id) for t in targets])
         status = _poll(api, ctx, import_id)
@@ -155,8 +184,8 @@ PUSHER = MiraklPusher()
 # ---------------------------------------------------------------- what to send
 
 
-def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[str],
-            report: PushReport) -> dict[str, str]:
+def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[str]
+            ) -> dict[str, str]:
     """SKU -> "create", "update", "price", "stock", "price+stock" or "delete"."""
     plan = plan_published(ctx, entries, row_parts, skip=waiting)
     decisions = update_actions(plan)
@@ -164,11 +193,29 @@ def _decide(ctx: PushContext, entries: Mapping[str, LedgerEntry], waiting: set[s
     # deleted like one no longer sellable, and created again when it comes back.
     for entry in plan.removed:
         decisions[entry.sku] = "delete"
-    count_actions(decisions, report)
     return decisions
 
 
-def _rows(ctx: PushContext, decisions: Mapping[str, str], targets: list[LedgerEntry]
+def _delete_rows(ctx: PushContext, decisions: dict[str, str], report: PushReport
+                 ) -> dict[str, dict[str, str]]:
+    """SKU -> the delete row of each offer to delete: its last published row (the file's
+    history), so that it names the product as an update row does. An offer whose last
+    row the history no longer holds is dropped from `decisions`, with a note."""
+    wanted = [sku for sku, action in decisions.items() if action == "delete"]
+    rows = ctx.earlier(wanted) if wanted else {}
+    lost = [sku for sku in wanted if sku not in rows]
+    for sku in lost:
+        del decisions[sku]
+    if lost:
+        report.message = "; ".join(filter(None, [report.message, (
+            f"{len(lost)} offers to delete ({', '.join(lost[:5])}{' ...' if len(lost) > 5 else ''})"
+            " are no longer in the file's history, so their product is unknown: delete them "
+            "in the operator's back office")]))
+    return {sku: {**row, "update-delete": "delete"} for sku, row in rows.items()}
+
+
+def _rows(ctx: PushContext, decisions: Mapping[str, str],
+          deletes: Mapping[str, dict[str, str]], targets: list[LedgerEntry]
           ) -> Iterator[dict[str, str]]:
     """The rows to send (the deletes last), adding each one's ledger target to `targets`."""
     for row in ctx.items():
@@ -181,19 +228,7 @@ def _rows(ctx: PushContext, decisions: Mapping[str, str], targets: list[LedgerEn
     for sku, action in decisions.items():
         if action == "delete":
             targets.append(LedgerEntry(sku, SkuState.DELETED, updated_at=ctx.now))
-            yield {"sku": sku, "update-delete": "delete"}
-
-
-def _respect_interval(ctx: PushContext) -> None:
-    """Wait until a minute has passed since the last push that talked to the operator."""
-    last = ctx.ledger.last_run(ctx.name)
-    if last is None or not last.counts.get("requests"):
-        return
-    wait = MIN_INTERVAL - (datetime.now(UTC) - last.finished_at).total_seconds()
-    if wait > 0:
-        ctx.echo(f"{ctx.name}: Mirakl takes offer imports at most once a minute; "
-                 f"waiting {wait:.0f} s")
-        ctx.sleep(wait)
+            yield deletes[sku]
 
 
 def _status(body: Mapping[str, Any]) -> str:
@@ -202,14 +237,13 @@ def _status(body: Mapping[str, Any]) -> str:
 
 
 def _poll(api: _Api, ctx: PushContext, import_id: str) -> Mapping[str, Any]:
-    waited, step = 0.0, 0
-    while True:
+    """OF02 until the import is final, at most `POLLS` times (once a minute: `_Api`)."""
+    body: Mapping[str, Any] = {}
+    for _ in range(POLLS):
         body = api.status(import_id)
-        if _status(body) in FINAL or waited >= POLL_LIMIT:
-            return body
-        delay = POLL_DELAYS[min(step, len(POLL_DELAYS) - 1)]
-        ctx.sleep(delay)
-        waited, step = waited + delay, step + 1
+        if _status(body) in FINAL:
+            break
+    return body
 
 
 def _errors(api: _Api, import_id: str, status: Mapping[str, Any], sent: str = ""
