@@ -33,6 +33,7 @@ class App:
         self.verbosity = verbosity
         self.fleet_file = fleet or os.environ.get(FLEET_ENV) or None
         self._fleet: Fleet | None = None
+        self._closed = False  # stdout was closed by its reader
 
     @property
     def in_fleet(self) -> bool:
@@ -70,8 +71,17 @@ class App:
         return fleet.load_shop(fleet.name_of(path), overrides=overrides or None)
 
     def echo(self, text: str = "") -> None:
-        if not self.quiet:
+        """A line on stdout, secrets masked. Once stdout is closed (`push ... | head`), the
+        rest is dropped and the command goes on: a push half-done for want of a reader
+        would help nobody."""
+        if self.quiet or self._closed:
+            return
+        try:
             click.echo(feeds_log.mask(text))
+        except BrokenPipeError:
+            self._closed = True
+            _drop_stdout()
+            click.echo("note: the output was closed; carrying on without printing", err=True)
 
     def progress(self) -> Progress:
         return make_progress(quiet=self.quiet, echo=self.echo)
@@ -89,6 +99,10 @@ class FeedsGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was published or replaced", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            _drop_stdout()
+            click.echo("error: the output was closed before everything was printed", err=True)
+            sys.exit(1)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug: one line, the traceback only with -v
@@ -102,3 +116,13 @@ class FeedsGroup(click.Group):
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test's runner): nothing to do
+        pass

@@ -13,13 +13,16 @@ __all__ = ["push", "push_status"]
 @click.argument("channel")
 @click.option("--dry-run", is_flag=True,
               help="Show what would be created, updated, paused or deleted; send nothing.")
+@click.option("--force", is_flag=True,
+              help="Send it even when it would remove more than max_removal_percent of the "
+                   "articles for sale.")
 @pass_app
-def push(app: App, channel: str, dry_run: bool) -> None:
+def push(app: App, channel: str, dry_run: bool, force: bool) -> None:
     """Send CHANNEL's last published payload to its marketplace (only what changed)."""
     from feeds.pipeline import deliver
 
     cfg = app.load()
-    report = deliver.push(cfg, channel, dry_run=dry_run, echo=app.echo)
+    report = deliver.push(cfg, channel, dry_run=dry_run, force=force, echo=app.echo)
     app.echo(report.summary())
     for sku, why in sorted(report.left_out.items())[:20]:
         app.echo(f"  left out {sku}: {why}")

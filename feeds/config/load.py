@@ -512,7 +512,8 @@ def _check_cross(cfg: Config) -> None:
     for name, url in (("vendre.api_url", cfg.vendre.api_url), ("shop.base_url", cfg.shop.base_url),
                       ("server.public_url", cfg.server.public_url)):
         if url and not re.match(r"^https?://[^/\s]+", url):
-            raise ConfigError(f"{name}: an http(s) URL expected, got {url!r}")
+            raise ConfigError(f"{name}: an http(s) URL expected, got "
+                              f"{_without_userinfo(url)!r}")
     check_https("vendre.api_url", cfg.vendre.api_url,
                 "the API key is sent with every request")
     if cfg.bestsellers.label not in _LABELS:
@@ -578,13 +579,25 @@ def _urls(settings: Any) -> Iterator[tuple[str, str]]:
 
 
 def check_https(dotted: str, url: str, why: str) -> None:
-    """`url` must be https; plain http only on loopback (the tests' fakes)."""
+    """`url` must be https; plain http only on loopback (the tests' fakes). A user name or
+    password in it is refused; no message quotes them."""
+    shown = _without_userinfo(url)
+    if shown != url:
+        # It would travel in every request and be echoed by every error that names the URL.
+        raise ConfigError(f"{dotted}: must not hold a user name or password (the "
+                          f"credentials come from the environment), got {shown!r}")
     if url.startswith("http://") and not re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])"
                                                   r"(:\d+)?(/|$)", url):
         # Credentials travel with the request: over plain http anyone on the way reads them.
         raise ConfigError(f"{dotted}: must be https ({why}), got {url!r}")
     if url and not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(f"{dotted}: an https URL expected, got {url!r}")
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` without the `user:password@` part of its authority, if it has one."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*@)", url)
+    return url if match is None else match.group(1) + url[match.end():]
 
 
 def _check_tracking_ids(cfg: Config) -> None:

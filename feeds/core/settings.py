@@ -155,3 +155,15 @@ class PushedSettings(ChannelSettings):
     enabled: bool = setting(False, "false = never built, served or pushed (a pushed channel "
                                    "needs credentials, so it starts disabled)")
     push: bool = setting(False, "true: `refresh` and the schedule push after a good build")
+    timeout_s: float = setting(60.0, "Seconds one request to the marketplace may take, connect "
+                                     "to last byte; a later answer is a failed, retried request",
+                               min=0.1, max=3600)
+    push_deadline_minutes: float = setting(60.0, "Minutes one whole push may take; then it "
+                                                 "stops (what was accepted stays recorded)",
+                                           min=0.01, max=10_080)
+    max_response_mb: int = setting(16, "Largest answer read from the marketplace, in MB (a "
+                                       "processing report once unpacked too); a larger one "
+                                       "fails the push", min=1, max=4096)
+    max_removal_percent: int = setting(
+        20, "Refuse a push that would delete, pause or zero more than this share of the "
+            "articles for sale (and more than 10); `push --force` sends it", min=0, max=100)

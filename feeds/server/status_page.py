@@ -88,6 +88,7 @@ class MarketRow:
     outcome: str
     counts: str
     rejections: tuple[tuple[str, str], ...]
+    verdict: str = ""  # "running" or "interrupted" for a push that has not recorded its end
 
     REJECTIONS_SHOWN = 20
 
@@ -239,9 +240,12 @@ def market_rows(cfg: Config, now: datetime) -> list[MarketRow]:
     ledger = deliver.ledger_of(cfg)
     if not names:
         return []
+    deliver.register_credentials(cfg)  # what a marketplace echoed is masked, even if old
     try:
-        statuses = [deliver.push_status(ledger, name) if ledger.path.is_file()
-                    else deliver.PushStatus(name, {}, None, (), ()) for name in names]
+        statuses = [deliver.push_status(ledger, name,
+                                        running=deliver.push_running(cfg, name))
+                    if ledger.path.is_file() else deliver.PushStatus(name, {}, None, (), ())
+                    for name in names]
     except StoreError as exc:
         log.warning("status: %s", mask(str(exc)))
         return []
@@ -253,16 +257,21 @@ def _market_row(cfg: Config, status: Any, now: datetime) -> MarketRow:
     spec_title = get_channel(cfg.channel(status.name).kind or status.name).title
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(run.counts.items())
                        if v) if run else ""
+    moment = (run.finished_at or run.started_at) if run else None
+    verdict = "" if run is None or run.ended else "running" if status.running else "interrupted"
+    outcome = mask(run.message) if run and run.ended else \
+        "it never recorded its end; the next push looks up what it left pending" \
+        if verdict == "interrupted" else ""
     return MarketRow(
         name=status.name, title=spec_title, for_sale=states.get(SkuState.LIVE.value, 0),
         paused=states.get(SkuState.PAUSED.value, 0),
         rejected=states.get(SkuState.REJECTED.value, 0),
         pending=states.get(SkuState.PENDING.value, 0),
-        pushed_at=_when(run.finished_at) if run else "",
-        pushed_ago=_ago(run.finished_at, now) if run else "",
-        ok=run.ok if run else None, outcome=mask(run.message) if run else "", counts=counts,
+        pushed_at=_when(moment), pushed_ago=_ago(moment, now),
+        ok=run.ok if run else None, outcome=outcome, counts=counts,
         rejections=tuple((e.sku, mask("; ".join(e.errors)) or "no reason given")
-                         for e in status.rejected[:MarketRow.REJECTIONS_SHOWN]))
+                         for e in status.rejected[:MarketRow.REJECTIONS_SHOWN]),
+        verdict=verdict)
 
 
 def _last_sync(ctx: ServerContext) -> SyncRecord | None:

@@ -6,6 +6,10 @@ marketplace's own message) as it comes. Before a create batch is sent its
 SKUs are recorded as `pending`, so a run killed mid-send is recognised next
 time and the article is looked up instead of created twice.
 
+A ledger belongs to one marketplace account (`Account`: the API URL and a hash of
+the merchant or seller id); a push is recorded as running before its first request
+and updated as it sends, so a run that never recorded its end shows as such.
+
 `Ledger` is the interface; `MemoryLedger` keeps it in memory (tests), and
 `SqliteLedger` in `<data_dir>/state/ledger.sqlite3`.
 """
@@ -14,17 +18,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
-from contextlib import closing
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from feeds.errors import StoreError
 
-__all__ = ["Ledger", "LedgerEntry", "MemoryLedger", "PushRun", "SkuState", "SqliteLedger"]
+__all__ = ["Account", "Ledger", "LedgerEntry", "MemoryLedger", "PushRun", "SkuState",
+           "SqliteLedger"]
 
 
 class SkuState(StrEnum):
@@ -60,14 +65,35 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class PushRun:
-    """One push: when, whether it was a dry run, what it did, how it ended."""
+    """One push: when, whether it was a dry run, what it did, how it ended.
+
+    `finished_at` None: the run never recorded its end (it is running, or it was
+    killed); `counts` then holds what it had sent so far.
+    """
 
     started_at: datetime
-    finished_at: datetime
+    finished_at: datetime | None
     ok: bool
     dry_run: bool = False
     counts: Mapping[str, int] = field(default_factory=dict)
     message: str = ""
+
+    @property
+    def ended(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(frozen=True)
+class Account:
+    """The marketplace account a channel's ledger belongs to: the API's URL and a hash
+    of the merchant/seller/shop id (never the id itself)."""
+
+    api_url: str
+    account: str
+    since: datetime | None = None
+
+    def same(self, other: Account) -> bool:
+        return (self.api_url, self.account) == (other.api_url, other.account)
 
 
 class Ledger(Protocol):
@@ -80,11 +106,24 @@ class Ledger(Protocol):
     def forget(self, channel: str, skus: Iterable[str]) -> None:
         """Drop these SKUs (deleted for good)."""
 
-    def record_run(self, channel: str, run: PushRun) -> None:
-        """Remember one push of `channel`."""
+    def record_run(self, channel: str, run: PushRun, run_id: int | None = None) -> None:
+        """Remember one push of `channel` (the end of the one `start_run` began)."""
+
+    def start_run(self, channel: str, started_at: datetime) -> int:
+        """Record a push as running, before its first request; its id."""
+
+    def run_progress(self, channel: str, run_id: int, counts: Mapping[str, int]) -> None:
+        """What the running push `run_id` has sent so far."""
 
     def last_run(self, channel: str) -> PushRun | None:
-        """The newest push of `channel`, or None."""
+        """The newest push of `channel` (not a dry run), or None."""
+
+    def account(self, channel: str) -> Account | None:
+        """The account `channel`'s entries belong to, or None (never recorded)."""
+
+    def set_account(self, channel: str, account: Account, *, fresh: bool) -> None:
+        """Tie `channel`'s ledger to `account`; with `fresh`, its entries (another
+        account's) are set aside first, kept under `<channel>@<that account>`."""
 
 
 class MemoryLedger:
@@ -93,6 +132,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, LedgerEntry]] = {}
         self._runs: dict[str, list[PushRun]] = {}
+        self._accounts: dict[str, Account] = {}
 
     def entries(self, channel: str) -> dict[str, LedgerEntry]:
         return dict(self._entries.get(channel, {}))
@@ -107,12 +147,40 @@ class MemoryLedger:
         for sku in skus:
             table.pop(sku, None)
 
-    def record_run(self, channel: str, run: PushRun) -> None:
-        self._runs.setdefault(channel, []).append(run)
+    def record_run(self, channel: str, run: PushRun, run_id: int | None = None) -> None:
+        runs = self._runs.setdefault(channel, [])
+        if run_id is not None and 0 < run_id <= len(runs):
+            runs[run_id - 1] = run
+        else:
+            runs.append(run)
+
+    def start_run(self, channel: str, started_at: datetime) -> int:
+        runs = self._runs.setdefault(channel, [])
+        runs.append(PushRun(started_at, None, False))
+        return len(runs)
+
+    def run_progress(self, channel: str, run_id: int, counts: Mapping[str, int]) -> None:
+        runs = self._runs.get(channel, [])
+        if 0 < run_id <= len(runs):
+            runs[run_id - 1] = replace(runs[run_id - 1], counts=dict(counts))
 
     def last_run(self, channel: str) -> PushRun | None:
-        runs = self._runs.get(channel)
+        runs = [r for r in self._runs.get(channel, []) if not r.dry_run]
         return runs[-1] if runs else None
+
+    def account(self, channel: str) -> Account | None:
+        return self._accounts.get(channel)
+
+    def set_account(self, channel: str, account: Account, *, fresh: bool) -> None:
+        old = self._accounts.get(channel)
+        if fresh and old is not None:
+            self._entries[_aside(channel, old)] = self._entries.pop(channel, {})
+        self._accounts[channel] = account
+
+
+def _aside(channel: str, account: Account) -> str:
+    """Where the entries of an account the channel no longer pushes to are kept."""
+    return f"{channel}@{account.account[:16] or 'unknown'}"
 
 
 _SCHEMA = """
@@ -124,7 +192,12 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, started_at TEXT NOT NULL,
     finished_at TEXT NOT NULL, ok INTEGER NOT NULL, dry_run INTEGER NOT NULL,
     counts TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    channel TEXT PRIMARY KEY, api_url TEXT NOT NULL, account TEXT NOT NULL, since TEXT);
 """
+# A run that has not recorded its end yet: `finished_at` is empty (the column predates
+# running runs and is NOT NULL).
+_UNFINISHED = ""
 
 
 class SqliteLedger:
@@ -132,51 +205,98 @@ class SqliteLedger:
 
     Every `put` is one transaction, so an acknowledgement is on disk before the
     next request goes out; a push killed between two requests loses nothing it
-    was told.
+    was told. The file is in WAL mode: readers (push-status, the status page) never
+    wait for a running push, nor it for them. Every failure, a ledger locked by
+    another process or a value that is not what this code stores, is a `StoreError`.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         self.path = path
+        self.timeout = timeout
 
     def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30)
+            conn = sqlite3.connect(self.path, timeout=self.timeout)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"the push ledger {self.path} cannot be opened: {exc}") from None
+            raise StoreError(f"the push ledger {self.path} cannot be opened: "
+                             f"{_reason(exc)}") from None
         return conn
 
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection for one read (or one write transaction), its errors StoreErrors."""
+        conn = self._connect()
+        try:
+            with closing(conn):
+                if write:
+                    with conn:
+                        yield conn
+                else:
+                    yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"the push ledger {self.path}: {_reason(exc)}") from None
+
     def entries(self, channel: str) -> dict[str, LedgerEntry]:
-        with closing(self._connect()) as conn:
+        with self._session() as conn:
             rows = conn.execute("SELECT sku, state, content_hash, price, quantity, remote_id, "
                                 "batch_id, errors, updated_at FROM skus WHERE channel = ?",
                                 (channel,)).fetchall()
-        return {r[0]: LedgerEntry(r[0], SkuState(r[1]), r[2] or "", r[3] or "", r[4],
-                                  r[5] or "", r[6] or "", tuple(json.loads(r[7] or "[]")),
-                                  datetime.fromisoformat(r[8]) if r[8] else None)
-                for r in rows}
+        return {r[0]: self._entry(channel, r) for r in rows}
+
+    def _entry(self, channel: str, r: tuple[Any, ...]) -> LedgerEntry:
+        try:
+            errors = json.loads(r[7] or "[]")
+            if not isinstance(errors, list) or not isinstance(r[0], str) or \
+                    not (r[4] is None or isinstance(r[4], int)):
+                raise ValueError("not what this version stores")
+            return LedgerEntry(r[0], SkuState(r[1]), str(r[2] or ""), str(r[3] or ""), r[4],
+                               str(r[5] or ""), str(r[6] or ""), tuple(str(e) for e in errors),
+                               _moment(r[8]))
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"the push ledger {self.path} holds a bad value for {channel} "
+                             f"SKU {str(r[0])[:64]!r} ({_short(exc)}); move the file away to "
+                             "start afresh (the next push looks every article up)") from None
 
     def put(self, channel: str, entries: Iterable[LedgerEntry]) -> None:
         rows = [(channel, e.sku, e.state.value, e.content_hash, e.price, e.quantity,
                  e.remote_id, e.batch_id, json.dumps(list(e.errors), ensure_ascii=False),
                  e.updated_at.isoformat() if e.updated_at else None) for e in entries]
-        with closing(self._connect()) as conn, conn:
+        with self._session(write=True) as conn:
             conn.executemany("INSERT OR REPLACE INTO skus VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
     def forget(self, channel: str, skus: Iterable[str]) -> None:
-        with closing(self._connect()) as conn, conn:
+        with self._session(write=True) as conn:
             conn.executemany("DELETE FROM skus WHERE channel = ? AND sku = ?",
                              [(channel, s) for s in skus])
 
-    def record_run(self, channel: str, run: PushRun) -> None:
-        with closing(self._connect()) as conn, conn:
+    def start_run(self, channel: str, started_at: datetime) -> int:
+        with self._session(write=True) as conn:
+            cursor = conn.execute(
+                "INSERT INTO runs (channel, started_at, finished_at, ok, dry_run, counts, "
+                "message) VALUES (?,?,?,0,0,'{}','')",
+                (channel, started_at.isoformat(), _UNFINISHED))
+            return int(cursor.lastrowid or 0)
+
+    def run_progress(self, channel: str, run_id: int, counts: Mapping[str, int]) -> None:
+        with self._session(write=True) as conn:
+            conn.execute("UPDATE runs SET counts = ? WHERE id = ? AND channel = ?",
+                         (json.dumps(dict(counts)), run_id, channel))
+
+    def record_run(self, channel: str, run: PushRun, run_id: int | None = None) -> None:
+        values = (run.started_at.isoformat(),
+                  run.finished_at.isoformat() if run.finished_at else _UNFINISHED,
+                  int(run.ok), int(run.dry_run), json.dumps(dict(run.counts)), run.message)
+        with self._session(write=True) as conn:
+            if run_id is not None:
+                conn.execute("UPDATE runs SET started_at = ?, finished_at = ?, ok = ?, "
+                             "dry_run = ?, counts = ?, message = ? WHERE id = ? AND "
+                             "channel = ?", (*values, run_id, channel))
+                return
             conn.execute("INSERT INTO runs (channel, started_at, finished_at, ok, dry_run, "
-                         "counts, message) VALUES (?,?,?,?,?,?,?)",
-                         (channel, run.started_at.isoformat(), run.finished_at.isoformat(),
-                          int(run.ok), int(run.dry_run), json.dumps(dict(run.counts)),
-                          run.message))
+                         "counts, message) VALUES (?,?,?,?,?,?,?)", (channel, *values))
             # A year of hourly pushes is plenty of history.
             conn.execute("DELETE FROM runs WHERE channel = ? AND id NOT IN (SELECT id FROM "
                          "runs WHERE channel = ? ORDER BY id DESC LIMIT 9000)",
@@ -185,14 +305,68 @@ class SqliteLedger:
     def last_run(self, channel: str) -> PushRun | None:
         if not self.path.is_file():
             return None
-        with closing(self._connect()) as conn:
+        with self._session() as conn:
             row = conn.execute("SELECT started_at, finished_at, ok, dry_run, counts, message "
                                "FROM runs WHERE channel = ? AND dry_run = 0 ORDER BY id DESC "
                                "LIMIT 1", (channel,)).fetchone()
         if row is None:
             return None
-        return PushRun(datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]),
-                       bool(row[2]), bool(row[3]), json.loads(row[4]), row[5])
+        try:
+            counts = json.loads(row[4] or "{}")
+            if not isinstance(counts, dict):
+                raise ValueError("counts are not an object")
+            return PushRun(_moment(row[0]) or datetime.min.replace(tzinfo=UTC),
+                           _moment(row[1]) if row[1] != _UNFINISHED else None,
+                           bool(row[2]), bool(row[3]),
+                           {str(k): v for k, v in counts.items() if isinstance(v, int)},
+                           str(row[5] or ""))
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"the push ledger {self.path} holds a bad push record for "
+                             f"{channel} ({_short(exc)})") from None
+
+    def account(self, channel: str) -> Account | None:
+        if not self.path.is_file():
+            return None
+        with self._session() as conn:
+            row = conn.execute("SELECT api_url, account, since FROM accounts WHERE channel = ?",
+                               (channel,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Account(str(row[0]), str(row[1]), _moment(row[2]))
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"the push ledger {self.path} holds a bad account for {channel} "
+                             f"({_short(exc)})") from None
+
+    def set_account(self, channel: str, account: Account, *, fresh: bool) -> None:
+        old = self.account(channel) if fresh else None
+        with self._session(write=True) as conn:
+            if old is not None:
+                aside = _aside(channel, old)
+                conn.execute("DELETE FROM skus WHERE channel = ?", (aside,))
+                conn.execute("UPDATE skus SET channel = ? WHERE channel = ?", (aside, channel))
+            conn.execute("INSERT OR REPLACE INTO accounts VALUES (?,?,?,?)",
+                         (channel, account.api_url, account.account,
+                          account.since.isoformat() if account.since else None))
+
+
+def _moment(value: Any) -> datetime | None:
+    """A stored ISO time (aware); None when empty."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if "locked" in text or "busy" in text:
+        return f"{text} (another process is writing it; try again when it is done)"
+    return text
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:120] or type(exc).__name__
 
 
 def entry_json(entry: LedgerEntry) -> dict[str, Any]:

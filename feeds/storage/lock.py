@@ -11,6 +11,11 @@ Every lock of a data dir is named here (`<data_dir>/.lock-<name>`):
     TRACKING_INDEX  the loader's product index being rewritten
     PURCHASES       a run sending orders to GA4 and Meta (its ledger entries, its requests)
     push(<channel>) one push of one channel (its ledger and its API calls)
+
+Whether a lock is held can be asked without taking it (`is_held`, for a lock named
+with `probe=True`): its holder also keeps a shared lock on `<lock>-running`, which
+the question tries to take exclusively for an instant, so asking never makes the
+holder fail (it waits that instant at most) and never waits itself.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from feeds.errors import LockBusy, StoreError
 from feeds.storage.layout import Layout
 
 __all__ = ["BUILD", "PURCHASES", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "LockName", "hold",
-           "held", "push"]
+           "held", "is_held", "push"]
 
 
 @contextmanager
-def hold(path: Path, what: str) -> Iterator[None]:
-    """Hold the lock at `path` for the block, or raise LockBusy at once if it is taken."""
+def hold(path: Path, what: str, *, probe: bool = False) -> Iterator[None]:
+    """Hold the lock at `path` for the block, or raise LockBusy at once if it is taken.
+
+    With `probe`, also hold `<path>-running` shared, for `is_held`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -46,13 +53,42 @@ def hold(path: Path, what: str) -> Iterator[None]:
         who = f" (process {holder})" if holder else ""
         raise LockBusy(f"another {what} is running on {path.parent}{who}; try again later"
                        ) from None
+    marker = None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if probe:
+            marker = os.open(_marker(path), os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(marker, fcntl.LOCK_SH)  # waits only while someone asks
         yield
     finally:
+        if marker is not None:
+            os.close(marker)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + "-running")
+
+
+def is_held(layout: Layout, lock: LockName) -> bool:
+    """Whether a process holds `lock` (one named with `probe=True`) right now.
+
+    Never waits and never makes the holder fail; two askers at the same instant may
+    see it held when it is not.
+    """
+    try:
+        fd = os.open(_marker(layout.lock(lock.name)), os.O_RDONLY)
+    except OSError:
+        return False  # never held since the data dir was made
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock, if it was taken
+    return False
 
 
 @dataclass(frozen=True)
@@ -61,6 +97,7 @@ class LockName:
 
     name: str
     what: str
+    probe: bool = False  # whether `is_held` can answer for it
 
 
 SNAPSHOT = LockName("snapshot", "sync or build")
@@ -71,9 +108,9 @@ PURCHASES = LockName("purchases", "purchases run")
 
 
 def push(channel: str) -> LockName:
-    return LockName(f"push-{channel}", f"push of {channel}")
+    return LockName(f"push-{channel}", f"push of {channel}", probe=True)
 
 
 def held(layout: Layout, lock: LockName) -> AbstractContextManager[None]:
     """Hold `lock` of `layout`'s data dir for the block (LockBusy at once if taken)."""
-    return hold(layout.lock(lock.name), lock.what)
+    return hold(layout.lock(lock.name), lock.what, probe=lock.probe)

@@ -43,26 +43,20 @@ A shop is not trusted to be honest or quick:
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import itertools
-import json
 import logging
 import math
 import re
 import threading
 import time
-import urllib.request
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 import tenacity
 
@@ -74,18 +68,23 @@ from feeds.errors import (
     VendreResponseError,
     VendreUnavailable,
 )
+from feeds.net import (
+    LOOPBACK,
+    MAX_RETRY_AFTER_S,
+    MIB,
+    Deadlines,
+    DeadlineTransport,
+    env_proxy,
+    parse_json,
+    parse_retry_after,
+    read_body,
+)
 
-__all__ = ["MAX_RETRY_AFTER_S", "PageInfo", "VendreClient", "default_key"]
+__all__ = ["MAX_RETRY_AFTER_S", "PageInfo", "VendreClient", "default_key", "parse_retry_after"]
 
 log = logging.getLogger("feeds.vendre")
 
-# A shop asking us to wait longer than this is treated as asking for this long:
-# a sync should fail in minutes, not hang for hours on one header.
-MAX_RETRY_AFTER_S = 120.0
 _BACKOFF = tenacity.wait_exponential_jitter(initial=1.0, max=60.0, exp_base=2.0, jitter=1.0)
-# Plain http is allowed only here (the tests' fake shop); anywhere else the key
-# would cross the network in clear text.
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 # Failures of the network rather than of the request: worth another try.
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _RESOURCE = re.compile(r"[a-z0-9_]+(/[a-z0-9_]+)*")
@@ -100,7 +99,6 @@ _QUOTE_MAX = 200
 # response headers, which a hostile shop can make echo the key.
 _HTTP_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2",
                  "httpcore.proxy", "httpcore.socks")
-MIB = 1024 * 1024
 
 
 def default_key(item: dict) -> object:
@@ -195,145 +193,6 @@ def _hashable_or_none(key: object) -> object:
     return key
 
 
-# ---------------------------------------------------------------- the deadline of one request
-
-
-class _Deadlines(threading.local):
-    """Per thread: the `time.monotonic()` instant by which its current request must end.
-
-    httpx hands each socket operation the same per-read timeout, so a peer that
-    sends a byte just before each one expires is never cut off. The transport
-    below asks this instead, on every connect, TLS handshake, write and read, so
-    the operations of one request together never outlast its deadline. A sync
-    httpx client does its I/O in the calling thread, which makes a thread-local
-    the right place for "the current request".
-    """
-
-    at: float | None = None
-
-    def left(self, timeout: float | None, late: type[Exception]) -> float | None:
-        """`timeout`, shortened to what is left; raises `late` when nothing is."""
-        if self.at is None:
-            return timeout
-        left = self.at - time.monotonic()
-        if left <= 0:
-            raise late("the request's deadline passed")
-        return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every operation ends by the calling thread's deadline."""
-
-    def __init__(self, stream: httpcore.NetworkStream, deadlines: _Deadlines) -> None:
-        self._stream = stream
-        self._deadlines = deadlines
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, self._deadlines.left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, self._deadlines.left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        stream = self._stream.start_tls(ssl_context, server_hostname,
-                                        self._deadlines.left(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(stream, self._deadlines)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """Opens connections that keep to the calling thread's deadline."""
-
-    def __init__(self, backend: httpcore.NetworkBackend, deadlines: _Deadlines) -> None:
-        self._backend = backend
-        self._deadlines = deadlines
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(
-            host, port, self._deadlines.left(timeout, httpcore.ConnectTimeout), local_address,
-            socket_options)
-        return _DeadlineStream(stream, self._deadlines)
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None
-                            ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_unix_socket(
-            path, self._deadlines.left(timeout, httpcore.ConnectTimeout), socket_options)
-        return _DeadlineStream(stream, self._deadlines)
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-class _DeadlineTransport(httpx.HTTPTransport):
-    """httpx's own transport, its connections opened by a `_DeadlineBackend`.
-
-    httpx takes no network backend, so the one of its httpcore pool is wrapped in
-    place. Should a later httpx or httpcore rename those attributes, this fails at
-    once here rather than silently dropping the deadline.
-    """
-
-    def __init__(self, deadlines: _Deadlines, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        pool = getattr(self, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if not isinstance(backend, httpcore.NetworkBackend):
-            raise RuntimeError("this httpx/httpcore version hides its network backend; the "
-                               "request deadline (vendre.timeout_s) cannot be enforced")
-        pool._network_backend = _DeadlineBackend(backend, deadlines)  # type: ignore[union-attr]
-
-
-def _env_proxy(api_url: str) -> str | None:
-    """The proxy the environment names for `api_url` (http(s)_proxy, all_proxy, no_proxy).
-
-    Read here rather than by httpx (`trust_env`), because httpx would mount a
-    transport of its own for it, one without the request deadline.
-    """
-    parts = urlsplit(api_url)
-    host = parts.hostname or ""
-    if host in _LOOPBACK or urllib.request.proxy_bypass(host):
-        return None
-    proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all")
-
-
-class _Inflater:
-    """Decodes a response body chunk by chunk, never producing more than asked for.
-
-    Only identity and gzip are accepted (gzip is all the client asks for): httpx's
-    own decoders inflate a whole chunk at once, and 64 KiB of gzip can hold 64 MB.
-    """
-
-    def __init__(self, encoding: str | None, where: str, quote: Callable[[str], str]) -> None:
-        name = (encoding or "identity").strip().lower()
-        self._where = where
-        if name == "identity":
-            self._zlib = None
-        elif name in ("gzip", "x-gzip"):
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        else:
-            raise VendreResponseError(f"{where}: the answer is encoded as {quote(name)}, "
-                                      "which was not asked for (only gzip)")
-
-    def __call__(self, chunk: bytes, room: int) -> bytes:
-        """`chunk` decoded: all of it, or `room` bytes when it holds more (room >= 1)."""
-        if self._zlib is None:
-            return chunk
-        try:
-            return self._zlib.decompress(chunk, room)
-        except zlib.error:
-            raise VendreResponseError(f"{self._where}: the gzip-encoded answer is corrupt"
-                                      ) from None
-
-
 class VendreClient:
     """Reads paged resources (`products`, `categories`, `orders`, ...) of one shop.
 
@@ -394,14 +253,14 @@ class VendreClient:
         self._deadline = deadline
         self._sleep = sleep
         self._on_page = on_page
-        self._deadlines = _Deadlines()
-        loopback = urlsplit(self.api_url).hostname in _LOOPBACK
+        self._deadlines = Deadlines()
+        loopback = urlsplit(self.api_url).hostname in LOOPBACK
         if transport is None:
             # Proxy variables must not divert the tests' loopback traffic.
-            transport = _DeadlineTransport(self._deadlines, trust_env=not loopback,
-                                           proxy=None if loopback else _env_proxy(self.api_url))
+            transport = DeadlineTransport(self._deadlines, trust_env=not loopback,
+                                          proxy=None if loopback else env_proxy(self.api_url))
         self._http = httpx.Client(
-            # gzip only: the body is inflated here, in bounded steps (see _Inflater).
+            # gzip only: the body is inflated here, in bounded steps (feeds.net.read_body).
             headers={"X-Authorization": api_key, "Accept": "application/json",
                      "Accept-Encoding": "gzip"},
             timeout=timeout_s,
@@ -586,33 +445,10 @@ class VendreClient:
         return _parse_page(body, where, offset)
 
     def _read_body(self, response: httpx.Response, where: str, ends: float) -> bytearray:
-        """The whole body, or `VendreResponseError` as soon as it is over the cap.
-
-        Reads raw chunks (httpcore's, 64 KiB at most) and decodes them here, so at
-        most the cap plus one chunk is ever read or held. The wall clock is checked
-        between chunks too, for transports that are not ours.
-        """
-        cap = self.max_response_bytes
-        declared = response.headers.get("Content-Length", "").strip()
-        if declared.isdigit() and int(declared) > cap:
-            raise VendreResponseError(f"{where}: the answer is {int(declared)} bytes, more "
-                                      f"than {_size(cap)} (vendre.max_response_mb); not read")
-        if response.is_stream_consumed:
-            # A transport that hands over a body already read and decoded
-            # (httpx.MockTransport): only the cap is left to check.
-            chunks, inflate = iter([response.content]), _Inflater(None, where, self._quote)
-        else:
-            chunks = response.iter_raw()
-            inflate = _Inflater(response.headers.get("Content-Encoding"), where, self._quote)
-        body = bytearray()
-        for chunk in chunks:
-            if time.monotonic() >= ends:
-                raise httpx.ReadTimeout("the request's deadline passed", request=response.request)
-            body += inflate(chunk, cap + 1 - len(body))
-            if len(body) > cap:
-                raise VendreResponseError(f"{where}: the answer is larger than {_size(cap)} "
-                                          "(vendre.max_response_mb); stopped reading it")
-        return body
+        """The whole body, or `VendreResponseError` as soon as it is over the cap."""
+        return read_body(response, cap=self.max_response_bytes, ends=ends, where=where,
+                         setting="vendre.max_response_mb", error=VendreResponseError,
+                         quote=self._quote)
 
     def _check_status(self, response: httpx.Response, url: str, where: str) -> None:
         status = response.status_code
@@ -673,29 +509,6 @@ class VendreClient:
 # ---------------------------------------------------------------- helpers
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (seconds or an HTTP date).
-
-    Capped at `MAX_RETRY_AFTER_S`, never negative; None when absent or unreadable.
-    """
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-
 def _wait(state: tenacity.RetryCallState) -> float:
     """Tenacity wait: the shop's Retry-After when it sent one, else backoff + jitter."""
     exc = state.outcome.exception() if state.outcome is not None else None
@@ -712,15 +525,8 @@ def _log_retry(where: str, state: tenacity.RetryCallState) -> None:
 
 
 def _parse_page(body: bytearray, where: str, offset: int) -> _Page:
-    try:
-        parsed: Any = json.loads(body)
-        problem = _envelope_problem(parsed)
-    except RecursionError:
-        # 200,000 nested arrays: the parser gives up by recursion depth. It is just
-        # another page that is not the envelope, not a crash.
-        problem = "JSON nested too deeply"
-    except ValueError:  # also UnicodeDecodeError
-        problem = "not JSON"
+    parsed, problem = parse_json(body)
+    problem = problem or _envelope_problem(parsed)
     if problem:
         raise VendreResponseError(
             f"{where}: the answer is not the {{list, remaining}} JSON envelope ({problem})")
@@ -741,10 +547,6 @@ def _envelope_problem(body: Any) -> str:
     return ""
 
 
-def _size(limit: int) -> str:
-    return f"{limit // MIB} MB" if limit % MIB == 0 else f"{limit} bytes"
-
-
 def _describe(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     name = type(exc).__name__
@@ -756,7 +558,7 @@ def _checked_api_url(api_url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not host or not (parts.scheme == "https"
-                        or (parts.scheme == "http" and host in _LOOPBACK)):
+                        or (parts.scheme == "http" and host in LOOPBACK)):
         raise ConfigError("vendre.api_url: must be https")
     if parts.username or parts.password:
         raise ConfigError("vendre.api_url: must not contain a user name or password")

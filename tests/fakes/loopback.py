@@ -2,7 +2,9 @@
 
 A fake subclasses `LoopbackFake`, calls `_init_server()` in its `__init__` and
 implements `_wsgi(environ, start_response)`; it gets `start()`, `stop()`, the
-context manager and `base_url`. No pytest here: the benchmarks use the fakes too.
+context manager, `base_url`, and misbehaviour on command (`misbehave()`, `calm()`:
+tests/fakes/misbehave.py), in front of its own handlers. No pytest here: the
+benchmarks use the fakes too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from tests.fakes.misbehave import Misbehaviour
 
 __all__ = ["LoopbackFake", "QuietHandler"]
 
@@ -36,14 +40,32 @@ class LoopbackFake:
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
+        self._misbehaviour = Misbehaviour(self._stopping)
+
+    def misbehave(self, mode: str, target: str = "*", *, times: int | None = None,
+                  **options: Any) -> Self:
+        """From now on, answer requests matching `target` in `mode` (echo, huge,
+        gzip_bomb, drip, hang; see tests/fakes/misbehave.py), `times` times (None: all)."""
+        self._misbehaviour.add(mode, target, times=times, **options)
+        return self
+
+    def calm(self) -> Self:
+        """Honest again: drop every misbehaviour rule."""
+        self._misbehaviour.clear()
+        return self
+
+    @property
+    def misbehaved(self) -> list[tuple[str, str, str]]:
+        """(mode, method, path) of every answer a misbehaviour rule gave."""
+        return list(self._misbehaviour.log)
 
     def _wsgi(self, environ: dict, start_response: Callable[..., Any]) -> Any:
         raise NotImplementedError
 
     def start(self) -> Self:
         """Listen on a free port of 127.0.0.1 in a background thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=self.handler)
+        self._server = make_server("127.0.0.1", 0, self._misbehaviour.wrap(self._wsgi),
+                                   threaded=True, request_handler=self.handler)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         name=self.thread_name, daemon=True)

@@ -21,7 +21,7 @@ import importlib
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,12 +30,30 @@ import httpx
 
 from feeds.config import Config, secret_from_env
 from feeds.core.settings import ChannelSettings
-from feeds.errors import ConfigError, FeedsError, NotFound
-from feeds.log import add_secret
+from feeds.errors import ConfigError, FeedsError, LockBusy, NotFound, StoreError
+from feeds.log import add_secret, add_secret_pair
+from feeds.net import MIB
+from feeds.pipeline.deliver.guards import (
+    REMOVAL_FLOOR,
+    RemovalRefused,
+    ScrubbedLedger,
+    account_of,
+    describe,
+    removal_check,
+)
+from feeds.pipeline.deliver.http import Limits, bounded_client
 from feeds.pipeline.plan import FeedSpec, feed_specs
 from feeds.storage.layout import Layout
-from feeds.storage.ledger import Ledger, LedgerEntry, PushRun, SkuState, SqliteLedger
-from feeds.storage.lock import held
+from feeds.storage.ledger import (
+    Account,
+    Ledger,
+    LedgerEntry,
+    MemoryLedger,
+    PushRun,
+    SkuState,
+    SqliteLedger,
+)
+from feeds.storage.lock import held, is_held
 from feeds.storage.lock import push as push_lock
 from feeds.storage.report import dropped_items
 
@@ -48,6 +66,7 @@ __all__ = [
     "update_actions",
     "PushError",
     "PushStatus",
+    "RemovalRefused",
     "check_status",
     "ledger_of",
     "push_status",
@@ -60,6 +79,8 @@ __all__ = [
     "get_pusher",
     "plan_changes",
     "push",
+    "push_running",
+    "register_credentials",
     "register_pusher",
 ]
 
@@ -90,6 +111,8 @@ class PushContext:
     sleep: Callable[[float], None]
     echo: Callable[[str], None]
     earlier: Callable[[Collection[str]], dict[str, dict[str, Any]]] = lambda _skus: {}
+    limits: Limits = field(default_factory=Limits)   # what `http.send` keeps to
+    previous_run: PushRun | None = None  # the push before this one (this one is recorded)
 
     @property
     def settings(self) -> ChannelSettings:
@@ -166,16 +189,22 @@ def get_pusher(client: str) -> Pusher:
 
 
 def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
-         ledger: Ledger | None = None, dry_run: bool = False,
+         ledger: Ledger | None = None, dry_run: bool = False, force: bool = False,
          env: Mapping[str, str] | None = None, now: datetime | None = None,
          sleep: Callable[[float], None] | None = None,
          echo: Callable[[str], None] = lambda _line: None) -> PushReport:
     """Push channel `name`'s last published file.
 
+    Before anything is sent: the ledger is checked against the account (another account
+    starts a fresh ledger, said in one line through `echo`), and the removal guard
+    refuses a push that would remove too much of what is for sale (unless `force`; a
+    dry run reports it). The run is recorded as running before its first request.
+
     :raises NotFound: an unknown channel, or one with no push delivery, or nothing
         published yet.
     :raises ConfigError: a credential missing from the environment.
     :raises LockBusy: another push of this channel is running.
+    :raises RemovalRefused: the removal guard tripped (nothing was sent).
     :raises FeedsError: the push failed (what was acknowledged before stays recorded).
     """
     import time
@@ -187,22 +216,29 @@ def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
     published = layout.published_feed(spec.stem)
     if published is None:
         raise NotFound(f"{name}: nothing is published yet; run `vendre-feeds build {name}`")
-    credentials = {} if dry_run else _credentials(delivery.credential_names(name), env)
+    names = delivery.credential_names(name)
+    credentials = {} if dry_run else _credentials(names, env)
     pusher = get_pusher(delivery.client or spec.channel.code)
-    ledger = ledger or ledger_of(cfg)
+    stored = ScrubbedLedger(ledger or ledger_of(cfg), credentials.values())
     now = now or datetime.now(UTC)
+    limits = _limits(name, spec.settings)
     own_http = http is None
-    http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0),
-                                follow_redirects=False, trust_env=True)
+    http = http or bounded_client(limits)
     document = layout.feeds / published.file
-    ctx = PushContext(name=name, spec=spec, items=lambda: _items(spec, document),
-                      left_out=dropped_items(layout.report(spec.stem)), http=http,
-                      ledger=ledger, credentials=credentials, dry_run=dry_run, now=now,
-                      sleep=sleep or time.sleep, echo=echo,
-                      earlier=lambda skus: _earlier_items(spec, layout, skus))
     try:
         with held(layout, push_lock(name)):
-            report = _run(pusher, ctx)
+            notes: list[str] = []
+            account = account_of(spec.settings, names.keys(),
+                                 credentials or _present(names, env), since=now)
+            planned = _with_account(stored, name, account, dry_run, notes, echo)
+            _guard_removals(spec, document, planned, name, dry_run, force, notes)
+            ctx = PushContext(name=name, spec=spec, items=lambda: _items(spec, document),
+                              left_out=dropped_items(layout.report(spec.stem)), http=http,
+                              ledger=planned, credentials=credentials, dry_run=dry_run,
+                              now=now, sleep=limits.sleep(sleep or time.sleep), echo=echo,
+                              earlier=lambda skus: _earlier_items(spec, layout, skus),
+                              limits=limits)
+            report = _run(pusher, ctx, notes)
     finally:
         if own_http:
             http.close()
@@ -212,50 +248,177 @@ def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
 def check_status(cfg: Config, name: str, *, http: httpx.Client | None = None,
                  ledger: Ledger | None = None, env: Mapping[str, str] | None = None
                  ) -> PushStatus:
-    """Ask the marketplace about pending SKUs (when credentials are set), then the
-    ledger's view of channel `name`."""
+    """Ask the marketplace about pending SKUs (when credentials are set and no push is
+    running), then the ledger's view of channel `name`. Never waits for a running push:
+    the ledger is read as it stands."""
     spec = _spec(cfg, name)
     delivery = spec.channel.delivery
     assert delivery is not None
     ledger = ledger or ledger_of(cfg)
+    layout = Layout(cfg.data_dir)
     names = delivery.credential_names(name)
     source = os.environ if env is None else env
-    if ledger.entries(name) and all(source.get(v) for v in names.values()):
-        import time
-
-        own_http = http is None
-        http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0),
-                                    follow_redirects=False)
-        layout = Layout(cfg.data_dir)
-        published = layout.published_feed(spec.stem)
-        document = layout.feeds / (published.file if published else spec.file)
-        ctx = PushContext(name=name, spec=spec, items=lambda: _items(spec, document),
-                          left_out={}, http=http, ledger=ledger,
-                          credentials=_credentials(names, env), dry_run=False,
-                          now=datetime.now(UTC), sleep=time.sleep, echo=lambda _l: None)
-        try:
-            with held(layout, push_lock(name)):
-                get_pusher(delivery.client or spec.channel.code).check(ctx)
-        finally:
-            if own_http:
-                http.close()
-    return push_status(ledger, name)
+    running, note = push_running(cfg, name), ""
+    if not running and ledger.entries(name) and all(source.get(v) for v in names.values()):
+        credentials = _credentials(names, env)
+        account, recorded = account_of(spec.settings, names.keys(), credentials), \
+            ledger.account(name)
+        if account is not None and recorded is not None and not recorded.same(account):
+            note = (f"the ledger was made with another account ({describe(recorded)}) than "
+                    f"the one configured ({describe(account)}): the next push starts a fresh "
+                    "one")
+        else:
+            running = not _check(spec, name, layout, http,
+                                 ScrubbedLedger(ledger, credentials.values()), credentials)
+    return push_status(ledger, name, running=running, note=note)
 
 
-def _run(pusher: Pusher, ctx: PushContext) -> PushReport:
+def _check(spec: FeedSpec, name: str, layout: Layout, http: httpx.Client | None,
+           ledger: Ledger, credentials: Mapping[str, str]) -> bool:
+    """`Pusher.check` under the push lock; False when a push took the lock first."""
+    import time
+
+    limits = _limits(name, spec.settings)
+    own_http = http is None
+    http = http or bounded_client(limits)
+    published = layout.published_feed(spec.stem)
+    document = layout.feeds / (published.file if published else spec.file)
+    ctx = PushContext(name=name, spec=spec, items=lambda: _items(spec, document),
+                      left_out={}, http=http, ledger=ledger, credentials=credentials,
+                      dry_run=False, now=datetime.now(UTC), sleep=limits.sleep(time.sleep),
+                      echo=lambda _l: None, limits=limits)
+    delivery = spec.channel.delivery
+    assert delivery is not None
+    try:
+        with held(layout, push_lock(name)):
+            get_pusher(delivery.client or spec.channel.code).check(ctx)
+    except LockBusy:
+        return False
+    finally:
+        if own_http:
+            http.close()
+    return True
+
+
+def push_running(cfg: Config, name: str) -> bool:
+    """Whether a push of channel `name` is running now (asked without waiting)."""
+    return is_held(Layout(cfg.data_dir), push_lock(name))
+
+
+def _limits(name: str, settings: Any) -> Limits:
+    """The bounds of one push, from `[channels.<name>]` (defaults for a plugin channel
+    whose settings do not have them)."""
+    import time
+
+    minutes = float(getattr(settings, "push_deadline_minutes", 60.0))
+    return Limits(channel=name, timeout_s=float(getattr(settings, "timeout_s", 60.0)),
+                  deadline=time.monotonic() + minutes * 60,
+                  max_response_bytes=int(getattr(settings, "max_response_mb", 16)) * MIB)
+
+
+def _with_account(ledger: Ledger, name: str, account: Account | None, dry_run: bool,
+                  notes: list[str], echo: Callable[[str], None]) -> Ledger:
+    """The ledger to plan with: the recorded one when it belongs to `account` (a ledger
+    made before accounts were recorded is taken to), else a fresh one."""
+    if account is None:
+        return ledger
+    recorded = ledger.account(name)
+    if recorded is not None and not recorded.same(account):
+        line = (f"{name}: the ledger was made with another account ({describe(recorded)}); "
+                f"{'a push starts' if dry_run else 'starting'} a fresh one for "
+                f"{describe(account)}, which looks every article up before creating it")
+        echo(line)
+        notes.append("a fresh ledger for another account")
+        if dry_run:
+            return ScrubbedLedger(MemoryLedger())
+        ledger.set_account(name, account, fresh=True)
+    elif recorded is None and not dry_run:
+        ledger.set_account(name, account, fresh=False)
+    return ledger
+
+
+def _guard_removals(spec: FeedSpec, document: Path, ledger: Ledger, name: str,
+                    dry_run: bool, force: bool, notes: list[str]) -> None:
+    """Refuse (RemovalRefused, recorded as a failed run) a push that would remove more
+    than `max_removal_percent` of the articles for sale; a dry run or a forced push
+    says so in its report."""
+    entries = ledger.entries(name)
+    if sum(e.state is SkuState.LIVE for e in entries.values()) <= REMOVAL_FLOOR:
+        return  # cannot trip: spare reading the file
+    removal = removal_check(entries, _published_skus(spec, document),
+                            int(getattr(spec.settings, "max_removal_percent", 20)))
+    if not removal.trips:
+        return
+    if dry_run:
+        notes.append(f"a push would be refused: {removal.describe(name)}; `vendre-feeds "
+                     f"push {name} --force` sends it")
+    elif force:
+        notes.append(f"forced: {removal.describe(name)}")
+    else:
+        message = (f"{name}: refused, nothing was sent: {removal.describe(name)}; check the "
+                   f"published file, then `vendre-feeds push {name} --force` sends it")
+        moment = datetime.now(UTC)
+        ledger.record_run(name, PushRun(moment, moment, False, counts={"requests": 0},
+                                        message=message))
+        raise RemovalRefused(message)
+
+
+def _run(pusher: Pusher, ctx: PushContext, notes: Iterable[str] = ()) -> PushReport:
+    """`pusher.push(ctx)`, recorded: as running before its first request (what it sends
+    updated as it goes), then how it ended."""
     started = datetime.now(UTC)
+    run_id = None
+    ctx = replace(ctx, previous_run=ctx.ledger.last_run(ctx.name))
+    if not ctx.dry_run:
+        run_id = ctx.ledger.start_run(ctx.name, started)
+        ctx.limits.on_request = _progress(ctx.ledger, ctx.name, run_id)
+
+    def failed(message: str) -> None:
+        ctx.ledger.record_run(ctx.name, PushRun(started, datetime.now(UTC), False,
+                                                ctx.dry_run, {"requests": ctx.limits.requests},
+                                                message), run_id)
+
     try:
         report = pusher.push(ctx)
     except FeedsError as exc:
-        ctx.ledger.record_run(ctx.name, PushRun(started, datetime.now(UTC), False, ctx.dry_run,
-                                                {}, str(exc)))
+        failed(str(exc))
+        raise
+    except BaseException as exc:  # Ctrl-C, or a bug: still not "interrupted" unseen
+        failed(f"stopped by {type(exc).__name__}")
         raise
     counts = dict(report.actions)
     counts.update(rejected=len(report.rejected), left_out=len(report.left_out),
                   requests=report.requests)
+    report.message = "; ".join(filter(None, [*notes, report.message]))
     ctx.ledger.record_run(ctx.name, PushRun(started, datetime.now(UTC), True, ctx.dry_run,
-                                            counts, report.message))
+                                            counts, report.message), run_id)
     return report
+
+
+def _progress(ledger: Ledger, name: str, run_id: int) -> Callable[[int], None]:
+    """Records the requests a running push has sent: the first at once, then at most once
+    a second (a push killed later shows at least that many)."""
+    import time
+
+    last = [0.0]
+
+    def update(requests: int) -> None:
+        moment = time.monotonic()
+        if requests == 1 or moment - last[0] >= 1.0:
+            last[0] = moment
+            try:
+                ledger.run_progress(name, run_id, {"requests": requests})
+            except StoreError:
+                pass  # a progress note never stops a push; its end is recorded anyway
+
+    return update
+
+
+def _published_skus(spec: FeedSpec, document: Path) -> set[str]:
+    from feeds.formats import id_field
+
+    key = id_field(spec.channel.format)
+    return {str(item.get(key, "")) for item in _items(spec, document)}
 
 
 def _spec(cfg: Config, name: str) -> FeedSpec:
@@ -276,8 +439,33 @@ def _credentials(names: Mapping[str, str], env: Mapping[str, str] | None) -> dic
             wanted = " and ".join(names.values())
             raise ConfigError(f"the environment variable {variable} is not set (this push "
                               f"needs {wanted})") from None
-        add_secret(values[role])
+    _register(values)
     return values
+
+
+def _present(names: Mapping[str, str], env: Mapping[str, str] | None) -> dict[str, str]:
+    """The credentials that are set (a dry run needs none, but names its account)."""
+    source = os.environ if env is None else env
+    values = {role: source[v].strip() for role, v in names.items() if source.get(v, "").strip()}
+    _register(values)
+    return values
+
+
+def _register(values: Mapping[str, str]) -> None:
+    """Mask every credential in every form, and each pair as HTTP Basic auth sends it."""
+    add_secret(*values.values())
+    for user in values.values():
+        for password in values.values():
+            if user is not password:
+                add_secret_pair(user, password)
+
+
+def register_credentials(cfg: Config, env: Mapping[str, str] | None = None) -> None:
+    """Mask the credentials of every pushed channel that are set in the environment (the
+    status page shows what marketplaces said)."""
+    for spec in feed_specs(cfg):
+        if spec.channel.delivery is not None:
+            _present(spec.channel.delivery.credential_names(spec.name), env)
 
 
 def _items(spec: FeedSpec, document: Path) -> Iterator[dict[str, Any]]:
@@ -454,13 +642,20 @@ def batched(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 @dataclass(frozen=True)
 class PushStatus:
-    """What the ledger says of one pushed channel."""
+    """What the ledger says of one pushed channel (and whether a push is running)."""
 
     name: str
     by_state: Mapping[str, int]
     last_run: PushRun | None
     rejected: tuple[LedgerEntry, ...]
     pending: tuple[LedgerEntry, ...]
+    running: bool = False
+    note: str = ""
+
+    @property
+    def interrupted(self) -> bool:
+        """The last push never recorded its end, and none is running."""
+        return self.last_run is not None and not self.last_run.ended and not self.running
 
     def lines(self, limit: int = 50) -> list[str]:
         states = ", ".join(f"{n} {state}" for state, n in sorted(self.by_state.items()))
@@ -468,9 +663,22 @@ class PushStatus:
         run = self.last_run
         if run is not None:
             done = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items()) if v)
-            outcome = "ok" if run.ok else f"FAILED: {run.message}"
-            lines.append(f"  last push {run.finished_at:%Y-%m-%d %H:%M} UTC: {outcome}"
-                         + (f" ({done})" if done else ""))
+            if run.finished_at is not None:
+                outcome = "ok" if run.ok else f"FAILED: {run.message}"
+                lines.append(f"  last push {run.finished_at:%Y-%m-%d %H:%M} UTC: {outcome}"
+                             + (f" ({done})" if done else ""))
+            elif self.running:
+                lines.append(f"  a push is running, since {run.started_at:%Y-%m-%d %H:%M} UTC"
+                             + (f" ({done} so far)" if done else ""))
+            else:
+                sent = f"it had sent {done}" if done else "before its first request"
+                lines.append(f"  last push {run.started_at:%Y-%m-%d %H:%M} UTC: INTERRUPTED, "
+                             f"it never recorded its end ({sent}); the next push looks up "
+                             "what it left pending")
+        if self.running and (run is None or run.finished_at is not None):
+            lines.append("  a push is running")
+        if self.note:
+            lines.append(f"  {self.note}")
         for entry in self.rejected[:limit]:
             lines.append(f"  rejected {entry.sku}: {'; '.join(entry.errors) or 'no reason given'}")
         if len(self.rejected) > limit:
@@ -478,7 +686,8 @@ class PushStatus:
         return lines
 
 
-def push_status(ledger: Ledger, name: str) -> PushStatus:
+def push_status(ledger: Ledger, name: str, *, running: bool = False, note: str = ""
+                ) -> PushStatus:
     entries = ledger.entries(name)
     by_state: dict[str, int] = {}
     for entry in entries.values():
@@ -486,7 +695,7 @@ def push_status(ledger: Ledger, name: str) -> PushStatus:
     ordered = sorted(entries.values(), key=lambda e: e.sku)
     return PushStatus(name, by_state, ledger.last_run(name),
                       tuple(e for e in ordered if e.state is SkuState.REJECTED),
-                      tuple(e for e in ordered if e.state is SkuState.PENDING))
+                      tuple(e for e in ordered if e.state is SkuState.PENDING), running, note)
 
 
 def pushed_channels(cfg: Config) -> list[str]:

@@ -189,6 +189,7 @@ class Run:
         url = ctx.settings.api_url.rstrip("/") + path  # type: ignore[attr-defined]
         return send(ctx.http, method, url, what=f"{self.api.title} {what}",
                     credential_names=names, secrets=creds.values(), sleep=ctx.sleep, ok=ok,
+                    limits=ctx.limits,
                     auth=(creds.get("merchant_id", ""), creds.get("token", "")), **kwargs)
 
     # -- the ledger

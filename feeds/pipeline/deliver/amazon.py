@@ -40,7 +40,6 @@ waits two minutes and tries again; other calls retry 429/5xx with backoff.
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -51,7 +50,8 @@ from urllib.parse import quote
 
 from feeds.channels.amazon import PRICE_ATTRIBUTE, STOCK_ATTRIBUTE, OnRemoved, document_header
 from feeds.errors import ConfigError
-from feeds.log import add_secret
+from feeds.log import add_secret, shown
+from feeds.net import parse_json
 from feeds.pipeline.deliver import (
     ItemParts,
     PushContext,
@@ -137,7 +137,7 @@ class _Api:
         self.report.requests += 1
         return send(self.ctx.http, method, url, what=f"Amazon {what}",
                     credential_names=self.names, secrets=[*self.secrets, self._token],
-                    sleep=self.ctx.sleep, **kwargs)
+                    sleep=self.ctx.sleep, limits=self.ctx.limits, **kwargs)
 
     def token(self) -> str:
         """An access token, exchanged again a minute before the last one expires."""
@@ -151,7 +151,8 @@ class _Api:
                                     "client_secret": c["client_secret"]})
         body = as_mapping(json_body(response, "Amazon LWA token"))
         if response.status_code == 400 or not isinstance(body.get("access_token"), str):
-            raise ConfigError(f"Amazon LWA token: refused ({body.get('error', 'no token')}); "
+            said = shown(str(body.get("error", "no token")), 100, self.secrets)
+            raise ConfigError(f"Amazon LWA token: refused ({said}); "
                               f"check {' and '.join(self.names)}")
         self._token = body["access_token"]
         add_secret(self._token)
@@ -226,13 +227,12 @@ class _Api:
                                                 "getFeedDocument"), "Amazon getFeedDocument"))
         if not info.get("url"):
             raise PushHttpError("Amazon getFeedDocument: no URL in the answer")
-        data = self._send("GET", str(info["url"]), "report download").content
-        if info.get("compressionAlgorithm") == "GZIP" or data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        try:
-            return as_mapping(json.loads(data.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError):
-            raise PushHttpError("Amazon processing report: not UTF-8 JSON") from None
+        # gzip (compressionAlgorithm GZIP) is inflated as it is read, under the same cap.
+        data = self._send("GET", str(info["url"]), "report download", gunzip=True).content
+        report, problem = parse_json(data)
+        if problem:
+            raise PushHttpError(f"Amazon processing report: not readable ({problem})")
+        return as_mapping(report)
 
 
 # ---------------------------------------------------------------- the pusher
@@ -368,14 +368,17 @@ def _messages(ctx: PushContext, entries: Mapping[str, LedgerEntry],
 
 
 def _send_feed(api: _Api, ctx: PushContext, messages: list[_Message]) -> _Feed:
-    """Mark the SKUs pending, then upload the document and create the feed."""
+    """Mark the SKUs pending, then upload the document and create the feed.
+
+    The document is asked for first: a refused login (LWA) or token ends the push
+    there, before any SKU is marked pending, since nothing was sent."""
     marked = [pending(m.target) for m in messages]
-    ctx.ledger.put(ctx.name, marked)
     header = document_header(ctx.settings, ctx.spec.target.language, ctx.spec.target.country)
     numbered = [{"messageId": n, **m.body} for n, m in enumerate(messages, start=1)]
     data = json.dumps({"header": header, "messages": numbered}, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
     document_id, url = api.create_feed_document()
+    ctx.ledger.put(ctx.name, marked)
     api.upload(url, data)
     feed_id = api.create_feed(document_id)
     ctx.ledger.put(ctx.name, [replace(p, batch_id=feed_id) for p in marked])

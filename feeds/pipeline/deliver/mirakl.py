@@ -85,9 +85,9 @@ class _Api:
         # When each endpoint was last called (monotonic); the previous push that talked
         # to the operator ended after all of its calls.
         self._last: dict[str, float] = {}
-        last = ctx.ledger.last_run(ctx.name)
+        last = ctx.previous_run
         if last is not None and last.counts.get("requests"):
-            ago = (datetime.now(UTC) - last.finished_at).total_seconds()
+            ago = (datetime.now(UTC) - (last.finished_at or last.started_at)).total_seconds()
             self._last = dict.fromkeys(("OF01", "OF02", "OF03"), time.monotonic() - ago)
 
     def _turn(self, endpoint: str) -> None:
@@ -106,6 +106,7 @@ class _Api:
         return send(self.ctx.http, method, self.settings.api_url.rstrip("/") + path,
                     what=f"Mirakl {what}", credential_names=self.names,
                     secrets=list(self.ctx.credentials.values()), sleep=self.ctx.sleep,
+                    limits=self.ctx.limits,
                     params=self.params, headers={"Authorization": self.ctx.credentials["api_key"],
                                                  "Accept": "application/json"}, **kwargs)
 
