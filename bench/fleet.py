@@ -17,11 +17,14 @@ shard, and measures:
    (`run_refresh_once` per shop, into a fresh state folder), as a single machine with a
    cron line per shop would do it.
 
+Every shop publishes to object storage: the fleet file's `[publish]` points at moto's S3
+server on 127.0.0.1 (`tests.fakes.s3`, which counts every request), each shop under its
+own prefix; the loop uploads under another prefix, so it does the same work.
+
 It reports the wall time and the throughput of each, the fleet's speed-up over the loop,
-Redis's memory before and after, and the peak RSS (VmHWM) of every worker process. S3
-requests per shop are measured once the fleet publishes to object storage (`[publish]`),
-which this version does not have yet. `--write` replaces this benchmark's section of
-BENCHMARKS.md.
+the S3 requests per shop of each round (the second should put only each shop's static
+status page), Redis's memory before and after, and the peak RSS (VmHWM) of every worker
+process. `--write` replaces this benchmark's section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ __all__ = ["SECTION", "main", "run_benchmark"]
 
 SECTION = "fleet-bench"
 PAGE_SIZE = 10  # as the demo pages through its shop
+BUCKET = "fleet-bench"
+# The standard AWS chain's variables, for moto (any key works) and for nothing else.
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+           "AWS_DEFAULT_REGION": "eu-north-1", "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class Round:
     wall_s: float
     ok: int
     failed: list[str]
+    s3_requests: int = 0
+    s3_puts: int = 0
 
     def per_s(self, shops: int) -> float:
         return shops / self.wall_s if self.wall_s else 0.0
@@ -102,12 +113,13 @@ class Result:
             + ". Redis is Debian's `redis-server` on 127.0.0.1; the workers are "
             "`vendre-feeds fleet worker` processes (Celery prefork).",
             "",
-            "| run | wall time | shops/s | ok | failed |",
-            "|---|--:|--:|--:|--:|",
+            "| run | wall time | shops/s | ok | failed | S3 requests per shop | of which PUT |",
+            "|---|--:|--:|--:|--:|--:|--:|",
         ]
         for run in [*self.rounds, *([seq] if seq else [])]:
             lines.append(f"| {run.name} | {run.wall_s:.1f} s | {run.per_s(self.shops):.2f} | "
-                         f"{run.ok} | {len(run.failed)} |")
+                         f"{run.ok} | {len(run.failed)} | {run.s3_requests / self.shops:.1f} | "
+                         f"{run.s3_puts / self.shops:.1f} |")
         lines += [
             "",
             f"**Throughput.** The fleet's first round took {first.wall_s:.1f} s against "
@@ -132,8 +144,11 @@ class Result:
             "runs from the first job queued to the last outcome read, the workers already "
             "started.",
             "",
-            "**S3 requests per shop**: not measured; publishing to object storage "
-            "(`[publish]`) is not part of this version yet.",
+            "**Object storage.** Every shop publishes to moto's S3 server on 127.0.0.1 "
+            "(`tests/fakes/s3.py` counts the requests), under `shops/<name>/` from the fleet "
+            "file's `[publish]`: the feeds and their `.gz` twins, the loader, the index shards "
+            "and the static status page. With nothing changed, a round lists each shop's "
+            "folders and puts only its status page.",
         ]
         return "\n".join(line for line in lines if line is not None)
 
@@ -143,15 +158,19 @@ class Result:
 
 def sequential_loop(fleet_file: str, state_root: str) -> None:
     """Refresh every shop of the fleet one after the other in this process, each into
-    `<state_root>/<name>/` (run as a child by the benchmark)."""
+    `<state_root>/<name>/` and under `sequential/<name>/` of the bucket (run as a child by
+    the benchmark)."""
     from feeds.config import load_fleet
+    from feeds.config.fleet import inherit_publish
     from feeds.fleet.tasks import refresh_job
     from feeds.server.schedule import run_refresh_once
 
     fleet = load_fleet(fleet_file)
+    elsewhere = {**fleet.publish, "target": f"s3://{BUCKET}/sequential"}
     failed = []
     for name in fleet.shop_names():
-        cfg = fleet.load_shop(name, overrides={"data_dir": str(Path(state_root) / name)})
+        cfg = fleet.load_shop(name, overrides={"data_dir": str(Path(state_root) / name),
+                                               "publish": inherit_publish(elsewhere, None, name)})
         outcome = run_refresh_once(cfg, refresh_job, log_failure=False)
         if not outcome.ok:
             failed.append(f"{name}: {outcome.error}")
@@ -176,17 +195,26 @@ def run_benchmark(*, shops: int, latency: float, shards: int, concurrency: int,
     from feeds.fleet.control import enqueue, wait
     from feeds.fleet.records import Records
     from tests.fakes.redis_server import RedisServer
-    from tests.fleetkit import FleetDir, WorkerProcess, demo_api
+    from tests.fakes.s3 import S3Fake
+    from tests.fleetkit import FleetDir, WorkerProcess, demo_api, toml_text
 
     result = Result(shops, latency, shards, concurrency, command, machine_info())
     work = Path(tempfile.mkdtemp(prefix="vendre-fleet-bench-"))
     apis = []
     workers: list[WorkerProcess] = []
     try:
-        with RedisServer() as redis_server:
+        os.environ.update(AWS_ENV)  # the workers and the loop inherit them
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            os.environ.pop(name, None)
+        with RedisServer() as redis_server, S3Fake() as s3:
+            s3.client().create_bucket(Bucket=BUCKET, CreateBucketConfiguration={
+                "LocationConstraint": "eu-north-1"})
             fleet_dir = FleetDir(work / "fleet", redis_server.url, shards=shards,
                                  lock_lease_s=60, visibility_timeout_s=3600,
                                  time_limit_s=3000)
+            fleet_dir.file.write_text(fleet_dir.file.read_text("utf-8") + toml_text(
+                {"publish": {"target": f"s3://{BUCKET}/shops", "region": "eu-north-1",
+                             "endpoint_url": s3.endpoint_url}}), "utf-8")
             now = datetime.now(UTC)
             log(f"starting {shops} fake shops ({latency * 1000:g} ms a page) ...")
             for i in range(shops):
@@ -210,11 +238,14 @@ def run_benchmark(*, shops: int, latency: float, shards: int, concurrency: int,
                 log(f"{name} ...")
                 for api in apis:
                     api.reset()
+                s3.clear()
                 started = time.perf_counter()
                 outcomes = wait(records, enqueue(fleet, send, []), timeout_s=3600)
                 wall = time.perf_counter() - started
+                s3.wait_quiet()
                 failed = [f"{r.shop}: {r.error}" for r in outcomes if not r.ok]
-                result.rounds.append(Round(name, wall, len(outcomes) - len(failed), failed))
+                result.rounds.append(Round(name, wall, len(outcomes) - len(failed), failed,
+                                           s3.count(), len(s3.puts())))
                 log(f"  {wall:.1f} s, {len(failed)} failed {failed[:3]}")
                 if name.startswith("fleet, first"):
                     pages = sum(len(a.requests) for a in apis)
@@ -228,13 +259,16 @@ def run_benchmark(*, shops: int, latency: float, shards: int, concurrency: int,
             log("sequential loop over the same shops ...")
             for api in apis:
                 api.reset()
+            s3.clear()
             seq_root = work / "sequential"
             measured = run_measured("bench.fleet", ["--sequential", str(fleet_dir.file),
                                                     str(seq_root)], work=work,
                                     env=fleet_dir.keys)
+            s3.wait_quiet()
             failed = json.loads(measured.stdout.strip().splitlines()[-1])["failed"]
             result.sequential = Round("sequential loop, one process", measured.seconds,
-                                      shops - len(failed), failed)
+                                      shops - len(failed), failed, s3.count(),
+                                      len(s3.puts()))
             result.sequential_peak_mb = measured.peak_mb
             log(f"  {measured.seconds:.1f} s, {len(failed)} failed")
     finally:

@@ -144,3 +144,18 @@ def test_marketplace_benchmark_runs_and_packs_the_incremental_push(tmp_path):
     text = result.markdown("python -m bench.marketplace_bench --articles 300")
     assert text.startswith("## Marketplaces") and "| build google |" in text
     assert list(tmp_path.iterdir()) == []
+
+
+def test_s3_requests_bench_counts_a_quiet_round_as_listings_and_the_status_page(
+        tmp_path, monkeypatch):
+    from bench import s3_requests
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                 "AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, "placeholder")  # run() sets them; restored after the test
+    first, quiet, everything, changed = s3_requests.run(300, tmp_path)
+    assert first.requests["PUT"] == first.objects and first.requests["GET"] == 2
+    assert (quiet.requests["PUT"], quiet.requests["GET"], quiet.total) == (1, 2, 3)
+    assert everything.requests["PUT"] == everything.objects == first.objects
+    assert 1 < changed.requests["PUT"] <= changed.objects
+    assert "| no change" in s3_requests.markdown([first, quiet, everything, changed], 300, "x")

@@ -35,7 +35,7 @@ def main(ctx: click.Context, config: str | None, fleet: str | None, verbose: int
 
 
 for _command in (catalog.init, catalog.sync, catalog.status, build.build, build.validate,
-                 build.diff, tracking.snippet, demo.demo, server.serve, server.worker,
-                 server.refresh, server.urls, push.push, push.push_status,
+                 build.diff, build.upload, tracking.snippet, demo.demo, server.serve,
+                 server.worker, server.refresh, server.urls, push.push, push.push_status,
                  purchases.send_purchases, fleet.fleet):
     main.add_command(_command)

@@ -33,7 +33,7 @@ from feeds.config.load import (
     load_config,
     read_toml,
 )
-from feeds.config.sections import SECTIONS, Config, FleetSettings
+from feeds.config.sections import SECTIONS, Config, FleetSettings, PublishSettings
 from feeds.core.settings import documented
 from feeds.errors import ConfigError
 
@@ -208,13 +208,7 @@ def _publish_table(table: Any, file: Path) -> dict[str, Any]:
         return {}
     if not isinstance(table, dict):
         raise ConfigError(f"{file}: [publish]: must be a table")
-    settings = SECTIONS.get("publish")
-    if settings is None:
-        # The seam for object storage: until `[publish]` is a shop setting, a fleet
-        # cannot hand one down.
-        raise ConfigError(f"{file}: [publish]: publishing to object storage is not part of "
-                          "this version")
-    known = {f.name for f in documented(settings)}
+    known = {f.name for f in documented(PublishSettings)}
     for key in table:
         if key not in known:
             raise ConfigError(f"{file}: publish.{key}: unknown setting")

@@ -162,6 +162,9 @@ def section_env_prefix(name: str, cls: type) -> str | None:
 def _warnings(cfg: Config) -> Iterator[str]:
     """What is allowed but probably wrong: printed by build, validate and serve, and shown
     on the status page."""
+    if cfg.publish.target and not cfg.publish.public_url:
+        yield ("publish.target is set but publish.public_url is not: `urls`, the status "
+               "page and the loader tag name this server, not the CDN")
     for name, settings in cfg.channels.items():
         if not settings.enabled:
             continue
@@ -540,6 +543,7 @@ def _check_cross(cfg: Config) -> None:
         for key, url in _urls(settings):
             check_https(f"channels.{name}.{key}", url, "credentials are sent with it")
     _check_purchases(cfg)
+    _check_publish(cfg)
 
 
 def _check_purchases(cfg: Config) -> None:
@@ -568,6 +572,29 @@ def _check_purchases(cfg: Config) -> None:
         except ValueError:
             raise ConfigError(f"server.trusted_proxies: an IP address expected, got "
                               f"{address!r}") from None
+
+
+# Bucket names as S3, R2, MinIO and GCS's S3 API all accept them (AWS: 3-63 lower-case
+# letters, digits, dots and hyphens; GCS also allows "_" and up to 222 with dots).
+_TARGET = re.compile(r"^s3://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/[A-Za-z0-9!_.*'()=+,@-]+)*/?$")
+
+
+def _check_publish(cfg: Config) -> None:
+    """`[publish]`: a well-formed target, https endpoints, and a public URL only with a
+    target (it names where the uploaded files are served)."""
+    p = cfg.publish
+    if p.target and (not _TARGET.match(p.target) or ".." in p.target.split("/")):
+        raise ConfigError(f"publish.target: s3://bucket or s3://bucket/prefix expected "
+                          f"(prefix of letters, digits and !_.*'()=+,@- between /), "
+                          f"got {p.target!r}")
+    check_https("publish.endpoint_url", p.endpoint_url, "credentials are sent with it")
+    if p.public_url:
+        if not p.target:
+            raise ConfigError("publish.public_url: set without publish.target (it names "
+                              "where the uploaded files are served)")
+        if not re.match(r"^https?://[^/\s]+", p.public_url):
+            raise ConfigError(f"publish.public_url: an http(s) URL expected, got "
+                              f"{p.public_url!r}")
 
 
 def _urls(settings: Any) -> Iterator[tuple[str, str]]:

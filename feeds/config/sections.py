@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "FleetSettings",
     "FleetShopSettings",
+    "PublishSettings",
     "PurchasesSettings",
     "ScheduleSettings",
     "ServerSettings",
@@ -224,6 +225,46 @@ class PurchasesSettings:
 
 
 @dataclass(frozen=True)
+class PublishSettings:
+    """[publish]: copies of the published files in object storage (S3 or its API), for a
+    CDN to serve. Credentials come from the standard AWS chain (environment variables,
+    ~/.aws/credentials and config, SSO, the instance's role), never from this file."""
+
+    target: str = setting("", "Bucket and prefix to upload every published file to, e.g. "
+                              "s3://my-bucket/shops/acme; empty = local files only",
+                          example="s3://my-bucket/feeds")
+    endpoint_url: str = setting("", "The S3 API's URL for other storage (MinIO, Cloudflare R2, "
+                                    "Google Cloud Storage); empty = AWS S3",
+                                example="https://<account>.r2.cloudflarestorage.com")
+    region: str = setting("", "The bucket's region; empty = the AWS chain's (AWS_REGION, "
+                              "~/.aws/config)")
+    public_url: str = setting("", "The CDN's base URL in front of the bucket and prefix, e.g. "
+                                  "https://cdn.shop.se: then `urls`, the status page and the "
+                                  "loader tag name it instead of the server",
+                              example="https://cdn.shop.se")
+    gzip_objects: bool = setting(False, "Upload each feed gzipped under its own name (with "
+                                        "Content-Encoding: gzip) instead of the plain file plus "
+                                        "a <file>.gz")
+    max_age_s: int = setting(300, "Cache-Control max-age of the uploaded files, in seconds",
+                             min=0, max=31_536_000)
+    timeout_s: float = setting(60.0, "Seconds one storage request may wait for the connection "
+                                     "or for an answer", min=1, max=3600)
+    retries: int = setting(4, "Retries of one storage request after a timeout, connection "
+                              "error, throttling or 5xx, with backoff", min=0, max=20)
+
+    @property
+    def bucket(self) -> str:
+        """The bucket `target` names ("" when local only)."""
+        return self.target.removeprefix("s3://").split("/", 1)[0]
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix `target` names: "" or ending in one "/"."""
+        rest = self.target.removeprefix("s3://").partition("/")[2].strip("/")
+        return f"{rest}/" if rest else ""
+
+
+@dataclass(frozen=True)
 class FleetShopSettings:
     """[fleet] in a shop's file: where the shop runs when it is one of a fleet (`--fleet`).
 
@@ -279,6 +320,7 @@ SECTIONS: dict[str, type] = {
     "schedule": ScheduleSettings,
     "tracking": TrackingSettings,
     "purchases": PurchasesSettings,
+    "publish": PublishSettings,
     "fleet": FleetShopSettings,
 }
 
@@ -299,9 +341,10 @@ class Config:
     server: ServerSettings
     schedule: ScheduleSettings
     tracking: TrackingSettings
-    fleet: FleetShopSettings
     channels: Mapping[str, ChannelSettings]
     purchases: PurchasesSettings = PurchasesSettings()
+    publish: PublishSettings = PublishSettings()
+    fleet: FleetShopSettings = FleetShopSettings()
     source: Path | None = None
     warnings: tuple[str, ...] = ()
 

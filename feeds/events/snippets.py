@@ -29,8 +29,10 @@ def tracking_options(cfg: Config) -> TrackingOptions:
 
 
 def loader_url(cfg: Config) -> str:
-    base = require(cfg.server.public_url, "server.public_url",
-                   "set it to where shoppers' browsers reach this server")
+    """The loader's URL: on the CDN when `[publish] public_url` is set, else on the server."""
+    base = cfg.publish.public_url or require(
+        cfg.server.public_url, "server.public_url",
+        "set it to where shoppers' browsers reach this server (or [publish] public_url)")
     key = require(cfg.tracking.site_key, "tracking.site_key",
                   "run `vendre-feeds init` to generate one")
     return f"{base.rstrip('/')}/t/{key}/loader.js"

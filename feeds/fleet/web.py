@@ -123,8 +123,7 @@ class FleetWeb:
     def _redirect(shop: Shop, path: str, method: str) -> Response | None:
         """A feed URL of a shop that publishes to object storage with a public URL: a
         redirect there (the same path under the CDN's base)."""
-        publish = getattr(shop.cfg, "publish", None)
-        public = getattr(publish, "public_url", "") if publish is not None else ""
+        public = shop.cfg.publish.public_url
         if not public or not path.startswith("/feeds/") or method not in ("GET", "HEAD"):
             return None
         response = Response(b"", status=302, headers=_SECURITY_HEADERS)

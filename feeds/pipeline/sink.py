@@ -61,8 +61,11 @@ class FeedSink:
 
     def _run(self) -> None:
         try:
-            with self._path.open("wb") as plain, \
-                    gzip.open(self._gz_path, "wb", compresslevel=_GZIP_LEVEL) as packed:
+            # No file name and a zero time in the gzip header: the same feed gives the same
+            # .gz bytes, so an unchanged feed is not uploaded again (feeds.storage.objects).
+            with self._path.open("wb") as plain, self._gz_path.open("wb") as raw, \
+                    gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                  compresslevel=_GZIP_LEVEL, mtime=0) as packed:
                 while (chunk := self._queue.get()) is not None:
                     plain.write(chunk)
                     packed.write(chunk)

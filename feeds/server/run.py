@@ -123,8 +123,12 @@ def feed_urls(cfg: Config) -> list[str]:
                   "run `vendre-feeds init` to generate one, or set VENDRE_FEEDS_ACCESS_KEY")
     base, quoted = _base_url(cfg), quote(key, safe="")
     lines = [f"status page: {base}/?key={quoted}"]
+    files = cfg.publish.public_url.rstrip("/")
+    if files:  # the CDN in front of [publish] target serves the feeds and a static page
+        lines = [f"status page: {files}/status/{quoted}/index.html  (a copy every run "
+                 f"uploads; live on the server: {base}/?key={quoted})"]
     published = Layout(cfg.data_dir).published()
-    lines += [f"{f.file}: {base}/feeds/{quoted}/{quote(f.file)}{_pushed_note(f)}"
+    lines += [f"{f.file}: {files or base}/feeds/{quoted}/{quote(f.file)}{_pushed_note(f)}"
               for f in published]
     if not published:
         lines.append("no feed is published yet (run `vendre-feeds refresh`)")

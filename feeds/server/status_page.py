@@ -37,7 +37,7 @@ from feeds.errors import StoreError
 from feeds.events.match import ServiceMatch, service_matches
 from feeds.jobs.status import age, shown_safely
 from feeds.log import mask
-from feeds.server.context import ServerContext, context, render
+from feeds.server.context import ServerContext, SnippetHook, context, default_snippets, render
 from feeds.server.feeds_routes import key_matches
 from feeds.storage import refresh_state
 from feeds.storage.layout import Layout, PublishedFeed
@@ -47,7 +47,8 @@ from feeds.storage.report import ReportSummary
 from feeds.storage.report import read as read_report
 from feeds.storage.store import Store, SyncRecord
 
-__all__ = ["FeedRow", "MarketRow", "bp", "feed_rows", "health_report", "market_rows"]
+__all__ = ["FeedRow", "MarketRow", "bp", "feed_rows", "health_report", "market_rows",
+           "static_status_page"]
 
 log = logging.getLogger("feeds.server.status_page")
 bp = Blueprint("status", __name__)
@@ -134,14 +135,37 @@ def status_page() -> Response:
         return _key_form(403, wrong=True)
     now = datetime.now(UTC)
     nonce = secrets.token_urlsafe(16)
-    body = render("server/status.html", nonce=nonce, shop=ctx.cfg.shop.name,
-                  feeds=feed_rows(ctx.layout, _base_url(ctx), ctx.key, now),
-                  markets=market_rows(ctx.cfg, now),
-                  sync=_sync_view(ctx, now), refresh=_refresh_view(ctx, now),
-                  snippets=_snippets(ctx), now=_when(now),
-                  tracking_match=_tracking_match(ctx), config_warnings=ctx.cfg.warnings,
-                  purchases=_purchases(ctx))
+    base = _base_url(ctx)
+    files = ctx.cfg.publish.public_url.rstrip("/") or base  # feeds on the CDN when it serves them
+    snippets = _snippets(ctx, current_app.config.get("STATUS_SNIPPETS"))
+    body = render("server/status.html", static=False,
+                  **_page_values(ctx, now, nonce, base, files, snippets))
     return _page(body, 200, nonce, secret=True)
+
+
+def static_status_page(ctx: ServerContext, now: datetime) -> str:
+    """The status page as one file for object storage (`status/<access_key>/index.html`):
+    the live page's data and template with `static` set. Its feed URLs are the CDN's
+    (`[publish] public_url`; relative to the page without one), it links no report
+    (reports stay on the server), and its Content-Security-Policy is a meta element,
+    since a stored object carries no such header."""
+    files = ctx.cfg.publish.public_url.rstrip("/") or "../.."
+    return ctx.env.get_template("server/status.html").render(
+        static=True, **_page_values(ctx, now, secrets.token_urlsafe(16), "", files,
+                                    _snippets(ctx, default_snippets)))
+
+
+def _page_values(ctx: ServerContext, now: datetime, nonce: str, base_url: str, files_url: str,
+                 snippets: list[tuple[str, str]]) -> dict[str, Any]:
+    """What the status page shows, live or static; `base_url` "" leaves out the report
+    links (they are served by the server only)."""
+    return {"nonce": nonce, "shop": ctx.cfg.shop.name,
+            "feeds": feed_rows(ctx.layout, base_url, ctx.key, now, files_url=files_url),
+            "markets": market_rows(ctx.cfg, now),
+            "sync": _sync_view(ctx, now), "refresh": _refresh_view(ctx, now),
+            "snippets": snippets, "now": _when(now),
+            "tracking_match": _tracking_match(ctx), "config_warnings": ctx.cfg.warnings,
+            "purchases": _purchases(ctx)}
 
 
 @bp.get("/health")
@@ -187,11 +211,15 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return age(moment, now) if moment else ""
 
 
-def feed_rows(layout: Layout, base_url: str, key: str, now: datetime) -> list[FeedRow]:
-    """One row per published feed or built report, by stem."""
+def feed_rows(layout: Layout, base_url: str, key: str, now: datetime, *,
+              files_url: str | None = None) -> list[FeedRow]:
+    """One row per published feed or built report, by stem; feed URLs under `files_url`
+    (default `base_url`: the CDN's when `[publish] public_url` is set), report URLs under
+    `base_url` (none when it is "")."""
     published = {f.stem: f for f in layout.published()}
     reports = _reports(layout)
-    return [_row(stem, published.get(stem), reports.get(stem), base_url, key, now)
+    files = base_url if files_url is None else files_url
+    return [_row(stem, published.get(stem), reports.get(stem), base_url, files, key, now)
             for stem in sorted(published.keys() | reports.keys())]
 
 
@@ -205,11 +233,11 @@ def _reports(layout: Layout) -> dict[str, ReportSummary]:
 
 
 def _row(stem: str, feed: PublishedFeed | None, report: ReportSummary | None, base_url: str,
-         key: str, now: datetime) -> FeedRow:
+         files_url: str, key: str, now: datetime) -> FeedRow:
     file = feed.file if feed else f"{stem}.xml"
     return FeedRow(
         stem=stem, channel=(feed.channel if feed else report.channel if report else ""),
-        file=file, url=f"{base_url}/feeds/{quote(key, safe='')}/{quote(file)}" if feed else "",
+        file=file, url=f"{files_url}/feeds/{quote(key, safe='')}/{quote(file)}" if feed else "",
         items=feed.items if feed else None,
         published_at=_when(feed.published_at) if feed else "",
         published_ago=_ago(feed.published_at, now) if feed else "",
@@ -218,7 +246,7 @@ def _row(stem: str, feed: PublishedFeed | None, report: ReportSummary | None, ba
         warnings=report.warning_count if report else 0,
         excluded=sum(report.excluded.values()) if report else 0,
         report_url=(f"{base_url}/reports/{quote(key, safe='')}/{quote(stem)}.json"
-                    if report else ""),
+                    if report and base_url else ""),
         note=_note(feed, report))
 
 
@@ -316,9 +344,9 @@ def _summary_text(ctx: ServerContext, summary: Any) -> str:
     return shown_safely(ctx.cfg, text)[:500]  # masked first: a cut must not halve the key
 
 
-def _snippets(ctx: ServerContext) -> list[tuple[str, str]]:
-    """The STATUS_SNIPPETS hook's (title, code) pairs; a failing hook shows none."""
-    hook = current_app.config.get("STATUS_SNIPPETS")
+def _snippets(ctx: ServerContext, hook: SnippetHook | None) -> list[tuple[str, str]]:
+    """The hook's (title, code) pairs (the live page's is `app.config["STATUS_SNIPPETS"]`);
+    a failing hook shows none."""
     try:
         return [(str(title), str(code)) for title, code in (hook(ctx.cfg) if hook else [])]
     except Exception:

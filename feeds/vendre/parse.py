@@ -391,7 +391,7 @@ def _availability(quantity: int, raw: Mapping[str, Any], ctx: DeriveContext,
             problems.add(Severity.WARNING, "availability_date", f"release date "
                          f"{release:%Y-%m-%d} is more than a year ahead; sent as a year "
                          "from now (Google's limit)", "availability_date_capped")
-            release = now + _MAX_AHEAD
+            release = _day_of(now + _MAX_AHEAD)
         return Availability.PREORDER, release
     if checkout is True:
         return Availability.BACKORDER, _backorder_date(raw, ctx)
@@ -419,7 +419,15 @@ def _backorder_date(raw: Mapping[str, Any], ctx: DeriveContext) -> datetime:
         return released
     lead = raw.get("lead_time")
     days = lead if type(lead) is int and 0 < lead <= 365 else ctx.backorder_days
-    return ctx.now + timedelta(days=days)
+    return _day_of(ctx.now + timedelta(days=days))
+
+
+def _day_of(moment: datetime) -> datetime:
+    """The start (00:00 UTC) of `moment`'s day. An estimated date is a day, not a minute:
+    so a catalogue that did not change builds byte-identical feeds all day long (and a
+    round uploads nothing to object storage)."""
+    day = moment.astimezone(UTC)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _sale_range(value: Any) -> tuple[datetime | None, datetime | None] | None:

@@ -88,7 +88,17 @@ def test_compose_mounts_the_demo_fleet_that_loads_with_its_environment() -> None
         assert fleet.settings.broker_url == "redis://redis:6379/0"
         assert fleet.settings.shards == 2
         for shop in fleet.shop_names():
-            fleet.load_shop(shop, reader=True)
+            publish = fleet.load_shop(shop, reader=True).publish
+            assert publish.target == f"s3://vendre-feeds/shops/{shop}/"
+            assert publish.public_url == f"http://localhost:9000/vendre-feeds/shops/{shop}"
+    # The workers upload to MinIO on their loopback (plain http is allowed only there).
+    endpoint = load_fleet(DEPLOY / "fleet" / "fleet.toml", env={}).publish["endpoint_url"]
+    assert endpoint == "http://127.0.0.1:9000"
+    compose = _compose()
+    assert "9000:9000" in compose["services"]["minio"]["ports"]
+    for worker in ("worker-0", "worker-1"):
+        assert ours[worker]["network_mode"] == "service:minio"
+        assert set(ours[worker]["depends_on"]) == {"redis", "minio", "bucket"}
     state = str(load_fleet(DEPLOY / "fleet" / "fleet.toml", env={}).state_root)
     for worker in ("worker-0", "worker-1"):
         assert f"state:{state}" in ours[worker]["volumes"]  # written by the workers

@@ -9,7 +9,6 @@ import pytest
 
 from feeds.config import load_config, load_fleet, starter_toml
 from feeds.config.fleet import inherit_publish
-from feeds.config.sections import SECTIONS
 from feeds.errors import ConfigError
 from tests.conftest import NOW, ROOT
 from tests.fleetkit import FleetDir, demo_api, toml_text
@@ -125,8 +124,6 @@ def test_a_shop_with_its_own_publish_keeps_it() -> None:
     assert inherit_publish({}, None, "a") is None
 
 
-@pytest.mark.skipif("publish" not in SECTIONS, reason="needs [publish] (object storage, "
-                                                      "the s3publish branch)")
 def test_a_shop_loads_the_inherited_publish(tmp_path: Path) -> None:
     fleet = FleetDir(tmp_path / "f", BROKER)
     text = fleet.file.read_text("utf-8") + toml_text(
@@ -136,18 +133,17 @@ def test_a_shop_loads_the_inherited_publish(tmp_path: Path) -> None:
     fleet.add_shop("own", "http://127.0.0.1:9/API/1", "k" * 20,
                    publish={"target": "s3://other/x"})
     loaded = fleet.load()
-    acme = loaded.load_shop("acme").publish  # type: ignore[attr-defined]
+    acme = loaded.load_shop("acme").publish
     assert (acme.bucket, acme.prefix, acme.public_url) == ("bucket", "feeds/acme/",
                                                            "https://cdn.example/acme")
-    assert loaded.load_shop("own").publish.target == "s3://other/x"  # type: ignore[attr-defined]
+    assert loaded.load_shop("own").publish.target == "s3://other/x"
 
 
-@pytest.mark.skipif("publish" in SECTIONS, reason="[publish] is part of this version")
-def test_a_fleet_publish_table_needs_object_storage(tmp_path: Path) -> None:
+def test_a_fleet_publish_table_holds_publish_settings_only(tmp_path: Path) -> None:
     fleet = FleetDir(tmp_path / "f", BROKER)
     fleet.file.write_text(fleet.file.read_text("utf-8")
-                          + toml_text({"publish": {"target": "s3://b"}}), "utf-8")
-    with pytest.raises(ConfigError, match=r"\[publish\]: publishing to object storage is not"):
+                          + toml_text({"publish": {"bucket": "s3://b"}}), "utf-8")
+    with pytest.raises(ConfigError, match=r"publish.bucket: unknown setting"):
         fleet.load()
 
 

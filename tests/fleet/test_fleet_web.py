@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -139,16 +138,19 @@ def test_requests_name_their_shop_by_the_key_in_their_path() -> None:
     assert route_key("/other", "key=K") is None
 
 
-def test_a_feed_url_redirects_to_object_storage_with_a_public_url() -> None:
-    """Unit: the redirect a shop with `[publish] public_url` gets (object storage itself is
-    the s3publish branch's)."""
-    shop = SimpleNamespace(cfg=SimpleNamespace(publish=SimpleNamespace(
-        public_url="https://cdn.example/acme/")))
-    response = FleetWeb._redirect(shop, "/feeds/KEY/google.xml", "GET")  # type: ignore[arg-type]
-    assert response is not None and response.status_code == 302
-    assert response.headers["Location"] == "https://cdn.example/acme/feeds/KEY/google.xml"
-    assert response.headers["Cache-Control"] == "no-store"
-    assert FleetWeb._redirect(shop, "/t/S/loader.js", "GET") is None  # type: ignore[arg-type]
-    assert FleetWeb._redirect(shop, "/feeds/K/g.xml", "POST") is None  # type: ignore[arg-type]
-    local = SimpleNamespace(cfg=SimpleNamespace(publish=SimpleNamespace(public_url="")))
-    assert FleetWeb._redirect(local, "/feeds/K/g.xml", "GET") is None  # type: ignore[arg-type]
+def test_a_feed_url_redirects_to_object_storage_when_the_shop_has_a_public_url(
+        fleet_dir: FleetDir, tier: Tier) -> None:
+    _shop(fleet_dir, "acme", publish={"target": "s3://bucket/shops/acme",
+                                      "public_url": "https://cdn.example/shops/acme/"})
+    _shop(fleet_dir, "local")
+    with httpx.Client(base_url=tier.url) as client:
+        moved = client.get("/feeds/acme-access-key-0123456789/google.xml")
+        assert moved.status_code == 302
+        assert moved.headers["location"] == ("https://cdn.example/shops/acme/feeds/"
+                                             "acme-access-key-0123456789/google.xml")
+        assert moved.headers["cache-control"] == "no-store"
+        assert client.head("/feeds/acme-access-key-0123456789/google.xml").status_code == 302
+        # The live pages stay here; a shop without a public URL serves its feeds itself.
+        assert client.get("/t/acme-site/loader.js").status_code == 200
+        assert client.get("/", params={"key": "acme-access-key-0123456789"}).status_code == 200
+        assert client.get("/feeds/local-access-key-0123456789/google.xml").status_code == 200

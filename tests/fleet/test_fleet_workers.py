@@ -148,3 +148,39 @@ def test_a_locked_shop_waits_one_lease_then_is_skipped_not_queued(fleet_dir, api
     assert redis.llen("vendre-feeds.shard-0") == 0  # nothing left queued behind the run
     assert Records(redis).shops(["acme"])["acme"].skipped == 1
     assert fleet_dir.cli("fleet", "run", "acme").returncode == 0
+
+
+def test_three_shops_publish_to_object_storage_each_under_its_name(fleet_dir, apis, workers,
+                                                                    redis, s3) -> None:
+    """The fleet's [publish] goes to every shop with `<name>/` appended: each shop's feeds,
+    loader, index and static status page are on the S3 API (moto's, on loopback), and a
+    second round with nothing changed puts only the status pages."""
+    from tests.conftest import BUCKET
+    from tests.fleetkit import toml_text
+
+    fleet_dir.file.write_text(fleet_dir.file.read_text("utf-8") + toml_text({"publish": {
+        "target": f"s3://{BUCKET}/shops", "endpoint_url": s3.endpoint_url,
+        "region": "eu-north-1", "public_url": "https://cdn.example/shops"}}), "utf-8")
+    _start(fleet_dir, workers, 0, 1)
+    done = fleet_dir.cli("fleet", "run")
+    assert done.returncode == 0, done.stderr
+    s3.wait_quiet()
+    client = s3.client()
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="shops/")
+    keys = {o["Key"] for o in listed.get("Contents", [])}
+    for name in SHOPS:
+        access, site = f"{name}-access-key-0123456789", f"{name}-site"
+        for key in (f"feeds/{access}/google.xml", f"feeds/{access}/meta.xml",
+                    f"t/{site}/loader.js", f"status/{access}/index.html"):
+            assert f"shops/{name}/{key}" in keys, key
+        assert any(k.startswith(f"shops/{name}/t/{site}/index/") for k in keys)
+        # The shop's own CDN address (the fleet's public_url with its name) is what its
+        # static status page names for its feeds.
+        page = client.get_object(Bucket=BUCKET, Key=f"shops/{name}/status/{access}/index.html")
+        assert (f"https://cdn.example/shops/{name}/feeds/{access}/google.xml"
+                in page["Body"].read().decode())
+    s3.clear()
+    assert fleet_dir.cli("fleet", "run").returncode == 0
+    s3.wait_quiet()
+    assert sorted(p.split("/status/")[0] for p in s3.puts()) == sorted(
+        f"/{BUCKET}/shops/{name}" for name in SHOPS)  # one status page per shop, nothing else
