@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -64,6 +65,7 @@ class Round:
     failed: list[str]
     s3_requests: int = 0
     s3_puts: int = 0
+    fakes_cpu_s: float = 0.0  # CPU the benchmark process (the fakes, moto) used meanwhile
 
     def per_s(self, shops: int) -> float:
         return shops / self.wall_s if self.wall_s else 0.0
@@ -113,13 +115,17 @@ class Result:
             + ". Redis is Debian's `redis-server` on 127.0.0.1; the workers are "
             "`vendre-feeds fleet worker` processes (Celery prefork).",
             "",
-            "| run | wall time | shops/s | ok | failed | S3 requests per shop | of which PUT |",
-            "|---|--:|--:|--:|--:|--:|--:|",
+            "| run | wall time | shops/s | ok | failed | S3 requests per shop | of which PUT "
+            "| CPU of the fakes |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for run in [*self.rounds, *([seq] if seq else [])]:
             lines.append(f"| {run.name} | {run.wall_s:.1f} s | {run.per_s(self.shops):.2f} | "
                          f"{run.ok} | {len(run.failed)} | {run.s3_requests / self.shops:.1f} | "
-                         f"{run.s3_puts / self.shops:.1f} |")
+                         f"{run.s3_puts / self.shops:.1f} | {run.fakes_cpu_s:.1f} s |")
+        lines += ["", "The fakes (a Vendre API per shop and moto's S3) run in the benchmark "
+                  "process, on the same two cores as the workers: their CPU time is in the "
+                  "last column."]
         lines += [
             "",
             f"**Throughput.** The fleet's first round took {first.wall_s:.1f} s against "
@@ -178,6 +184,11 @@ def sequential_loop(fleet_file: str, state_root: str) -> None:
 
 
 # ---------------------------------------------------------------- the fleet
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_kb(pid: int) -> int:
@@ -239,13 +250,14 @@ def run_benchmark(*, shops: int, latency: float, shards: int, concurrency: int,
                 for api in apis:
                     api.reset()
                 s3.clear()
+                cpu = _own_cpu_s()
                 started = time.perf_counter()
                 outcomes = wait(records, enqueue(fleet, send, []), timeout_s=3600)
                 wall = time.perf_counter() - started
                 s3.wait_quiet()
                 failed = [f"{r.shop}: {r.error}" for r in outcomes if not r.ok]
                 result.rounds.append(Round(name, wall, len(outcomes) - len(failed), failed,
-                                           s3.count(), len(s3.puts())))
+                                           s3.count(), len(s3.puts()), _own_cpu_s() - cpu))
                 log(f"  {wall:.1f} s, {len(failed)} failed {failed[:3]}")
                 if name.startswith("fleet, first"):
                     pages = sum(len(a.requests) for a in apis)
@@ -261,6 +273,7 @@ def run_benchmark(*, shops: int, latency: float, shards: int, concurrency: int,
                 api.reset()
             s3.clear()
             seq_root = work / "sequential"
+            cpu = _own_cpu_s()
             measured = run_measured("bench.fleet", ["--sequential", str(fleet_dir.file),
                                                     str(seq_root)], work=work,
                                     env=fleet_dir.keys)
@@ -268,7 +281,7 @@ def run_benchmark(*, shops: int, latency: float, shards: int, concurrency: int,
             failed = json.loads(measured.stdout.strip().splitlines()[-1])["failed"]
             result.sequential = Round("sequential loop, one process", measured.seconds,
                                       shops - len(failed), failed, s3.count(),
-                                      len(s3.puts()))
+                                      len(s3.puts()), _own_cpu_s() - cpu)
             result.sequential_peak_mb = measured.peak_mb
             log(f"  {measured.seconds:.1f} s, {len(failed)} failed")
     finally:

@@ -15,8 +15,8 @@ Its parts, each a small module:
 - `shops`: the shops folder as the web tier and beat see it (keys, shards, duplicates);
 - `web`: the multi-tenant web tier (`fleet serve`), which holds no shop state;
 - `handoff`: a webhook or beacon handed to its shop's shard as a Celery task;
-- `purchases`: the one place the fleet meets purchases (issue 18), guarded while that
-  part is absent.
+- `purchases`: the one place the fleet meets purchases (order webhooks, beacons,
+  `send-purchases`).
 
 Celery and redis are the optional extra `vendre-feeds[fleet]`; nothing outside this
 package imports them, and the CLI imports this package only for `fleet` commands.
