@@ -157,7 +157,9 @@ def test_variants_name_their_size_in_the_attribute_and_the_title(tmp_path):
 
 def test_a_child_of_a_hidden_parent_is_left_out(tmp_path):
     cfg, results = build(tmp_path, _variant_set(parent_show=False))
-    assert items(cfg, "google") == {}
+    # no item at all: a first publication that would be empty is refused
+    assert results["google"].counts.items == 0 and not results["google"].published
+    assert results["google"].reason.startswith("first publication: 0 items of 0 sellable")
     assert results["google"].counts.excluded == {"hidden (show false)": 1,
                                                  "its variant parent is hidden": 2}
 

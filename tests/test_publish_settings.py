@@ -9,7 +9,8 @@ from feeds.errors import ConfigError
 
 
 def publish(tmp_path, **values):
-    return load_config(env={}, overrides={"data_dir": str(tmp_path / "d"), "publish": values},
+    return load_config(env={}, overrides={"data_dir": str(tmp_path / "d"), "publish": values,
+                                             "shop": {"base_url": "https://shop.se"}},
                        use_file=False)
 
 
@@ -58,7 +59,8 @@ def test_settings_come_from_the_environment_too(tmp_path):
     cfg = load_config(env={"VENDRE_FEEDS_PUBLISH_TARGET": "s3://bkt/p",
                            "VENDRE_FEEDS_PUBLISH_MAX_AGE_S": "60",
                            "VENDRE_FEEDS_PUBLISH_GZIP_OBJECTS": "true"},
-                      overrides={"data_dir": str(tmp_path / "d")}, use_file=False)
+                      overrides={"data_dir": str(tmp_path / "d"),
+                                 "shop": {"base_url": "https://shop.se"}}, use_file=False)
     assert (cfg.publish.prefix, cfg.publish.max_age_s, cfg.publish.gzip_objects) == \
         ("p/", 60, True)
     with pytest.raises(ConfigError, match=r"^publish\.max_age_s: must be from 0"):

@@ -4,6 +4,8 @@ group that turns failures into one line and an exit code.
 This is one of the two places (with the HTTP server) where exceptions become
 messages: a `FeedsError` is printed as one line (secrets masked) and the
 process exits with the error's code (2 for configuration errors, 1 otherwise).
+A closed pipe (`vendre-feeds urls | head -1`) is no error: the reader has what
+it wanted, and the command ends quietly with 0.
 """
 
 from __future__ import annotations
@@ -96,13 +98,12 @@ class FeedsGroup(click.Group):
         except FeedsError as exc:
             click.echo(f"error: {feeds_log.mask(str(exc))}", err=True)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _drop_stdout()
+            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was published or replaced", err=True)
             sys.exit(130)
-        except BrokenPipeError:
-            _drop_stdout()
-            click.echo("error: the output was closed before everything was printed", err=True)
-            sys.exit(1)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug: one line, the traceback only with -v
@@ -115,14 +116,15 @@ class FeedsGroup(click.Group):
             sys.exit(1)
 
 
-pass_app = click.make_pass_decorator(App)
-
-
 def _drop_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's own flush at exit cannot fail again."""
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is still
+    buffered for the closed pipe fails no more (the reader has gone)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     except (OSError, ValueError):  # no real file descriptor (a test's runner): nothing to do
         pass
+
+
+pass_app = click.make_pass_decorator(App)

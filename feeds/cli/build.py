@@ -16,7 +16,10 @@ __all__ = ["build", "diff", "upload", "upload_published", "validate"]
 
 @click.command()
 @click.argument("channels", nargs=-1)
-@click.option("--force", is_flag=True, help="Publish even if the drop guard objects.")
+@click.option("--force", is_flag=True,
+              help="Publish even if the guard objects (a feed that fell by more than "
+                   "max_drop_percent, or a first publication that is empty or holds fewer "
+                   "than half of the sellable products).")
 @pass_app
 def build(app: App, channels: tuple[str, ...], force: bool) -> None:
     """Build and publish the feeds of CHANNELS (default: every enabled channel), then the
@@ -38,7 +41,8 @@ def build(app: App, channels: tuple[str, ...], force: bool) -> None:
     failed = [r for r in results if not r.ok]
     if failed:
         raise FeedsError(f"{len(failed)} of {len(results)} feeds not published: "
-                         + ", ".join(r.stem for r in failed) + index_skipped(cfg))
+                         + "; ".join(f"{r.stem} ({r.reason.split(';')[0]})" for r in failed)
+                         + index_skipped(cfg))
     if upload_failed is not None:
         raise upload_failed
 

@@ -38,10 +38,17 @@ def init(app: App, path: str | None, force: bool) -> None:
 @pass_app
 def sync(app: App) -> None:
     """Read products, categories and recent orders into the local store."""
+    from feeds.demo.run import demo_source
     from feeds.jobs.sync import sync_shop
 
     cfg = app.load()
-    app.echo(sync_line(sync_shop(cfg, app.progress())))
+    demo = demo_source(cfg)
+    if demo is None:
+        app.echo(sync_line(sync_shop(cfg, app.progress())))
+        return
+    app.echo("the demo shop: read from the bundled catalogue, offline")
+    app.echo(sync_line(sync_shop(cfg, app.progress(), transport=demo.transport,
+                                 api_key=demo.api_key)))
 
 
 @click.command()

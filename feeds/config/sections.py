@@ -17,6 +17,7 @@ from feeds.core.ids import IdField
 from feeds.core.settings import ChannelSettings, setting
 
 __all__ = [
+    "DEFAULT_STALE_MINUTES",
     "SECTIONS",
     "BestsellerSettings",
     "BuildSettings",
@@ -137,8 +138,10 @@ class ServerSettings:
     public_url: str = setting("", "Where shoppers' browsers and feed fetchers reach this "
                                   "server, e.g. https://feeds.shop.se",
                               example="https://feeds.shop.se")
-    max_feed_age_minutes: int = setting(180, "/health answers 503 when a feed is older than "
-                                             "this", min=1, max=525_600)
+    stale_after_minutes: int | None = setting(
+        None, "A feed older than this is stale: /health answers 503 and the status page "
+              "says so; empty = three [schedule] intervals (180 when the schedule is off)",
+        min=1, max=525_600)
     threads: int = setting(8, "Worker threads of the WSGI server", min=1, max=256)
     connection_limit: int = setting(1000, "Open connections the server accepts at once; "
                                           "further clients wait in the listen queue",
@@ -264,6 +267,10 @@ class PublishSettings:
         return f"{rest}/" if rest else ""
 
 
+#: Minutes after which a feed is stale when no schedule refreshes it (cron, by hand).
+DEFAULT_STALE_MINUTES = 180
+
+
 @dataclass(frozen=True)
 class FleetShopSettings:
     """[fleet] in a shop's file: where the shop runs when it is one of a fleet (`--fleet`).
@@ -354,6 +361,22 @@ class Config:
         :raises KeyError: no such channel (the loader knows every registered one).
         """
         return self.channels[name]
+
+    def stale_after_minutes(self) -> int:
+        """Minutes after which a published feed is stale: `[server] stale_after_minutes`,
+        else three schedule intervals, else (no schedule) three hours."""
+        if self.server.stale_after_minutes is not None:
+            return self.server.stale_after_minutes
+        every = self.schedule.every_minutes
+        return 3 * every if every > 0 else DEFAULT_STALE_MINUTES
+
+    def public_base(self, fallback: str | None = None) -> str:
+        """Where browsers and fetchers reach the server, without a trailing slash:
+        `[server] public_url`, else `fallback` (the address a request came to), else
+        `http://<[server] host>:<port>` (reachable from this machine only)."""
+        base = self.server.public_url or fallback or \
+            f"http://{self.server.host}:{self.server.port}"
+        return base.rstrip("/")
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line (masked by `feeds.log`)."""

@@ -22,7 +22,7 @@ import orjson
 
 from feeds.errors import StoreError
 
-__all__ = ["SnapshotWriter", "Store", "SyncRecord"]
+__all__ = ["SnapshotWriter", "Store", "SyncRecord", "decode"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -80,8 +80,8 @@ def _dumps(raw: Mapping[str, Any]) -> str:
         return text
 
 
-def _loads(text: str) -> Any:
-    """The raw object back (orjson, or the stdlib for numbers orjson cannot hold).
+def decode(text: str | bytes) -> Any:
+    """A stored raw object back (orjson, or the stdlib for numbers orjson cannot hold).
 
     orjson reads integers beyond 64 bits as floats; no field the feeds derive from
     holds one, and the stored text itself stays exact.
@@ -296,12 +296,19 @@ class Store:
 
     def iter_products(self) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
         """Every product as (raw, raw parent or None), by id; streams, never loads all."""
+        for raw, parent in self.iter_product_rows():
+            yield decode(raw), decode(parent) if parent else None
+
+    def iter_product_rows(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """`iter_products` still encoded: each product's stored JSON (UTF-8) and its
+        parent's, for `decode` wherever they are used (the build decodes them in two
+        processes; bytes cross between them without a copy being decoded)."""
         with self._read() as conn:
+            conn.text_factory = bytes  # SQLite's own UTF-8, not decoded into str
             cursor = conn.execute(
                 "SELECT c.raw, p.raw FROM products c LEFT JOIN products p ON p.id = c.parent "
                 "ORDER BY c.id")
-            for raw, parent in cursor:
-                yield _loads(raw), _loads(parent) if parent else None
+            yield from cursor
 
     def product(self, vendre_id: int) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """One product (and its parent) by Vendre id, or None."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def test_a_shop_uses_its_fleet_state_unless_it_sets_data_dir(fleet: FleetDir) ->
     loaded = fleet.load()
     assert loaded.load_shop("acme").data_dir == fleet.state_root / "acme"
     own = fleet.shops_dir / "own.toml"
-    own.write_text('data_dir = "elsewhere"\n', encoding="utf-8")
+    own.write_text('data_dir = "elsewhere"\n[shop]\nbase_url = "https://own.example"\n',
+                   encoding="utf-8")
     assert loaded.load_shop("own").data_dir == fleet.shops_dir / "elsewhere"
 
 
@@ -51,7 +53,8 @@ def test_the_shard_of_a_shop_is_not_read_from_the_environment(fleet: FleetDir) -
     """One variable in a fleet's shared environment would move every shop."""
     loaded = load_fleet(fleet.file, env={"VENDRE_FEEDS_FLEET_SHARD": "2"})
     assert loaded.load_shop("acme").fleet.shard is None
-    single = load_config(env={"VENDRE_FEEDS_FLEET_SHARD": "2"}, use_file=False)
+    single = load_config(env={"VENDRE_FEEDS_FLEET_SHARD": "2"}, use_file=False,
+                         overrides={"shop": {"base_url": "https://shop.example"}})
     assert single.fleet.shard is None
 
 
@@ -172,6 +175,9 @@ def test_init_in_a_fleet_leaves_data_dir_to_the_fleet(fleet: FleetDir) -> None:
     assert "\ndata_dir =" not in text and "# data_dir =" in text
     done = fleet.cli("--config", "shops/new.toml", "init")
     assert done.returncode == 0, done.stderr
+    new = fleet.shops_dir / "new.toml"  # the owner fills in the shop's address
+    new.write_text(re.sub(r'(?m)^base_url = "".*$', 'base_url = "https://new.example"',
+                          new.read_text("utf-8")), "utf-8")
     assert fleet.load().load_shop("new").data_dir == fleet.state_root / "new"
 
 

@@ -142,13 +142,16 @@ class PushReport:
     def summary(self) -> str:
         verb = "would send" if self.dry_run else "sent"
         done = ", ".join(f"{action} {n}" for action, n in sorted(self.actions.items()))
-        line = f"{self.name}: {verb} {done or 'nothing (in step)'}"
-        if not self.dry_run:
-            line += f" in {self.requests} requests"
+        if not done:
+            line = f"{self.name}: nothing to send: the marketplace already holds this"
+        else:
+            line = f"{self.name}: {verb} {done}"
+            if not self.dry_run:
+                line += f" in {self.requests} requests"
         if self.rejected:
             line += f"; {len(self.rejected)} rejected"
         if self.left_out:
-            line += f"; {len(self.left_out)} left out by the rules"
+            line += f"; {len(self.left_out)} dropped by the rules"
         return line + (f"; {self.message}" if self.message else "")
 
 
