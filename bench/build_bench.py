@@ -1,19 +1,30 @@
-"""Benchmark of `vendre-feeds build google` against the simplest honest baseline.
+"""Benchmark of `vendre-feeds build` against the simplest honest one-core writer.
 
-    python -m bench.build_bench [--products 100000 1000000] [--write]
+    python -m bench.build_bench [--products 100000] [--big 1000000] [--rounds 3] [--write]
 
-For each size, a temporary data dir gets a store of N synthetic products
-(`bench.synthetic`, written straight into the SQLite snapshot), then two child
-processes run on that same snapshot, one after the other:
+A temporary data dir gets a snapshot of N synthetic products (`bench.synthetic`,
+written straight into the SQLite store). Then, round after round (interleaved,
+so that a noisy machine hurts every figure alike), each of these runs as its
+own child process on that snapshot:
 
-- the pipeline: `python -m feeds -q --config ... build google --force` (parse,
-  validate, render through the Jinja template, parse back with lxml, publish);
-- the baseline: `python -m bench.baseline_google` (plain loops, regex tag
-  stripping, Decimal VAT, escaped string concatenation, no validation).
+- the baseline (`bench.baseline_google`): the one-core streaming writer. It
+  decodes each product's JSON, strips HTML, adds VAT, escapes and writes the
+  Google feed, no validation, no templates, no parse-back; its time includes
+  decoding its input;
+- `vendre-feeds build google --force` (two processes where the machine has two
+  cores, as users run it);
+- the same build in one process (`bench.build_once --in-process`), to show what
+  the second core buys;
+- `vendre-feeds build google meta criteo --force` (one pass, three files).
 
-Reported: items written, items per second, the ratio of the two speeds, and each
-child's peak RSS. Targets (from the feeds issue): at least 40 % of the
-baseline's speed, and under 250 MB peak at 1,000,000 items.
+Reported: the median of each figure over the rounds, the ratio of the baseline's
+wall time to Google's (the goal is at least 1.0: as fast as the writer), the
+ratio of three channels to Google alone (the goal is at most 1.5), each
+process's own peak RSS (VmHWM; the build's child process sampled every 0.2 s)
+and CPU time (of the whole process tree). With `--big`, the baseline and the
+Google build again on a snapshot of that many products (the goals: 1.0 again,
+peak memory flat, and how far from 30 s). Last, the CPU split of one in-process
+build (`bench.build_profile`).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,30 +41,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import synthetic
-from bench.common import Measured, machine_line, run_measured, write_section
+from bench.common import Measured, machine_info, run_measured, write_section
 from feeds.storage.store import Store
 
-__all__ = ["fill_store", "main", "run_size"]
+__all__ = ["Figure", "fill_store", "main", "markdown", "measure"]
 
 BATCH = 5000
-
-
-@dataclass(frozen=True)
-class SizeResult:
-    products: int
-    pipeline: Measured
-    pipeline_items: int
-    baseline: Measured
-    baseline_items: int
-
-    def row(self) -> str:
-        ours = self.pipeline_items / self.pipeline.seconds
-        base = self.baseline_items / self.baseline.seconds
-        child = self.pipeline.helpers_peak_mb
-        return (f"| {self.products:,} | {self.pipeline_items:,} | {ours:,.0f} | "
-                f"{self.pipeline.peak_mb:.0f} MB | {f'{child:.0f} MB' if child else '-'} | "
-                f"{self.baseline_items:,} | {base:,.0f} | "
-                f"{self.baseline.peak_mb:.0f} MB | {ours / base:.0%} |")
+THREE = ("google", "meta", "criteo")
+BASELINE, GOOGLE, ONE_PROCESS, THREE_CHANNELS = \
+    "baseline", "google", "google, one process", "google, meta, criteo"
+GOAL_RATIO, GOAL_THREE, GOAL_BIG_S, GOAL_PEAK_MB = 1.0, 1.5, 30.0, 100.0
 
 
 def fill_store(data_dir: Path, products: int,
@@ -75,171 +73,232 @@ def fill_store(data_dir: Path, products: int,
                           for o in orders)
 
 
-def _config(work: Path, *, all_feeds: bool = False) -> Path:
+def _config(work: Path) -> Path:
     path = work / "vendre-feeds.toml"
-    off = "" if all_feeds else \
-        "[channels.meta]\nenabled = false\n[channels.criteo]\nenabled = false\n"
     path.write_text(
         f'data_dir = "{work / "data"}"\n'
         f'[shop]\nname = "Bench"\nbase_url = "{synthetic.BASE_URL}"\n'
-        'default_brand = "Bench"\n' + off, encoding="utf-8")
+        'default_brand = "Bench"\n', encoding="utf-8")
     return path
 
 
-def run_size(products: int, work_root: Path) -> SizeResult:
-    """Fill a store of `products`, then time the pipeline and the baseline on it."""
-    work = Path(tempfile.mkdtemp(prefix=f"build-{products}-", dir=work_root))
-    try:
-        fill_store(work / "data", products)
-        config = _config(work)
-        ours = run_measured("feeds", ["-q", "--config", str(config), "build", "google",
-                                      "--force"], work=work)
-        state = json.loads((work / "data" / "state" / "feeds" / "google.json").read_text())
-        base = run_measured("bench.baseline_google",
-                            [str(work / "data" / "catalog.sqlite3"), str(work / "baseline.xml"),
-                             synthetic.BASE_URL], work=work)
-        return SizeResult(products, ours, state["items"], base, int(base.stdout.strip()))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-# ---------------------------------------------------------------- one pass, several channels
-
-GOOGLE = ("google",)
-THREE = ("google", "meta", "criteo")
+# ---------------------------------------------------------------- one figure
 
 
 @dataclass(frozen=True)
-class ChannelsRun:
-    channels: tuple[str, ...]
-    mode: str
-    measured: Measured
+class Figure:
+    """One kind of run, measured once per round."""
+
+    name: str
+    runs: tuple[Measured, ...]
     items: int
 
+    @property
+    def wall(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
 
-def compare_channels(products: int, work_root: Path) -> tuple[list[ChannelsRun], dict, dict,
-                                                                Measured, int]:
-    """Google alone and Google + Meta + Criteo on one snapshot, with the pass in a child
-    and in the build process; the profile split of both; the baseline of the same run."""
-    work = Path(tempfile.mkdtemp(prefix=f"channels-{products}-", dir=work_root))
+    @property
+    def cpu(self) -> float:
+        return statistics.median(r.cpu_s for r in self.runs)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(r.peak_mb for r in self.runs)
+
+    @property
+    def child_peak_mb(self) -> float:
+        return max(r.helpers_peak_mb for r in self.runs)
+
+    def walls(self) -> str:
+        return ", ".join(f"{r.seconds:.1f}" for r in self.runs)
+
+
+def _items(work: Path, channels: Sequence[str]) -> int:
+    return sum(json.loads((work / "data" / "state" / "feeds" / f"{c}.json").read_text())["items"]
+               for c in channels)
+
+
+def _runners(work: Path, config: Path, *, one_process: bool, three: bool
+             ) -> dict[str, Callable[[], tuple[Measured, int]]]:
+    def baseline() -> tuple[Measured, int]:
+        measured = run_measured("bench.baseline_google",
+                                [str(work / "data" / "catalog.sqlite3"),
+                                 str(work / "baseline.xml"), synthetic.BASE_URL], work=work)
+        return measured, int(measured.stdout.strip())
+
+    def build(*channels: str) -> Callable[[], tuple[Measured, int]]:
+        def run() -> tuple[Measured, int]:
+            measured = run_measured("feeds", ["-q", "--config", str(config), "build",
+                                              *channels, "--force"], work=work)
+            return measured, _items(work, channels)
+        return run
+
+    def in_one_process() -> tuple[Measured, int]:
+        measured = run_measured("bench.build_once",
+                                ["--in-process", "--config", str(config), "google"], work=work)
+        return measured, _items(work, ["google"])
+
+    runners = {BASELINE: baseline, GOOGLE: build("google")}
+    if one_process:
+        runners[ONE_PROCESS] = in_one_process
+    if three:
+        runners[THREE_CHANNELS] = build(*THREE)
+    return runners
+
+
+def measure(products: int, work_root: Path, rounds: int, *, one_process: bool = True,
+            three: bool = True, progress: Callable[[str], None] = print
+            ) -> dict[str, Figure]:
+    """Fill a snapshot of `products`, then run every figure once per round, interleaved."""
+    work = Path(tempfile.mkdtemp(prefix=f"build-{products}-", dir=work_root))
     try:
         fill_store(work / "data", products)
-        config = _config(work, all_feeds=True)
-        runs = []
-        for channels in (GOOGLE, THREE):
-            for mode in ("--in-process", "--child"):
-                measured = run_measured("bench.build_once",
-                                        [mode, "--config", str(config), *channels], work=work)
-                items = sum(json.loads((work / "data" / "state" / "feeds" / f"{c}.json")
-                                       .read_text())["items"] for c in channels)
-                runs.append(ChannelsRun(channels, mode.strip("-"), measured, items))
-        split = {c: json.loads(run_measured("bench.build_profile", [str(config), *c],
-                                            work=work).stdout)
-                 for c in (GOOGLE, THREE)}
-        base = run_measured("bench.baseline_google",
-                            [str(work / "data" / "catalog.sqlite3"), str(work / "baseline.xml"),
-                             synthetic.BASE_URL], work=work)
-        return runs, split[GOOGLE], split[THREE], base, int(base.stdout.strip())
+        runners = _runners(work, _config(work), one_process=one_process, three=three)
+        found: dict[str, list[Measured]] = {name: [] for name in runners}
+        items: dict[str, int] = {}
+        for n in range(rounds):
+            for name, run in runners.items():
+                measured, items[name] = run()
+                found[name].append(measured)
+                progress(f"{products:,} products, round {n + 1}/{rounds}: {name} "
+                         f"{measured.seconds:.1f} s (CPU {measured.cpu_s:.1f} s, peak "
+                         f"{measured.peak_mb:.0f} MB + {measured.helpers_peak_mb:.0f} MB)")
+        return {name: Figure(name, tuple(runs), items[name]) for name, runs in found.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def channels_markdown(products: int, runs: list[ChannelsRun], google: dict, three: dict,
-                      base: Measured, base_items: int) -> str:
-    alone = {r.mode: r.measured.seconds for r in runs if r.channels == GOOGLE}
-    base_rate = base_items / base.seconds
-    lines = [
-        f"### One pass, three channels: {products:,} products",
-        "",
-        "Same snapshot, same run. `pass in` says where products are read, derived and "
-        "checked: in the build process, or in a child while the build process renders "
-        "(`feeds/pipeline/producer.py`). Google's speed is compared with the plain-loop "
-        "baseline measured in this run.",
-        "",
-        "| channels | pass in | wall time | items written | peak RSS (+ child) "
-        "| time / Google alone (same mode) | Google items/s / baseline |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        m = r.measured
-        child = f" + {m.helpers_peak_mb:.0f} MB" if m.helpers_peak_mb else ""
-        ratio = m.seconds / alone[r.mode]
-        speed = f"{(r.items / m.seconds) / base_rate:.0%}" if r.channels == GOOGLE else "-"
-        lines.append(f"| {', '.join(r.channels)} | {r.mode} | {m.seconds:.1f} s | "
-                     f"{r.items:,} | {m.peak_mb:.0f} MB{child} | {ratio:.2f}x | {speed} |")
-    lines += ["", f"Baseline: {base_items:,} items in {base.seconds:.1f} s "
-                  f"({base_rate:,.0f} items/s).", "",
-              "Profile split, all in one process (`python -m bench.build_profile`): the pass's "
-              "pieces timed on the same snapshot, the rest of the in-process build's wall time "
-              "is rendering, the parse-back check and publishing.", "",
-              "| channels | read (SQLite + JSON) | parse (once per target) | map + rules "
-              "| render + check + publish | whole build |",
-              "|---|---:|---:|---:|---:|---:|"]
-    for name, split in (("google", google), ("google, meta, criteo", three)):
-        lines.append(f"| {name} | {split['read']:.1f} s | {split['parse']:.1f} s | "
-                     f"{split['map_rules']:.1f} s | {split['render_check_publish']:.1f} s | "
-                     f"{split['build']:.1f} s |")
-    return "\n".join(lines)
+def ratio(figures: dict[str, Figure], top: str, bottom: str) -> float:
+    """The median over rounds of top's wall time / bottom's in the same round."""
+    pairs = zip(figures[top].runs, figures[bottom].runs, strict=True)
+    return statistics.median(a.seconds / b.seconds for a, b in pairs)
 
 
-def markdown(results: Sequence[SizeResult], command: str) -> str:
+def profile_split(products: int, work_root: Path) -> dict[str, dict[str, float]]:
+    """CPU seconds of each piece of one in-process build (`bench.build_profile`)."""
+    work = Path(tempfile.mkdtemp(prefix=f"profile-{products}-", dir=work_root))
+    try:
+        fill_store(work / "data", products)
+        config = _config(work)
+        return {", ".join(c): json.loads(run_measured("bench.build_profile",
+                                                      [str(config), *c], work=work).stdout)
+                for c in (("google",), THREE)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _table(figures: dict[str, Figure]) -> list[str]:
+    base = figures[BASELINE]
+    lines = ["| run | items | wall time (median) | each round | items/s | CPU (median) "
+             "| peak RSS | child's peak RSS |",
+             "|---|---:|---:|---|---:|---:|---:|---:|"]
+    for f in figures.values():
+        child = f"{f.child_peak_mb:.0f} MB" if f.child_peak_mb else "-"
+        name = "baseline: the one-core streaming writer" if f is base else f"build {f.name}"
+        lines.append(f"| {name} | {f.items:,} | {f.wall:.2f} s | {f.walls()} | "
+                     f"{f.items / f.wall:,.0f} | {f.cpu:.1f} s | {f.peak_mb:.0f} MB | {child} |")
+    return lines
+
+
+def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
+             split: dict[str, dict[str, float]] | None, *, products: int, rounds: int,
+             big_products: int = 0, big_rounds: int = 0, command: str,
+             machine: dict[str, str], load_after: str) -> str:
+    google = ratio(small, BASELINE, GOOGLE)
     lines = [
-        "## Feed build: `vendre-feeds build google` vs a plain-loop baseline",
+        "## Feed build: `vendre-feeds build` against the one-core streaming writer",
         "",
-        f"Machine: {machine_line()}. Command: `{command}`.",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}; "
+        f"{machine['os']}. Date: {machine['date']}. Load average (1 min): {machine['load']} "
+        f"at the start, {load_after} at the end. Command: `{command}`.",
         "",
-        "Both read the same SQLite snapshot of synthetic products (`bench/synthetic.py`, "
-        "about 3 KB of JSON each, 2 % variant parents). The pipeline derives each product "
-        "(VAT, availability, HTML to text, GTIN check digits, language fallback), applies "
-        "the channel's rules, renders the Jinja template, parses the output back with lxml "
-        "and publishes atomically (with the .gz twin, report and history copy). The "
-        "baseline (`bench/baseline_google.py`) does the least honest job: `json.loads`, "
-        "regex tag stripping, Decimal VAT, `html.escape` and string concatenation, no "
-        "validation. Speed is items written per second of wall time; memory is each "
-        "process's own peak RSS (VmHWM).",
+        "Every run reads the same SQLite snapshot of synthetic products (`bench/synthetic.py`, "
+        "about 3 KB of JSON each, 2 % variant parents). The baseline "
+        "(`bench/baseline_google.py`) is the simplest honest writer, on one core: it decodes "
+        "each product's JSON (`json.loads`), strips HTML, adds VAT and writes the escaped "
+        "Google item, with no validation, no template, no parse-back. The build derives each "
+        "product (VAT, availability, HTML to text, GTIN check digits, language fallback), "
+        "applies every rule of the channel, renders the built-in template, parses the output "
+        "back with its id digest, and publishes atomically (with the .gz twin, report, "
+        "history and feed ids). Each figure ran once per round, the rounds interleaved; "
+        "walls and ratios are medians. Peak RSS is each process's own high-water mark "
+        "(VmHWM); the child's is sampled every 0.2 s. CPU is the whole process tree's.",
         "",
-        "| products | pipeline items | items/s | peak RSS | child's peak RSS | baseline items "
-        "| items/s | peak RSS | pipeline speed / baseline |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *(r.row() for r in results),
+        f"### {products:,} products, {rounds} rounds",
         "",
-        "Targets from the feeds issue: at least 40 % of the baseline's speed, and under "
-        "250 MB peak at 1,000,000 items. From 10,000 products on, with a second core, the "
-        "pipeline uses two processes (`feeds/pipeline/producer.py`): a child reads and checks "
-        "the products while the build process renders, writes and parses back; the child's "
-        "peak RSS (and that of "
-        "multiprocessing's resource tracker, whichever is larger) is sampled every 0.2 s "
-        "from /proc and comes on top of the build process's own. Both write the same "
-        "number of items "
-        "here because the synthetic catalogue has no product the pipeline's rules drop "
-        "and the baseline keeps.",
+        *_table(small),
+        "",
+        f"- Google: the baseline's wall time / the build's = **{google:.2f}x** "
+        f"(goal at least {GOAL_RATIO:.1f}x).",
     ]
+    if ONE_PROCESS in small:
+        lines.append(f"- The second core: one process / two processes = "
+                     f"{ratio(small, ONE_PROCESS, GOOGLE):.2f}x.")
+    if THREE_CHANNELS in small:
+        lines.append(f"- Google, Meta and Criteo in one build / Google alone = "
+                     f"**{ratio(small, THREE_CHANNELS, GOOGLE):.2f}x** "
+                     f"(goal at most {GOAL_THREE:.1f}x).")
+    if big is not None:
+        g = big[GOOGLE]
+        lines += [
+            "",
+            f"### {big_products:,} products, {big_rounds} rounds",
+            "",
+            *_table(big),
+            "",
+            f"- Google: the baseline's wall time / the build's = "
+            f"**{ratio(big, BASELINE, GOOGLE):.2f}x** (goal at least {GOAL_RATIO:.1f}x); "
+            f"the build took {g.wall:.1f} s, {g.wall / GOAL_BIG_S:.1f}x the {GOAL_BIG_S:.0f} s "
+            "aimed at.",
+            f"- Peak RSS per process: {g.peak_mb:.0f} MB (build) and {g.child_peak_mb:.0f} MB "
+            f"(child) against {small[GOOGLE].peak_mb:.0f} MB and "
+            f"{small[GOOGLE].child_peak_mb:.0f} MB at {products:,} (goal: at most "
+            f"{GOAL_PEAK_MB:.0f} MB each, flat).",
+        ]
+    if split:
+        lines += ["", "### Where the CPU goes: one build in one process "
+                      "(`python -m bench.build_profile`)", "",
+                  "CPU seconds of each piece of the pass, timed on the same snapshot, then the "
+                  "whole in-process build; `rest` is what the build spent besides the pass: "
+                  "the parse-back check, writing the file and its .gz twin, the report, the "
+                  "feed ids and publishing.", "",
+                  "| channels | read (SQLite) | decode (orjson) | parse | map + rules "
+                  "| render | rest | whole build |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, s in split.items():
+            lines.append(f"| {name} | {s['read']:.2f} s | {s['decode']:.2f} s | "
+                         f"{s['parse']:.2f} s | {s['map_rules']:.2f} s | {s['render']:.2f} s | "
+                         f"{s['rest']:.2f} s | {s['build']:.2f} s |")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.build_bench")
-    parser.add_argument("--products", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--channels-products", type=int, default=100_000,
-                        help="catalogue size of the one-pass comparison (0 = skip it)")
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--big", type=int, default=1_000_000,
+                        help="the large snapshot's size (0 = skip it)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--big-rounds", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
-    command = "python -m bench.build_bench --products " + \
-        " ".join(str(n) for n in args.products) + \
-        f" --channels-products {args.channels_products}" + (" --write" if args.write else "")
+    command = (f"python -m bench.build_bench --products {args.products} --big {args.big} "
+               f"--rounds {args.rounds} --big-rounds {args.big_rounds}"
+               + (" --write" if args.write else ""))
+    machine = machine_info()
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
     try:
-        results = []
-        for n in args.products:
-            results.append(run_size(n, work_root))
-            print(results[-1].row(), flush=True)
-        compared = compare_channels(args.channels_products, work_root) \
-            if args.channels_products else None
+        small = measure(args.products, work_root, args.rounds)
+        big = measure(args.big, work_root, args.big_rounds, one_process=False, three=False) \
+            if args.big else None
+        split = profile_split(args.products, work_root)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
-    section = markdown(results, command)
-    if compared is not None:
-        section += "\n\n" + channels_markdown(args.channels_products, *compared)
+    section = markdown(small, big, split, products=args.products, rounds=args.rounds,
+                       big_products=args.big, big_rounds=args.big_rounds, command=command,
+                       machine=machine, load_after=machine_info()["load"])
     print(section)
     if args.write:
         write_section("build-bench", section)

@@ -327,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         publish(data, "small", small)
         config = Path(tmp) / "vendre-feeds.toml"
         config.write_text(f'data_dir = "{data}"\n[server]\naccess_key = "{KEY}"\n'
-                          "[schedule]\nevery_minutes = 0\n")
+                          "[schedule]\nevery_minutes = 0\n"
+                          '[shop]\nbase_url = "https://shop.example"\n')
         with feed_server(config, free_port()) as url:
             ours = run_all(url, False, args.duration)
         with static_server(data / "feeds", free_port()) as url:

@@ -253,7 +253,8 @@ def measure(phase: Phase, port: int, hold: float, timeout: float, big_bytes: int
 def run_phases(args: argparse.Namespace, data: Path, big_bytes: int) -> list[Phase]:
     config = data.parent / "vendre-feeds.toml"
     config.write_text(f'data_dir = "{data}"\n[server]\naccess_key = "{KEY}"\n'
-                      "[schedule]\nevery_minutes = 0\n")
+                      "[schedule]\nevery_minutes = 0\n"
+                      '[shop]\nbase_url = "https://shop.example"\n')
     old = data.parent / "old-limit.toml"
     old.write_text(config.read_text().replace("[server]\n",
                                               f"[server]\nconnection_limit = {OLD_LIMIT}\n"))

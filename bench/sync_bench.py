@@ -184,7 +184,9 @@ def _write_config(tmp: Path, api_url: str, concurrency: int) -> Path:
         f'api_url = "{api_url}"\n'
         f"page_size = {PAGE_SIZE}\n"
         f"concurrency = {concurrency}\n"
-        "orders = true\n",
+        "orders = true\n\n"
+        "[shop]\n"
+        'base_url = "https://shop.example"\n',
         encoding="utf-8")
     return config
 

@@ -13,7 +13,8 @@ The tree::
      ├── LockBusy                   another sync/build holds the data-dir lock
      ├── BuildError                 a feed could not be built or published
      │    ├── FeedInvalid           the rendered output is not well-formed / not the channel's shape
-     │    └── DropGuardTripped      the item count fell more than `max_drop_percent`
+     │    ├── DropGuardTripped      the item count fell more than `max_drop_percent`
+     │    └── UploadError           copying the published files to object storage failed
      └── NotFound                   an unknown channel, product, category or order
 
 Bad catalogue *data* is never an exception: it becomes a `Violation` with a
@@ -34,6 +35,7 @@ __all__ = [
     "LockBusy",
     "NotFound",
     "StoreError",
+    "UploadError",
     "VendreAuthError",
     "VendreError",
     "VendreResponseError",
@@ -95,6 +97,11 @@ class FeedInvalid(BuildError):
 
 class DropGuardTripped(BuildError):
     """The item count fell by more than the allowed percentage; not published."""
+
+
+class UploadError(BuildError):
+    """Copying the published files to object storage failed; the local files and the
+    previous objects stay, and the next run uploads what is missing or different."""
 
 
 class NotFound(FeedsError):

@@ -191,12 +191,10 @@ def test_lead_time_and_product_type_come_from_the_settings(tmp_path):
         {"fulfillment_channel_code": "DEFAULT", "quantity": 14}]  # 0 days: not sent
 
 
-def test_a_build_without_a_seller_id_publishes_nothing(tmp_path):
-    cfg = amazon_cfg(tmp_path, seller_id="")
-    fill(cfg, NOW)
-    (result,) = build_feeds(cfg, codes=["amazon"], now=NOW)
-    assert not result.published and "seller_id" in result.reason
-    assert not (cfg.data_dir / "feeds" / "amazon.json").exists()
+def test_an_enabled_amazon_without_a_seller_id_is_a_config_error(tmp_path):
+    """Refused at load (exit 2, naming the key), before anything is built."""
+    with pytest.raises(ConfigError, match=r"^channels\.amazon\.seller_id: missing"):
+        amazon_cfg(tmp_path, seller_id="")
 
 
 @pytest.mark.parametrize("key, value, words", [

@@ -115,22 +115,28 @@ def test_server_report_leaves_the_markers_to_write_section(tmp_path):
     assert path.read_text(encoding="utf-8").count("<!-- server-bench -->") == 1
 
 
-def test_build_benchmark_compares_one_and_three_channels_in_both_modes(tmp_path):
-    from bench.build_bench import THREE, channels_markdown, compare_channels
+def test_build_benchmark_interleaves_every_figure_and_reports_the_ratios(tmp_path):
+    from bench import build_bench as bench
 
-    runs, google, three, base, base_items = compare_channels(400, tmp_path)
-    assert [(r.channels, r.mode) for r in runs] == [
-        (("google",), "in-process"), (("google",), "child"),
-        (THREE, "in-process"), (THREE, "child")]
-    google_items = runs[0].items
-    assert google_items == runs[1].items == base_items > 300
-    assert runs[2].items == runs[3].items > 2 * google_items  # meta and criteo wrote too
-    assert runs[1].measured.helpers_peak_mb > 0 and runs[0].measured.helpers_peak_mb == 0
-    for split in (google, three):
-        assert set(split) == {"read", "parse", "map_rules", "build", "render_check_publish"}
-        assert split["build"] >= split["read"] > 0
-    assert "| google, meta, criteo | child |" in channels_markdown(400, runs, google, three,
-                                                                     base, base_items)
+    said = []
+    figures = bench.measure(400, tmp_path, rounds=2, progress=said.append)
+    assert list(figures) == [bench.BASELINE, bench.GOOGLE, bench.ONE_PROCESS,
+                             bench.THREE_CHANNELS]
+    assert [line.split(": ")[1].split(" ")[0] for line in said[:4]] == \
+        ["baseline", "google", "google,", "google,"]  # round 1 runs each figure once
+    google = figures[bench.GOOGLE].items
+    assert google == figures[bench.BASELINE].items == figures[bench.ONE_PROCESS].items > 300
+    assert figures[bench.THREE_CHANNELS].items > 2 * google  # meta and criteo wrote too
+    assert all(len(f.runs) == 2 for f in figures.values())
+    split = bench.profile_split(400, tmp_path)
+    for name in ("google", "google, meta, criteo"):
+        assert split[name]["build"] >= split[name]["parse"] > 0
+    text = bench.markdown(figures, figures, split, products=400, rounds=2, big_products=400,
+                          big_rounds=2, command="python -m bench.build_bench",
+                          machine=bench.machine_info(), load_after="0.00")
+    assert "the baseline's wall time / the build's" in text
+    assert "| build google, meta, criteo |" in text and "| google, meta, criteo |" in text
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_marketplace_benchmark_runs_and_packs_the_incremental_push(tmp_path):
@@ -144,3 +150,18 @@ def test_marketplace_benchmark_runs_and_packs_the_incremental_push(tmp_path):
     text = result.markdown("python -m bench.marketplace_bench --articles 300")
     assert text.startswith("## Marketplaces") and "| build google |" in text
     assert list(tmp_path.iterdir()) == []
+
+
+def test_s3_requests_bench_counts_a_quiet_round_as_listings_and_the_status_page(
+        tmp_path, monkeypatch):
+    from bench import s3_requests
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                 "AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, "placeholder")  # run() sets them; restored after the test
+    first, quiet, everything, changed = s3_requests.run(300, tmp_path)
+    assert first.requests["PUT"] == first.objects and first.requests["GET"] == 2
+    assert (quiet.requests["PUT"], quiet.requests["GET"], quiet.total) == (1, 2, 3)
+    assert everything.requests["PUT"] == everything.objects == first.objects
+    assert 1 < changed.requests["PUT"] <= changed.objects
+    assert "| no change" in s3_requests.markdown([first, quiet, everything, changed], 300, "x")

@@ -189,7 +189,7 @@ def test_filters_and_extra_values(tmp_path):
     meta = parse(cfg, "meta")
     assert item(meta, "1026") is None           # book: category 130's child 131
     assert item(meta, "1006") is None           # out of stock
-    assert result.counts.excluded["excluded category"] >= 4
+    assert result.counts.excluded["in exclude_categories"] >= 4
     first = meta.xpath("//item", namespaces=NS)[0]
     assert text(first, "g:custom_label_3") == "sommar"
     assert text(first, "g:shipping_label") == "stor"

@@ -19,7 +19,6 @@ import pytest
 
 import feeds.pipeline.run as build_module
 from feeds.errors import BuildError
-from feeds.formats import rss_xml
 from feeds.pipeline.producer import produced
 from feeds.pipeline.run import build_feeds
 from tests.conftest import NOW
@@ -68,8 +67,8 @@ def test_child_builds_the_same_feeds_reports_and_counts(tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "CHILD_MIN_PRODUCTS", 0)
     started, real = [], build_module.produced
     monkeypatch.setattr(build_module, "produced",
-                        lambda work, job: started.append([f.stem for f in job.feeds])
-                        or real(work, job))
+                        lambda work, job, *shared: started.append([f.stem for f in job.feeds])
+                        or real(work, job, *shared))
     there = demo_cfg(tmp_path / "there")
     fill(there, NOW)
     split = build(there, keep_first=3)
@@ -138,15 +137,16 @@ def test_interrupted_child_leaves_the_old_feed(published, monkeypatch):
 def test_interrupted_parent_ends_the_child(published, monkeypatch):
     cfg, before = published
     made = {"n": 0}
-    real = rss_xml.FeedItem
+    real = build_module.merge
 
-    def dies_midway(fields):
+    def dies_midway(parts):  # in this process: the child has its own, unpatched merge
         made["n"] += 1
-        if made["n"] == 10:
+        if made["n"] == 3:
             raise KeyboardInterrupt
-        return real(fields)
+        return real(parts)
 
-    monkeypatch.setattr(rss_xml, "FeedItem", dies_midway)
+    monkeypatch.setattr(build_module, "_produce", in_small_batches)
+    monkeypatch.setattr(build_module, "merge", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         build(cfg, "google")
     assert still_the_old_feed(cfg, before)
@@ -225,46 +225,46 @@ def test_produced_yields_in_order_and_ends_the_child_when_closed():
 # ---------------------------------------------------------------- work run in the child
 
 
-def in_small_batches(job, send):
-    build_module._produce(job, send, batch_products=2)
+def in_small_batches(job, send, claims):
+    build_module._produce(job, send, claims, block_products=2)
 
 
-def _after_one_batch(job, send, then):
+def _after_one_batch(job, send, claims, then):
     sent = {"n": 0}
 
     def send_then(batch):
         send(batch)
         sent["n"] += 1
-        if sent["n"] == 2:
+        if sent["n"] == 4:  # the rows and the result of two blocks
             then()
 
-    build_module._produce(job, send_then, batch_products=2)
+    build_module._produce(job, send_then, claims, block_products=2)
 
 
-def dies_at_once(job, send):
+def dies_at_once(job, send, claims):
     os._exit(3)
 
 
-def killed_midway(job, send):
-    _after_one_batch(job, send, lambda: os.kill(os.getpid(), signal.SIGKILL))
+def killed_midway(job, send, claims):
+    _after_one_batch(job, send, claims, lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
-def interrupted_midway(job, send):
+def interrupted_midway(job, send, claims):
     def interrupt():
         raise KeyboardInterrupt
 
-    _after_one_batch(job, send, interrupt)
+    _after_one_batch(job, send, claims, interrupt)
 
 
-def fails_with_build_error(job, send):
+def fails_with_build_error(job, send, claims):
     def fail():
         raise BuildError("the shop is closed")
 
-    _after_one_batch(job, send, fail)
+    _after_one_batch(job, send, claims, fail)
 
 
-def has_a_bug(job, send):
-    _after_one_batch(job, send, lambda: 1 / 0)
+def has_a_bug(job, send, claims):
+    _after_one_batch(job, send, claims, lambda: 1 / 0)
 
 
 class OddError(Exception):

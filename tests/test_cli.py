@@ -96,7 +96,8 @@ def test_orders_missing_is_a_warning(tmp_path):
 
 @pytest.mark.parametrize(("content", "key"), [
     ('[vendre]\npage_size = "x"\n', "vendre.page_size"),
-    ('[vendre]\napi_url = ""\n', "vendre.api_url"),
+    ('[vendre]\napi_url = ""\n[shop]\nbase_url = "https://shop.example"\n', "vendre.api_url"),
+    ('[vendre]\napi_url = "https://shop.example/API/1"\n', "shop.base_url"),
 ])
 def test_config_errors_exit_2_naming_the_key(tmp_path, content, key):
     path = tmp_path / "c.toml"
@@ -124,4 +125,4 @@ def test_installed_command_runs_the_demo_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "demo shop synced: 36 products" in result.stdout
     for marketplace in ("cdon", "fyndiq"):   # built, and shown as a dry run
-        assert f"{marketplace}: would send create 30; 2 left out by the rules" in result.stdout
+        assert f"{marketplace}: would send create 30; 2 dropped by the rules" in result.stdout

@@ -354,7 +354,7 @@ def test_snippet_command(tmp_path):
     cfg_file = tmp_path / "c.toml"
     cfg_file.write_text(f'data_dir = "{tmp_path / "data"}"\n[server]\n'
                         'public_url = "https://feeds.shop.se"\n[tracking]\nsite_key = "abc123"\n'
-                        'ga4_id = "G-ABC1234"\n')
+                        'ga4_id = "G-ABC1234"\n[shop]\nbase_url = "https://shop.se"\n')
     runner = CliRunner()
     loader = runner.invoke(main, ["--config", str(cfg_file), "snippet", "loader"])
     assert loader.output.strip() == \

@@ -497,6 +497,37 @@ def test_unreachable_index_sends_nothing_and_breaks_nothing(world, browser, tmp_
     assert ["init", "123456789012345"] in seen.state["fbq"]  # the tags themselves loaded
 
 
+def test_an_origin_the_index_refuses_gets_one_warning_naming_the_setting(world, browser):
+    """A page on an origin `[tracking] allowed_origins` does not list (www., a staging
+    domain) gets no index; the browser's CORS error does not say why, the loader does."""
+    tmp = world.cfg.data_dir.parent   # the same data dir, another feed server
+    server, cfg = _feed_server(Later(), lambda url: demo_cfg(
+        tmp, server={"public_url": url},
+        tracking={"allowed_origins": ["https://shop.example"]}))
+    path = path_of(world, 1004)
+    world.shop_pages.pages[path] = page_html(loader_tag(cfg))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        messages: list[tuple[str, str]] = []
+        page.on("console", lambda m: messages.append((m.type, m.text)))
+        page.route(BLOCKED, lambda route: route.abort())
+        page.goto(world.shop.url + path)
+        page.wait_for_function("window.vendreFeedsLoader && window.vendreFeedsLoader.done",
+                               timeout=10_000)
+        warnings = [text for kind, text in messages if kind == "warning"]
+        assert len(warnings) == 1, messages
+        assert warnings[0].startswith("vendre-feeds: the product index could not be read "
+                                      f"from {world.shop.url}")
+        assert "[tracking] allowed_origins" in warnings[0]
+        assert any(kind == "error" and "CORS" in text for kind, text in messages)
+        state = page.evaluate(_READ_STATE)
+        assert state["loader"]["page"] is None
+    finally:
+        context.close()
+        server.stop()
+
+
 def test_wrong_site_key_loads_nothing(world, browser, tmp_path):
     tag = loader_tag(world.cfg).replace("/t/demo/", "/t/not-the-key/")
     body = "<script>window.shopScriptRan = true;</script>"

@@ -324,7 +324,7 @@ def test_cli_push_status_and_no_credential_anywhere(tmp_path):
         assert cli(config, "build", "cdon").exit_code == 0
         dry = cli(config, "push", "cdon", "--dry-run")     # no credentials needed
         assert dry.exit_code == 0 and "cdon: would send create 30" in dry.output
-        assert "left out 1012: main_image: missing main image" in dry.output
+        assert "dropped 1012: main_image: missing main image" in dry.output
         assert fake.requests == []
         refused = cli(config, "push", "cdon", env={**env, "CDON_API_TOKEN": "wrong-token-77"})
         assert refused.exit_code == 2
@@ -356,5 +356,5 @@ def test_refresh_pushes_a_marketplace_with_push_true(tmp_path, monkeypatch):
         summary = run_refresh(cfg, transport=demo_transport(NOW), api_key=DEMO_API_KEY,
                               now=NOW)
         assert summary["pushed"] == {"cdon": "cdon: sent create 30 in 1 requests; "
-                                             "2 left out by the rules"}
+                                             "2 dropped by the rules"}
         assert len(fake.articles) == 30

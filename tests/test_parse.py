@@ -6,6 +6,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stdnum import ean
 
 from feeds.core.ids import IdField, feed_id
 from feeds.core.model import Availability, Money
@@ -13,6 +16,7 @@ from feeds.core.pricing import Pricing
 from feeds.core.validation import Severity
 from feeds.vendre.parse import (
     DeriveContext,
+    gtin_check_digit_ok,
     parse_category,
     parse_order,
     parse_product,
@@ -265,3 +269,10 @@ def test_a_targets_tax_table_replaces_the_shops(tmp_path):
         Money(Decimal("98.00"), "NOK")                     # 100 x 1.00 x 0.98
     unknown = parse_product(product(tax_class_id=4), ctx_no)
     assert unknown.price is None and unknown.violations[0].rule == "tax_class_unknown"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=2, max_size=14))
+def test_our_gtin_check_digit_is_gs1s(code):
+    """Our check-digit arithmetic (summed as bytes, for speed) against python-stdnum's."""
+    assert gtin_check_digit_ok(code) == (ean.calc_check_digit(code[:-1]) == code[-1])

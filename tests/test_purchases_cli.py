@@ -142,8 +142,8 @@ class monkey_env:
 @pytest.mark.parametrize("args", [("send-purchases",), ("send-purchases", "--dry-run")])
 def test_purchases_off_is_one_line(tmp_path, args):
     config = tmp_path / "vendre-feeds.toml"
-    config.write_text('data_dir = "data"\n[tracking]\nga4_id = "G-DEMO12345"\n',
-                      encoding="utf-8")
+    config.write_text('data_dir = "data"\n[tracking]\nga4_id = "G-DEMO12345"\n'
+                      '[shop]\nbase_url = "https://shop.example"\n', encoding="utf-8")
     result = cli(config, *args)
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: purchases.enabled: is false; set it to true to "

@@ -61,6 +61,8 @@ class Channel:
     :param one_file_per_target: True for a feed (one file per target, `to_item`
         reads `derived.primary`); False for a marketplace (one file for all its
         targets, `to_item` combines them).
+    :param paste_into: where a shop owner pastes a pulled feed's URL (the platform's
+        own menu path); '' for a payload that is pushed, never fetched.
     """
 
     code: str
@@ -73,6 +75,7 @@ class Channel:
     settings: type[ChannelSettings] = FeedSettings
     delivery: Push | None = None
     one_file_per_target: bool = True
+    paste_into: str = ""
     # Limited fields cut at a word boundary with an ellipsis; every other limited field
     # (a brand, an identifier) is cut plain, since an ellipsis would change its value.
     prose: frozenset[str] = frozenset({"title", "description"})
@@ -96,7 +99,7 @@ class Channel:
     def finish(self, item: dict[str, Any]) -> dict[str, Any]:
         """The item as written: keys starting with `_` (for rules only) removed and the
         limited fields cut to their limits (after the rules saw the full text)."""
-        for key in [k for k in item if k.startswith("_")]:
+        for key in _private_keys(tuple(item)):
             del item[key]
         for name, limit in self.limits.items():
             value = item.get(name)
@@ -104,6 +107,21 @@ class Channel:
                 item[name] = truncate(value, limit) if name in self.prose \
                     else value[:limit].rstrip()
         return item
+
+
+# A channel's items share a handful of key layouts: which of their keys are for rules
+# only is worked out once per layout, not per item (a few percent of a build).
+_PRIVATE: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _private_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys of `keys` that start with `_`, in order."""
+    found = _PRIVATE.get(keys)
+    if found is None:
+        if len(_PRIVATE) >= 1024:  # items of ever-changing layouts: stay small
+            _PRIVATE.clear()
+        found = _PRIVATE[keys] = tuple(k for k in keys if k.startswith("_"))
+    return found
 
 
 def iso_datetime(moment: datetime) -> str:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import ClassVar, cast
 
 from feeds.core.pricing import Rounding
-from feeds.core.settings import PushedSettings, Target, internal, setting
+from feeds.core.settings import PushedSettings, Required, Target, internal, setting
 from feeds.errors import ConfigError
 
 __all__ = ["CURRENCIES", "LANGUAGE_TAGS", "LanguageFallback", "Market", "MarketShippingTime",
@@ -112,6 +112,10 @@ class MerchantSettings(PushedSettings):
                                'warning per article either way')
 
     target_tables: ClassVar[str] = "markets"
+    required: ClassVar[tuple[Required, ...]] = (
+        Required(("default_category", "categories"),
+                 "the marketplace refuses an article without a category: set its category id "
+                 "for products with no mapping (and map Vendre categories in categories)"),)
     #: Vendre language -> the marketplace's language tag, for titles and descriptions.
     languages: ClassVar[Mapping[str, str]] = LANGUAGE_TAGS
 

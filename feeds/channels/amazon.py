@@ -44,12 +44,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from feeds.channels import Channel, ItemContext
 from feeds.core.model import Derived, Product
 from feeds.core.outputs import Json, Push
-from feeds.core.settings import PushedSettings, setting
+from feeds.core.settings import PushedSettings, Required, setting
 from feeds.core.validation import Rule, Severity
 from feeds.errors import FeedInvalid
 
@@ -103,6 +103,10 @@ class AmazonSettings(PushedSettings):
                                        "already; one that is gets offer and stock PATCHes "
                                        "only. false: only for an account with no listings "
                                        "made elsewhere")
+
+    required: ClassVar[tuple[Required, ...]] = (
+        Required(("seller_id",), "every offer is sent under the seller's merchant token "
+                                 "(Seller Central: Settings > Account info > Merchant token)"),)
 
 
 def document_header(settings: AmazonSettings, language: str, country: str) -> dict[str, Any]:

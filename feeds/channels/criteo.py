@@ -76,4 +76,6 @@ CHANNEL = Channel(
     rules=RULES,
     limits={"title": 150, "description": 5000},
     format=google.rss("feeds/criteo.xml"),
+    paste_into=("Criteo: the product feed URL in Criteo's onboarding (or send it to your "
+                "Criteo contact)"),
 )

@@ -73,4 +73,6 @@ CHANNEL = Channel(
     rules=RULES,
     limits={"title": 200, "description": 9999, "brand": 100},
     format=rss("feeds/meta.xml"),
+    paste_into=("Meta Commerce Manager: Catalogue > Data sources > Data feed > "
+                'Scheduled feed'),
 )

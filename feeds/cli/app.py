@@ -4,6 +4,8 @@ group that turns failures into one line and an exit code.
 This is one of the two places (with the HTTP server) where exceptions become
 messages: a `FeedsError` is printed as one line (secrets masked) and the
 process exits with the error's code (2 for configuration errors, 1 otherwise).
+A closed pipe (`vendre-feeds urls | head -1`) is no error: the reader has what
+it wanted, and the command ends quietly with 0.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 import click
 
 from feeds import log as feeds_log
-from feeds.config import Config, load_config
-from feeds.errors import FeedsError
+from feeds.config import FLEET_ENV, Config, Fleet, load_config, load_fleet
+from feeds.errors import ConfigError, FeedsError
 from feeds.progress import Progress, make_progress
 
 __all__ = ["App", "FeedsGroup", "pass_app"]
@@ -28,10 +30,23 @@ log = logging.getLogger("feeds.cli")
 class App:
     """What every command shares: where the config is and how loud to be."""
 
-    def __init__(self, config: str | None, verbosity: int) -> None:
+    def __init__(self, config: str | None, verbosity: int, fleet: str | None = None) -> None:
         self.config_file = config
         self.verbosity = verbosity
+        self.fleet_file = fleet or os.environ.get(FLEET_ENV) or None
+        self._fleet: Fleet | None = None
         self._closed = False  # stdout was closed by its reader
+
+    @property
+    def in_fleet(self) -> bool:
+        """Whether a fleet file was named (`--fleet` or $VENDRE_FEEDS_FLEET)."""
+        return self.fleet_file is not None
+
+    def fleet(self) -> Fleet:
+        """The fleet file, read once."""
+        if self._fleet is None:
+            self._fleet = load_fleet(self.fleet_file)
+        return self._fleet
 
     @property
     def quiet(self) -> bool:
@@ -40,12 +55,22 @@ class App:
     def load(self, *, warn: bool = False, **overrides: Any) -> Config:
         """The config; with `warn`, its warnings on stderr (what build, validate and serve
         want a user to see before they act)."""
-        cfg = load_config(self.config_file, overrides=overrides or None)
+        cfg = (self._shop_of_fleet(overrides) if self.in_fleet else
+               load_config(self.config_file, overrides=overrides or None))
         feeds_log.add_secret(*cfg.secrets())
         if warn and not self.quiet:
             for line in cfg.warnings:
                 click.echo(f"warning: {line}", err=True)
         return cfg
+
+    def _shop_of_fleet(self, overrides: dict[str, Any]) -> Config:
+        """The shop `--config` names, with its fleet's data dir and `[publish]`."""
+        path = self.config_file or os.environ.get("VENDRE_FEEDS_CONFIG")
+        if not path:
+            raise ConfigError("--config: name one shop's file of the fleet, e.g. "
+                              "--config shops/acme.toml")
+        fleet = self.fleet()
+        return fleet.load_shop(fleet.name_of(path), overrides=overrides or None)
 
     def echo(self, text: str = "") -> None:
         """A line on stdout, secrets masked. Once stdout is closed (`push ... | head`), the
@@ -73,13 +98,12 @@ class FeedsGroup(click.Group):
         except FeedsError as exc:
             click.echo(f"error: {feeds_log.mask(str(exc))}", err=True)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _drop_stdout()
+            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was published or replaced", err=True)
             sys.exit(130)
-        except BrokenPipeError:
-            _drop_stdout()
-            click.echo("error: the output was closed before everything was printed", err=True)
-            sys.exit(1)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug: one line, the traceback only with -v
@@ -92,14 +116,15 @@ class FeedsGroup(click.Group):
             sys.exit(1)
 
 
-pass_app = click.make_pass_decorator(App)
-
-
 def _drop_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's own flush at exit cannot fail again."""
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is still
+    buffered for the closed pipe fails no more (the reader has gone)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     except (OSError, ValueError):  # no real file descriptor (a test's runner): nothing to do
         pass
+
+
+pass_app = click.make_pass_decorator(App)

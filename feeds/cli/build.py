@@ -7,15 +7,19 @@ from datetime import UTC, datetime
 import click
 
 from feeds.cli.app import App, pass_app
+from feeds.config import Config
 from feeds.errors import FeedsError, NotFound
 from feeds.jobs.status import format_build
 
-__all__ = ["build", "diff", "validate"]
+__all__ = ["build", "diff", "upload", "upload_published", "validate"]
 
 
 @click.command()
 @click.argument("channels", nargs=-1)
-@click.option("--force", is_flag=True, help="Publish even if the drop guard objects.")
+@click.option("--force", is_flag=True,
+              help="Publish even if the guard objects (a feed that fell by more than "
+                   "max_drop_percent, or a first publication that is empty or holds fewer "
+                   "than half of the sellable products).")
 @pass_app
 def build(app: App, channels: tuple[str, ...], force: bool) -> None:
     """Build and publish the feeds of CHANNELS (default: every enabled channel), then the
@@ -30,12 +34,51 @@ def build(app: App, channels: tuple[str, ...], force: bool) -> None:
         # The feeds are out; their summary first, then the one line of what failed
         # (exit 1, so cron notices that the loader's index is stale).
         app.echo(format_build(exc.results))
+        upload_published(app, cfg)
         raise
     app.echo(format_build(results))
+    upload_failed = upload_published(app, cfg)
     failed = [r for r in results if not r.ok]
     if failed:
         raise FeedsError(f"{len(failed)} of {len(results)} feeds not published: "
-                         + ", ".join(r.stem for r in failed) + index_skipped(cfg))
+                         + "; ".join(f"{r.stem} ({r.reason.split(';')[0]})" for r in failed)
+                         + index_skipped(cfg))
+    if upload_failed is not None:
+        raise upload_failed
+
+
+@click.command()
+@click.option("--all", "everything", is_flag=True,
+              help="Upload every file, changed or not (after changing max_age_s).")
+@pass_app
+def upload(app: App, everything: bool) -> None:
+    """Upload the published files and the status page to [publish] target (only what is
+    missing or different there)."""
+    from feeds.config import require
+
+    cfg = app.load(warn=True)
+    require(cfg.publish.target, "publish.target", "set it to s3://bucket/prefix")
+    failed = upload_published(app, cfg, everything=everything)
+    if failed is not None:
+        raise failed
+
+
+def upload_published(app: App, cfg: Config, *, everything: bool = False) -> FeedsError | None:
+    """After a local publish: upload to `[publish] target` (when set) and say what went
+    up; the failure is returned, for the caller to raise after its own."""
+    from feeds.server.upload import Uploader, publishing
+
+    if not publishing(cfg):
+        return None
+    try:
+        uploader = Uploader(cfg)
+        synced = uploader.files(everything=everything)
+        uploader.status_page()
+    except FeedsError as exc:
+        return exc
+    app.echo(f"uploaded to {cfg.publish.target}: {len(synced.uploaded)} files changed, "
+             f"{synced.unchanged} unchanged, {len(synced.deleted)} deleted, and the status page")
+    return None
 
 
 @click.command()

@@ -27,7 +27,8 @@ def init(app: App, path: str | None, force: bool) -> None:
                   or "vendre-feeds.toml")
     if target.exists() and not force:
         raise FeedsError(f"{target} exists; use --force to overwrite it")
-    target.write_text(starter_toml(), encoding="utf-8")
+    # In a fleet the shop's data dir is the fleet's <state_root>/<name>/ unless set.
+    target.write_text(starter_toml(in_fleet=app.in_fleet), encoding="utf-8")
     target.chmod(0o600)  # it holds the feed access key
     app.echo(f"wrote {target}: fill in [vendre] api_url and [shop] base_url, then "
              "`export VENDRE_API_KEY=...` and run `vendre-feeds sync`")
@@ -37,10 +38,17 @@ def init(app: App, path: str | None, force: bool) -> None:
 @pass_app
 def sync(app: App) -> None:
     """Read products, categories and recent orders into the local store."""
+    from feeds.demo.run import demo_source
     from feeds.jobs.sync import sync_shop
 
     cfg = app.load()
-    app.echo(sync_line(sync_shop(cfg, app.progress())))
+    demo = demo_source(cfg)
+    if demo is None:
+        app.echo(sync_line(sync_shop(cfg, app.progress())))
+        return
+    app.echo("the demo shop: read from the bundled catalogue, offline")
+    app.echo(sync_line(sync_shop(cfg, app.progress(), transport=demo.transport,
+                                 api_key=demo.api_key)))
 
 
 @click.command()

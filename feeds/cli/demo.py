@@ -14,8 +14,10 @@ __all__ = ["demo"]
 @click.command()
 @click.option("--data-dir", default="./vendre-feeds-demo", show_default=True,
               help="Where the demo keeps its store and feeds.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface the demo's server listens on.")
+@click.option("--port", default=8000, show_default=True, type=int,
+              help="Port the demo's server listens on.")
 @click.option("--no-serve", is_flag=True, help="Stop after building (no server).")
 @pass_app
 def demo(app: App, data_dir: str, host: str, port: int, no_serve: bool) -> None:

@@ -25,7 +25,7 @@ def push(app: App, channel: str, dry_run: bool, force: bool) -> None:
     report = deliver.push(cfg, channel, dry_run=dry_run, force=force, echo=app.echo)
     app.echo(report.summary())
     for sku, why in sorted(report.left_out.items())[:20]:
-        app.echo(f"  left out {sku}: {why}")
+        app.echo(f"  dropped {sku}: {why}")
     for sku, why in sorted(report.rejected.items())[:20]:
         app.echo(f"  rejected {sku}: {why}")
 

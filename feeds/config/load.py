@@ -8,19 +8,25 @@ a nested table's keys are joined with `_`), and a few have the short names the
 README lists (`VENDRE_API_URL`, `VENDRE_FEEDS_DATA_DIR`, `VENDRE_FEEDS_ACCESS_KEY`).
 
 Every value is converted by its field's type and checked against its range;
-a bad one is a `ConfigError` that names the key (dotted) in one line.
+a bad one is a `ConfigError` that names the key (dotted) in one line. The file's
+values must have their type already (`enabled = "false"` is an error, never read
+as true); only environment variables, which are always text, are read from text.
+An unknown key names the known one it most resembles. What a build cannot do
+without (`[shop] base_url`, an enabled channel's `required` settings) is an
+error at load time, not an empty feed later.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import stat
 import tomllib
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +38,8 @@ from feeds.core.settings import ChannelSettings, Target, documented
 from feeds.errors import ConfigError, NotFound
 
 __all__ = ["DATA_DIR_DEFAULT", "DATA_DIR_DOC", "DATA_DIR_ENV", "DEFAULT_CONFIG_FILE",
-           "ENV_PREFIX", "channel_defaults", "config_path", "env_names", "load_config"]
+           "ENV_PREFIX", "channel_defaults", "config_path", "env_names", "load_config",
+           "read_toml", "section_env_prefix"]
 
 DEFAULT_CONFIG_FILE = "vendre-feeds.toml"
 ENV_PREFIX = "VENDRE_FEEDS_"
@@ -46,6 +53,8 @@ _XML_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LABELS = {f"custom_label_{i}" for i in range(5)}
+#: Settings that were renamed: old dotted key -> new name (an error says which).
+RENAMED = {"server.max_feed_age_minutes": "stale_after_minutes"}
 
 
 def config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
@@ -60,6 +69,7 @@ def load_config(
     required: bool = False,
     overrides: Mapping[str, Any] | None = None,
     use_file: bool = True,
+    check_data_dir: bool = True,
 ) -> Config:
     """Read the TOML file (if any), apply environment overrides, validate.
 
@@ -68,6 +78,8 @@ def load_config(
     :param required: raise when the file does not exist (an explicit --config always is).
     :param overrides: a dict in the file's shape, applied over the file (tests, demo).
     :param use_file: False reads no file at all (the demo is self-contained).
+    :param check_data_dir: False for a reader that never writes there (a fleet's web
+        tier, which may not even have the folder).
     :raises ConfigError: naming the key that is missing or malformed.
     """
     env = os.environ if env is None else env
@@ -76,15 +88,16 @@ def load_config(
     source = None
     if use_file:
         explicit = required or path is not None or bool(env.get("VENDRE_FEEDS_CONFIG"))
-        found = _read_toml(file, explicit)
+        found = read_toml(file, explicit)
         if found is not None:
             raw, source = found, file.resolve()
     if overrides:
         raw = _merge(raw, overrides)
-    return _build_config(raw, env, source)
+    return _build_config(raw, env, source, no_file=use_file and source is None,
+                         check_data_dir=check_data_dir)
 
 
-def _read_toml(file: Path, explicit: bool) -> dict[str, Any] | None:
+def read_toml(file: Path, explicit: bool = True) -> dict[str, Any] | None:
     """The file's tables; None when it does not exist and was not asked for by name."""
     try:
         mode = file.stat().st_mode
@@ -123,33 +136,44 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _build_config(raw: dict[str, Any], env: Mapping[str, str], source: Path | None) -> Config:
+def _build_config(raw: dict[str, Any], env: Mapping[str, str], source: Path | None, *,
+                  no_file: bool = False, check_data_dir: bool = True) -> Config:
     known = {"data_dir", "channels", *SECTIONS}
     for key in raw:
         if key not in known:
-            raise ConfigError(f"{key}: unknown setting or section")
+            raise ConfigError(f"{key}: unknown setting or section{did_you_mean(key, known)}")
     data_dir = env.get(DATA_DIR_ENV) or raw.get("data_dir", DATA_DIR_DEFAULT)
     if not isinstance(data_dir, str) or not data_dir.strip():
         raise ConfigError("data_dir: must be a non-empty path")
     sections = {name: convert_table(name, cls, raw.get(name, {}), env,
-                                    env_prefix=f"{ENV_PREFIX}{name.upper()}_")
+                                    env_prefix=section_env_prefix(name, cls))
                 for name, cls in SECTIONS.items()}
     # Paths in the file are relative to the file, so that cron, `serve` and a shell in
     # another directory all use the same data (paths from the environment: to the cwd).
     if source is not None and not env.get(DATA_DIR_ENV):
         data_dir = str(source.parent / data_dir)
     sections["build"] = _templates_dir(sections["build"], source)
-    _check_data_dir(Path(data_dir))
+    if check_data_dir:
+        _check_data_dir(Path(data_dir))
     cfg = Config(data_dir=Path(data_dir), channels={}, source=source, **sections)
-    _check_shop(cfg.shop)
+    _check_shop(cfg.shop, no_file=no_file and not raw)
     cfg = dataclasses.replace(cfg, channels=_channels(raw.get("channels", {}), cfg, env))
     _check_cross(cfg)
     return dataclasses.replace(cfg, warnings=tuple(_warnings(cfg)))
 
 
+def section_env_prefix(name: str, cls: type) -> str | None:
+    """The environment names' prefix of a top-level section; None when the section is not
+    read from the environment (`from_env = False`)."""
+    return f"{ENV_PREFIX}{name.upper()}_" if getattr(cls, "from_env", True) else None
+
+
 def _warnings(cfg: Config) -> Iterator[str]:
     """What is allowed but probably wrong: printed by build, validate and serve, and shown
     on the status page."""
+    if cfg.publish.target and not cfg.publish.public_url:
+        yield ("publish.target is set but publish.public_url is not: `urls`, the status "
+               "page and the loader tag name this server, not the CDN")
     for name, settings in cfg.channels.items():
         if not settings.enabled:
             continue
@@ -203,7 +227,7 @@ def convert_table(where: str, cls: type, table: Any, env: Mapping[str, str], *,
     fields = {f.name: f for f in documented(cls)}
     for key in table:
         if key not in fields:
-            raise ConfigError(f"{where}.{key}: unknown setting")
+            _unknown(f"{where}.{key}", key, fields)
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():
@@ -214,16 +238,29 @@ def convert_table(where: str, cls: type, table: Any, env: Mapping[str, str], *,
             sub = table.get(name, {})
             values[name] = convert_table(dotted, hint, sub, env, env_prefix=nested)
             continue
-        value = table.get(name, _MISSING)
+        value, from_file = table.get(name, _MISSING), True
         if env_prefix is not None and not _is_table_array(hint):
             from_env = next((env[n] for n in env_names_for(env_prefix, f) if n in env), None)
             if from_env is not None:
-                value = from_env
+                value, from_file = from_env, False
         if value is _MISSING:
             continue
-        values[name] = convert(dotted, hint, value)
+        values[name] = convert(dotted, hint, value, strict=from_file)
         _check_range(dotted, f, values[name])
     return cls(**values)
+
+
+def _unknown(dotted: str, key: str, known: Iterable[str]) -> None:
+    """The error for a key no settings class declares: renamed, or a likely typo."""
+    if dotted in RENAMED:
+        raise ConfigError(f"{dotted}: renamed; write {RENAMED[dotted]} instead")
+    raise ConfigError(f"{dotted}: unknown setting{did_you_mean(key, known)}")
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean base_url?)' for the known name closest to `word`, else ''."""
+    close = difflib.get_close_matches(word.lower(), sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 _MISSING = object()
@@ -255,23 +292,39 @@ def _is_table_array(hint: Any) -> bool:
     return typing.get_origin(hint) is tuple and bool(args) and dataclasses.is_dataclass(args[0])
 
 
-def convert(dotted: str, hint: Any, value: Any) -> Any:
-    """Turn a TOML (or environment string) value into the field's type."""
+def convert(dotted: str, hint: Any, value: Any, *, strict: bool = False) -> Any:
+    """Turn a TOML value (`strict`: it must have the field's type; a number or a boolean
+    in quotes is an error) or an environment string into the field's type."""
     try:
-        return _convert(dotted, hint, value)
+        return _convert(dotted, hint, value, strict)
     except ConfigError:
         raise
     except (ValueError, TypeError, AttributeError, InvalidOperation, tomllib.TOMLDecodeError):
-        raise ConfigError(f"{dotted}: {_describe(hint)} expected, got {_shown(value)}") from None
+        message = f"{dotted}: {_describe(hint)} expected, got {_shown(value)}"
+        if strict and _readable_as_text(dotted, hint, value):
+            message += " in quotes; write it without the quotes"
+        raise ConfigError(message) from None
 
 
-def _convert(dotted: str, hint: Any, value: Any) -> Any:
+def _readable_as_text(dotted: str, hint: Any, value: Any) -> bool:
+    """Whether `value` is text that an environment variable could give (quotes in TOML)."""
+    try:
+        _convert(dotted, hint, value, False)
+    except (ConfigError, ValueError, TypeError, AttributeError, InvalidOperation,
+            tomllib.TOMLDecodeError):
+        return False
+    return True
+
+
+def _convert(dotted: str, hint: Any, value: Any, strict: bool = False) -> Any:
     args = typing.get_args(hint)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType) and type(None) in args:
         if value is None or (isinstance(value, str) and value.strip() == ""):
             return None
-        return _convert(dotted, next(a for a in args if a is not type(None)), value)
+        return _convert(dotted, next(a for a in args if a is not type(None)), value, strict)
+    if strict and isinstance(value, str) and hint in (bool, int, float, Decimal):
+        raise ValueError(value)  # "false" in a file is text, never false
     if hint is bool:
         return _to_bool(value)
     if hint is int:
@@ -294,14 +347,15 @@ def _convert(dotted: str, hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         return hint(value)
     if origin in (dict, Mapping, typing.Mapping) or hint is Mapping:
-        return _convert_map(dotted, args, value)
+        return _convert_map(dotted, args, value, strict)
     if origin is list or (origin is tuple and args and args[-1] is Ellipsis):
-        return _convert_list(dotted, hint, args[0], value)
+        return _convert_list(dotted, hint, args[0], value, strict)
     raise TypeError(hint)
 
 
-def _convert_map(dotted: str, args: tuple[Any, ...], value: Any) -> dict[Any, Any]:
-    if isinstance(value, str):
+def _convert_map(dotted: str, args: tuple[Any, ...], value: Any,
+                 strict: bool = False) -> dict[Any, Any]:
+    if isinstance(value, str) and not strict:
         value = tomllib.loads(f"v = {value}")["v"]
     if not isinstance(value, dict):
         raise ValueError(value)
@@ -316,22 +370,24 @@ def _convert_map(dotted: str, args: tuple[Any, ...], value: Any) -> dict[Any, An
             raise ConfigError(f"{dotted}.{key}: names are lower-case letters, digits and _")
         if value_type is str and isinstance(item, int) and not isinstance(item, bool):
             item = str(item)
-        out[key_value] = _convert(f"{dotted}.{key}", value_type, item)
+        out[key_value] = _convert(f"{dotted}.{key}", value_type, item, strict)
     return out
 
 
-def _convert_list(dotted: str, hint: Any, item_type: Any, value: Any) -> Any:
+def _convert_list(dotted: str, hint: Any, item_type: Any, value: Any,
+                  strict: bool = False) -> Any:
     if dataclasses.is_dataclass(item_type):
         if not isinstance(value, list):
             raise ConfigError(f"{dotted}: must be an array of tables ([[{dotted}]])")
         return tuple(convert_table(f"{dotted}[{i}]", item_type, t, {}, env_prefix=None)
                      for i, t in enumerate(value))
-    if isinstance(value, str):
+    if isinstance(value, str) and not strict:
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list):
         raise ValueError(value)
     if item_type is int:
-        if not all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value):
+        allowed = int if strict else (int, str)
+        if not all(isinstance(v, allowed) and not isinstance(v, bool) for v in value):
             raise ValueError(value)
         items = [int(v) for v in value]
     elif item_type is str:
@@ -339,7 +395,7 @@ def _convert_list(dotted: str, hint: Any, item_type: Any, value: Any) -> Any:
             raise ValueError(value)
         items = [v.strip() for v in value]
     else:
-        items = [_convert(dotted, item_type, v) for v in value]
+        items = [_convert(dotted, item_type, v, strict) for v in value]
     return tuple(items) if typing.get_origin(hint) is tuple else items
 
 
@@ -438,9 +494,12 @@ def _channel(name: str, table: Any, cfg: Config, env: Mapping[str, str]) -> Chan
     try:
         channel = get_channel(str(kind))
     except NotFound as exc:
-        raise ConfigError(f"{where}.kind: {exc}") from None
+        hint = did_you_mean(str(kind), (c.code for c in all_channels()))
+        raise ConfigError(f"{where}.kind: {exc}{hint}") from None
     settings = convert_table(where, channel.settings, table, env, env_prefix=prefix)
     settings = dataclasses.replace(settings, name=name, kind=channel.code)
+    if settings.enabled:
+        _check_required(where, settings)
     key = settings.target_tables
     if key:
         tables = tuple(_resolve_target(f"{where}.{key}[{i}]", t, cfg.shop)
@@ -449,6 +508,15 @@ def _channel(name: str, table: Any, cfg: Config, env: Mapping[str, str]) -> Chan
     settings = settings.with_home(home_target(cfg.shop, name))
     _check_unique_files(f"{where}.{key or 'targets'}", settings.targets)
     return settings
+
+
+def _check_required(where: str, settings: ChannelSettings) -> None:
+    """An enabled channel's `required` settings: one of each group's keys must be set."""
+    for need in settings.required:
+        if not any(getattr(settings, key) for key in need.keys):
+            also = f" (or {', '.join(need.keys[1:])})" if need.keys[1:] else ""
+            raise ConfigError(f"{where}.{need.keys[0]}: missing{also}; {settings.name} is "
+                              f"enabled and {need.why}")
 
 
 def home_target(shop: ShopSettings, name: str) -> Target:
@@ -491,7 +559,15 @@ def _match(where: str, pattern: re.Pattern[str], value: str, what: str) -> None:
         raise ConfigError(f"{where}: {what} expected, got {value!r}")
 
 
-def _check_shop(shop: ShopSettings) -> None:
+def _check_shop(shop: ShopSettings, *, no_file: bool = False) -> None:
+    if not shop.base_url:
+        if no_file:
+            raise ConfigError(f"shop.base_url: missing, and no config file was found "
+                              f"(./{DEFAULT_CONFIG_FILE}, --config or $VENDRE_FEEDS_CONFIG); "
+                              "run `vendre-feeds init` and fill in the file it writes")
+        raise ConfigError("shop.base_url: missing; set it to the shop's storefront address, "
+                          'e.g. base_url = "https://shop.se" (every product link starts '
+                          "with it, so no feed can be built without it)")
     _match("shop.currency", _CURRENCY, shop.currency, "a 3-letter ISO 4217 code")
     _match("shop.country", _COUNTRY, shop.country, "a 2-letter ISO 3166 code")
 
@@ -528,6 +604,7 @@ def _check_cross(cfg: Config) -> None:
         for key, url in _urls(settings):
             check_https(f"channels.{name}.{key}", url, "credentials are sent with it")
     _check_purchases(cfg)
+    _check_publish(cfg)
 
 
 def _check_purchases(cfg: Config) -> None:
@@ -556,6 +633,29 @@ def _check_purchases(cfg: Config) -> None:
         except ValueError:
             raise ConfigError(f"server.trusted_proxies: an IP address expected, got "
                               f"{address!r}") from None
+
+
+# Bucket names as S3, R2, MinIO and GCS's S3 API all accept them (AWS: 3-63 lower-case
+# letters, digits, dots and hyphens; GCS also allows "_" and up to 222 with dots).
+_TARGET = re.compile(r"^s3://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/[A-Za-z0-9!_.*'()=+,@-]+)*/?$")
+
+
+def _check_publish(cfg: Config) -> None:
+    """`[publish]`: a well-formed target, https endpoints, and a public URL only with a
+    target (it names where the uploaded files are served)."""
+    p = cfg.publish
+    if p.target and (not _TARGET.match(p.target) or ".." in p.target.split("/")):
+        raise ConfigError(f"publish.target: s3://bucket or s3://bucket/prefix expected "
+                          f"(prefix of letters, digits and !_.*'()=+,@- between /), "
+                          f"got {p.target!r}")
+    check_https("publish.endpoint_url", p.endpoint_url, "credentials are sent with it")
+    if p.public_url:
+        if not p.target:
+            raise ConfigError("publish.public_url: set without publish.target (it names "
+                              "where the uploaded files are served)")
+        if not re.match(r"^https?://[^/\s]+", p.public_url):
+            raise ConfigError(f"publish.public_url: an http(s) URL expected, got "
+                              f"{p.public_url!r}")
 
 
 def _urls(settings: Any) -> Iterator[tuple[str, str]]:

@@ -11,15 +11,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 from feeds.core.ids import IdField
 from feeds.core.settings import ChannelSettings, setting
 
 __all__ = [
+    "DEFAULT_STALE_MINUTES",
     "SECTIONS",
     "BestsellerSettings",
     "BuildSettings",
     "Config",
+    "FleetSettings",
+    "FleetShopSettings",
+    "PublishSettings",
     "PurchasesSettings",
     "ScheduleSettings",
     "ServerSettings",
@@ -133,8 +138,10 @@ class ServerSettings:
     public_url: str = setting("", "Where shoppers' browsers and feed fetchers reach this "
                                   "server, e.g. https://feeds.shop.se",
                               example="https://feeds.shop.se")
-    max_feed_age_minutes: int = setting(180, "/health answers 503 when a feed is older than "
-                                             "this", min=1, max=525_600)
+    stale_after_minutes: int | None = setting(
+        None, "A feed older than this is stale: /health answers 503 and the status page "
+              "says so; empty = three [schedule] intervals (180 when the schedule is off)",
+        min=1, max=525_600)
     threads: int = setting(8, "Worker threads of the WSGI server", min=1, max=256)
     connection_limit: int = setting(1000, "Open connections the server accepts at once; "
                                           "further clients wait in the listen queue",
@@ -220,6 +227,97 @@ class PurchasesSettings:
                                          "Conversions API access token", secret_env=True)
 
 
+@dataclass(frozen=True)
+class PublishSettings:
+    """[publish]: copies of the published files in object storage (S3 or its API), for a
+    CDN to serve. Credentials come from the standard AWS chain (environment variables,
+    ~/.aws/credentials and config, SSO, the instance's role), never from this file."""
+
+    target: str = setting("", "Bucket and prefix to upload every published file to, e.g. "
+                              "s3://my-bucket/shops/acme; empty = local files only",
+                          example="s3://my-bucket/feeds")
+    endpoint_url: str = setting("", "The S3 API's URL for other storage (MinIO, Cloudflare R2, "
+                                    "Google Cloud Storage); empty = AWS S3",
+                                example="https://<account>.r2.cloudflarestorage.com")
+    region: str = setting("", "The bucket's region; empty = the AWS chain's (AWS_REGION, "
+                              "~/.aws/config)")
+    public_url: str = setting("", "The CDN's base URL in front of the bucket and prefix, e.g. "
+                                  "https://cdn.shop.se: then `urls`, the status page and the "
+                                  "loader tag name it instead of the server",
+                              example="https://cdn.shop.se")
+    gzip_objects: bool = setting(False, "Upload each feed gzipped under its own name (with "
+                                        "Content-Encoding: gzip) instead of the plain file plus "
+                                        "a <file>.gz")
+    max_age_s: int = setting(300, "Cache-Control max-age of the uploaded files, in seconds",
+                             min=0, max=31_536_000)
+    timeout_s: float = setting(60.0, "Seconds one storage request may wait for the connection "
+                                     "or for an answer", min=1, max=3600)
+    retries: int = setting(4, "Retries of one storage request after a timeout, connection "
+                              "error, throttling or 5xx, with backoff", min=0, max=20)
+
+    @property
+    def bucket(self) -> str:
+        """The bucket `target` names ("" when local only)."""
+        return self.target.removeprefix("s3://").split("/", 1)[0]
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix `target` names: "" or ending in one "/"."""
+        rest = self.target.removeprefix("s3://").partition("/")[2].strip("/")
+        return f"{rest}/" if rest else ""
+
+
+#: Minutes after which a feed is stale when no schedule refreshes it (cron, by hand).
+DEFAULT_STALE_MINUTES = 180
+
+
+@dataclass(frozen=True)
+class FleetShopSettings:
+    """[fleet] in a shop's file: where the shop runs when it is one of a fleet (`--fleet`).
+
+    Not settable from the environment: a fleet's processes share one environment, and a
+    variable would move every shop at once.
+    """
+
+    shard: int | None = setting(None, "In a fleet: the shard whose worker runs this shop and "
+                                      "keeps its state; empty = crc32(name) % the fleet "
+                                      "file's [fleet] shards", min=0, max=1023)
+
+    from_env: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """[fleet] in the fleet file (`--fleet`): many shops on Celery workers with a Redis broker.
+
+    Paths are relative to the fleet file. The file may also hold a `[publish]` table,
+    which every shop without one of its own inherits with `<shop name>/` appended to its
+    target (and to its public URL).
+    """
+
+    broker_url: str = setting("", "Redis URL of the Celery broker, which also holds the fleet's "
+                                  "locks and outcomes, e.g. redis://redis:6379/0 (a password in "
+                                  "it is masked in every log)",
+                              example="redis://127.0.0.1:6379/0")
+    shops_dir: str = setting("shops", "Folder of shop configs, one <name>.toml per shop (the "
+                                      "shop's name is the file's stem)")
+    state_root: str = setting("state", "Each shop's data dir is <state_root>/<name>/ unless its "
+                                       "file sets data_dir")
+    shards: int = setting(1, "Shards, one queue each: a shop belongs to crc32(name) % shards "
+                             "unless its file sets [fleet] shard", min=1, max=1024)
+    visibility_timeout_s: int = setting(3600, "Seconds before Redis may hand an unacknowledged "
+                                              "job to another worker", min=60, max=604_800)
+    lock_lease_s: int = setting(60, "Lease of a shop's lock in Redis, renewed while its job "
+                                    "runs: a dead worker's lock expires within it",
+                                min=5, max=3600)
+    time_limit_s: int = setting(3000, "Celery's hard time limit of one job, the last resort "
+                                      "after the shop's own limits; below "
+                                      "visibility_timeout_s", min=60, max=604_800)
+    worker_max_memory_mb: int = setting(2048, "A worker process grown past this after a job is "
+                                              "replaced by a fresh one; 0 = never",
+                                        min=0, max=1_048_576)
+
+
 SECTIONS: dict[str, type] = {
     "vendre": VendreSettings,
     "shop": ShopSettings,
@@ -229,6 +327,8 @@ SECTIONS: dict[str, type] = {
     "schedule": ScheduleSettings,
     "tracking": TrackingSettings,
     "purchases": PurchasesSettings,
+    "publish": PublishSettings,
+    "fleet": FleetShopSettings,
 }
 
 
@@ -250,6 +350,8 @@ class Config:
     tracking: TrackingSettings
     channels: Mapping[str, ChannelSettings]
     purchases: PurchasesSettings = PurchasesSettings()
+    publish: PublishSettings = PublishSettings()
+    fleet: FleetShopSettings = FleetShopSettings()
     source: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -259,6 +361,22 @@ class Config:
         :raises KeyError: no such channel (the loader knows every registered one).
         """
         return self.channels[name]
+
+    def stale_after_minutes(self) -> int:
+        """Minutes after which a published feed is stale: `[server] stale_after_minutes`,
+        else three schedule intervals, else (no schedule) three hours."""
+        if self.server.stale_after_minutes is not None:
+            return self.server.stale_after_minutes
+        every = self.schedule.every_minutes
+        return 3 * every if every > 0 else DEFAULT_STALE_MINUTES
+
+    def public_base(self, fallback: str | None = None) -> str:
+        """Where browsers and fetchers reach the server, without a trailing slash:
+        `[server] public_url`, else `fallback` (the address a request came to), else
+        `http://<[server] host>:<port>` (reachable from this machine only)."""
+        base = self.server.public_url or fallback or \
+            f"http://{self.server.host}:{self.server.port}"
+        return base.rstrip("/")
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line (masked by `feeds.log`)."""

@@ -1,7 +1,10 @@
 """Bestseller labels: rank products by units sold in the orders in the store.
 
 The top `top_percent` of the products that sold at least once in the last
-`window_days` days (ties at the cut included) get `label = value`, e.g.
+`window_days` days, counted in whole days (from 00:00 UTC `window_days` days
+ago, so an order leaves the window at a midnight, not at any build: an unchanged
+shop builds the same feeds all day), ties at the cut included, get
+`label = value`, e.g.
 `custom_label_0 = bestseller`, so a shop can bid on what sells. Ranking among
 the products that sold (not the whole catalogue) keeps the label meaningful when
 most products sell nothing in the window.
@@ -12,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from feeds.core.model import Order, OrderLine
 
@@ -40,7 +43,9 @@ def bestseller_labels(orders: Iterable[Order], *, now: datetime, window_days: in
     """feed id -> {label: value} for the bestsellers; empty when disabled or nothing sold."""
     if not value or top_percent <= 0:
         return {}
-    units = units_sold(orders, now - timedelta(days=window_days), feed_id_of)
+    start = (now - timedelta(days=window_days)).astimezone(UTC)
+    units = units_sold(orders, datetime(start.year, start.month, start.day, tzinfo=UTC),
+                       feed_id_of)
     if not units:
         return {}
     ranked = units.most_common()

@@ -7,7 +7,7 @@ Money is `Decimal` with a currency, never a float; times are timezone-aware.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import StrEnum
@@ -25,6 +25,7 @@ __all__ = [
     "OrderLine",
     "Product",
     "round_money",
+    "whole_product",
 ]
 
 CENT = Decimal("0.01")
@@ -129,6 +130,25 @@ class Product:
     def current_price(self) -> Money | None:
         """What a shopper pays today: the sale price when one is active, else the price."""
         return self.sale_price or self.price
+
+
+_PRODUCT_FIELDS = frozenset(f.name for f in fields(Product))
+
+
+def whole_product(**values: Any) -> Product:
+    """`Product(**values)` when `values` names every field: the same frozen object, made
+    several times faster (the dataclass's own `__init__` sets its 35 attributes one
+    `object.__setattr__` at a time, a sixth of deriving a product; this gives the
+    object its attribute dict in one step).
+
+    :raises TypeError: a field is missing or unknown.
+    """
+    if values.keys() != _PRODUCT_FIELDS:
+        wrong = sorted(_PRODUCT_FIELDS.symmetric_difference(values))
+        raise TypeError(f"whole_product needs exactly the fields of Product: {wrong}")
+    product = object.__new__(Product)
+    object.__setattr__(product, "__dict__", values)
+    return product
 
 
 @dataclass(frozen=True)

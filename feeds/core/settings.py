@@ -29,6 +29,7 @@ __all__ = [
     "ChannelSettings",
     "FeedSettings",
     "PushedSettings",
+    "Required",
     "Target",
     "documented",
     "internal",
@@ -65,6 +66,17 @@ def internal(default: Any = None) -> Any:
 def documented(cls: type) -> list[dataclasses.Field[Any]]:
     """The settings fields of a settings class, in declaration order."""
     return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+@dataclass(frozen=True)
+class Required:
+    """What an enabled channel cannot build without: one of `keys` set (not empty).
+
+    The loader checks it and names `keys[0]` in the error (exit 2), with `why`.
+    """
+
+    keys: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -111,15 +123,17 @@ class ChannelSettings:
     kind: str = setting("", "Which channel this table instantiates (default: its name), "
                             'e.g. kind = "mirakl" for another Mirakl marketplace')
     exclude_categories: tuple[int, ...] = setting(
-        (), "Vendre category ids whose products (and subcategories') are left out", min=0)
-    exclude_out_of_stock: bool = setting(False, "Leave out items that are out of stock")
-    min_price: Decimal | None = setting(None, "Leave out items cheaper than this (gross, in "
+        (), "Vendre category ids whose products (and subcategories') are skipped", min=0)
+    exclude_out_of_stock: bool = setting(False, "Skip items that are out of stock")
+    min_price: Decimal | None = setting(None, "Skip items cheaper than this (gross, in "
                                               "the shop's currency); empty = no limit", min=0)
     max_drop_percent: int | None = setting(
         None, "Override [build] max_drop_percent for this channel", min=0, max=100)
     name: str = internal("")
     targets: tuple[Target, ...] = internal(())
 
+    #: Settings this channel cannot build without, checked when it is enabled.
+    required: ClassVar[tuple[Required, ...]] = ()
     #: The setting holding this channel's own target tables (an array of tables of a
     #: `Target` class), which the loader completes with the shop's values; "" = none.
     target_tables: ClassVar[str] = ""

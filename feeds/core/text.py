@@ -26,6 +26,10 @@ _XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ff
 
 def _drop_code(text: str) -> str:
     """`text` with script and style elements and comments replaced by a space."""
+    # Without a closer there is nothing to drop (only "S" lower-cases to one of the
+    # closers' characters), and most descriptions have none: skip lower-casing them.
+    if "-->" not in text and "</s" not in text and "</S" not in text:
+        return text
     lower = text.lower()
     for pattern, closer in _CODE:
         last = lower.rfind(closer)
@@ -80,8 +84,8 @@ def html_to_text(fragment: str | None) -> str:
         fragment = _tags(_TAG, " ", fragment)
     if "&" in fragment:
         fragment = html.unescape(fragment)
-    lines = (" ".join(line.split()) for line in _XML_ILLEGAL.sub(" ", fragment).split("\n"))
-    return "\n".join(line for line in lines if line)
+    lines = [" ".join(line.split()) for line in _XML_ILLEGAL.sub(" ", fragment).split("\n")]
+    return "\n".join(filter(None, lines))
 
 
 def truncate(text: str, limit: int) -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Rule", "Severity", "Violation", "check", "has_error", "lookup", "max_length",
-           "required"]
+__all__ = ["Checker", "Rule", "Severity", "Violation", "check", "checker", "has_error",
+           "lookup", "max_length", "required"]
 
 
 class Severity(StrEnum):
@@ -61,17 +61,28 @@ class Rule:
 
 
 def check(item_id: str, item: Mapping[str, Any], rules: Iterable[Rule]) -> list[Violation]:
-    """Every violation of `rules` by one mapped item.
+    """Every violation of `rules` by one mapped item (`checker(rules)` checks many)."""
+    return checker(rules)(item_id, item)
 
-    The build's hottest loop (every rule of every item): `Rule.apply` inlined.
-    """
-    found = []
-    for rule in rules:
-        name = rule.field
-        message = rule.test(item.get(name) if "." not in name else lookup(item, name), item)
-        if message is not None:
-            found.append(Violation(rule.severity, item_id, name, message, rule.name))
-    return found
+
+Checker = Callable[[str, Mapping[str, Any]], list[Violation]]
+
+
+def checker(rules: Iterable[Rule]) -> Checker:
+    """`check` with `rules` fixed, for the build's hottest loop (every rule of every
+    item): `Rule.apply` inlined, and each rule's attributes read once, not per item."""
+    compiled = tuple((r.field, "." in r.field, r.test, r.severity, r.name) for r in rules)
+
+    def check_item(item_id: str, item: Mapping[str, Any]) -> list[Violation]:
+        found = []
+        get = item.get
+        for name, dotted, test, severity, rule in compiled:
+            message = test(lookup(item, name) if dotted else get(name), item)
+            if message is not None:
+                found.append(Violation(severity, item_id, name, message, rule))
+        return found
+
+    return check_item
 
 
 def has_error(violations: Iterable[Violation]) -> bool:

@@ -3,21 +3,29 @@
 The demo's Vendre API is an in-process transport serving the bundled catalogue
 (no network, no key); everything after the transport (client, paging, store,
 build, server) is the production code. The demo writes its config file into
-its data dir, so every other command can be tried on it with `--config`.
+its data dir, so every other command can be tried on it with `--config`:
+`sync`, `refresh` and the schedule recognise the demo shop by its address (a
+reserved `.test` host, which no real shop can have) and read it through the
+same transport (`demo_source`), offline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from feeds.config import Config, load_config
 from feeds.demo.transport import demo_transport
 from feeds.progress import Progress
 
-__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "demo_overrides", "run_demo"]
+__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "DemoSource", "demo_overrides", "demo_source",
+           "run_demo"]
 
 DEMO_ACCESS_KEY = "demo-feeds-access-key"
 DEMO_API_KEY = "demo-api-key"
@@ -41,7 +49,7 @@ tax_classes = {{ 2 = 25, 3 = 6, 4 = 12, 5 = 0 }}
 host = "{host}"
 port = {port}
 access_key = "{access_key}"
-public_url = "http://{host}:{port}"
+# public_url is left unset: the status page then names the address it was opened at
 
 [schedule]
 every_minutes = 0   # the demo shop is bundled: nothing to refresh
@@ -108,6 +116,26 @@ enabled = true
 """
 
 
+@dataclass(frozen=True)
+class DemoSource:
+    """How a sync reads the bundled demo shop: its transport and a key it accepts."""
+
+    transport: httpx.MockTransport
+    api_key: str = DEMO_API_KEY
+
+
+def demo_source(cfg: Config, now: datetime | None = None, *,
+                max_page_size: int = 10) -> DemoSource | None:
+    """The bundled shop's transport when `cfg` reads the demo shop (its `[vendre]
+    api_url` is the demo's, on a reserved `.test` host no real shop has), else None.
+
+    A small page cap makes the demo page through its shop like a real sync.
+    """
+    if urlsplit(cfg.vendre.api_url).hostname != urlsplit(DEMO_SHOP).hostname:
+        return None
+    return DemoSource(demo_transport(now or datetime.now(UTC), max_page_size=max_page_size))
+
+
 def demo_toml(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> str:
     return _DEMO_TOML.format(data_dir=str(data_dir).replace("\\", "/"), shop=DEMO_SHOP,
                              host=host, port=port, access_key=DEMO_ACCESS_KEY)
@@ -135,9 +163,10 @@ def run_demo(data_dir: Path, *, host: str, port: int, serve: bool,
     config_file = data_dir / "vendre-feeds.toml"
     config_file.write_text(demo_toml(data_dir, host, port), encoding="utf-8")
     cfg = load_config(config_file, env={})
-    # A small page cap makes the demo page through its shop like a real sync.
-    record = sync_shop(cfg, progress, transport=demo_transport(now, max_page_size=10),
-                       api_key=DEMO_API_KEY, now=now)
+    source = demo_source(cfg, now)
+    assert source is not None
+    record = sync_shop(cfg, progress, transport=source.transport, api_key=source.api_key,
+                       now=now)
     echo(f"demo shop synced: {record.products} products, {record.categories} categories, "
          f"{record.orders} orders")
     # --force: the demo's data dir may hold feeds of an older demo version.
@@ -167,7 +196,7 @@ def _marketplaces(cfg: Config, now: datetime) -> str:
             lines.append(f"  {name}: {exc}")
             continue
         lines.append(f"  {report.summary()}")
-        lines += [f"    left out {sku}: {why}" for sku, why in sorted(report.left_out.items())]
+        lines += [f"    dropped {sku}: {why}" for sku, why in sorted(report.left_out.items())]
     return "\n".join(lines)
 
 
@@ -190,8 +219,8 @@ def _where(cfg: Config, config_file: Path) -> str:
     from feeds.events.snippets import loader_tag
     from feeds.server.run import feed_urls
 
-    lines = ["", "Paste the feeds' URLs into Merchant Center, Meta Commerce Manager and Criteo:"]
-    lines += [f"  {url}" for url in feed_urls(cfg)]
-    lines += [f"  tracking tag: {loader_tag(cfg)}",
-              f"Try other commands on the demo: vendre-feeds --config {config_file} status"]
+    lines = ["", *feed_urls(cfg)]
+    lines += ["", f"Tracking: paste this one tag into the shop's global <head>: {loader_tag(cfg)}",
+              "", f"Try the other commands on the demo shop (sync and refresh read the "
+                  f"bundled shop, offline): vendre-feeds --config {config_file} status"]
     return "\n".join(lines)

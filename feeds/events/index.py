@@ -75,7 +75,7 @@ from urllib.parse import unquote, urlsplit
 from feeds.config import Config
 from feeds.core.model import Category, Product
 from feeds.events.catalog import EventCatalog, Seen
-from feeds.events.match import Match, MatchCounter, write_match
+from feeds.events.match import Match, MatchCounter, missing_reasons, write_match
 from feeds.events.source import event_item
 from feeds.pipeline.plan import home_stems
 from feeds.storage.feed_ids import FeedIds
@@ -356,7 +356,7 @@ class _Collector:
         self.shop_path = base_path(cfg.shop.base_url)
         stems = home_stems(cfg)
         self.holders = FeedIds(Layout(cfg.data_dir)).holders(stems)
-        self.counter = MatchCounter(stems, now)
+        self.counter = MatchCounter(stems, now, missing_reasons(cfg, self.categories))
         self.shared_articles = store.duplicate_article_numbers()
         self.listed: set[int] = set()  # categories with at least one member staged
         self.languages: set[str] = set()
@@ -385,7 +385,7 @@ class _Collector:
         if not seen.tracked:
             return
         feeds = self.holders(product.feed_id)
-        self.counter.add(feeds)
+        self.counter.add(feeds, product)
         entry = js_dumps(product_entry(product, feeds))
         self.stage.rows(keys, entry)
         self.found.products += 1

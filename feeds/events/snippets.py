@@ -28,17 +28,19 @@ def tracking_options(cfg: Config) -> TrackingOptions:
     return TrackingOptions.from_settings(cfg.tracking)
 
 
-def loader_url(cfg: Config) -> str:
-    base = require(cfg.server.public_url, "server.public_url",
-                   "set it to where shoppers' browsers reach this server")
+def loader_url(cfg: Config, base: str | None = None) -> str:
+    """The loader's URL: on the CDN when `[publish] public_url` is set, else under
+    `[server] public_url`, else under `base` (the address a request came to), else under
+    [server] host and port (`Config.public_base`)."""
     key = require(cfg.tracking.site_key, "tracking.site_key",
                   "run `vendre-feeds init` to generate one")
-    return f"{base.rstrip('/')}/t/{key}/loader.js"
+    root = cfg.publish.public_url.rstrip("/") or cfg.public_base(base)
+    return f"{root}/t/{key}/loader.js"
 
 
-def loader_tag(cfg: Config) -> str:
+def loader_tag(cfg: Config, base: str | None = None) -> str:
     """The one static tag a shop pastes into its global <head>."""
-    return f'<script async src="{Markup.escape(loader_url(cfg))}"></script>'
+    return f'<script async src="{Markup.escape(loader_url(cfg, base))}"></script>'
 
 
 def _services(cfg: Config, code: str) -> list[Service]:
@@ -92,16 +94,12 @@ def preview(cfg: Config, service: str, *, event: str | None, placement: str,
 
 
 def status_snippets(cfg: Config, now: datetime | None = None) -> list[tuple[str, str]]:
-    """What the status page offers to copy: the one loader tag, then previews of what
-    it sends on a product page and for the latest order, for every configured service."""
+    """The status page's previews of what the loader sends on a product page and for the
+    latest order, for every configured service (the loader tag itself is `loader_tag`)."""
     from datetime import UTC
 
     now = now or datetime.now(UTC)
     found: list[tuple[str, str]] = []
-    try:
-        found.append(("The one tag to paste into the shop's global <head>", loader_tag(cfg)))
-    except ConfigError as exc:
-        found.append(("The loader tag is not available yet", str(exc)))
     if not enabled_services(tracking_options(cfg)):
         return found
     source = EventSource(cfg, Store.in_dir(cfg.data_dir), now)

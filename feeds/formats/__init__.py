@@ -23,9 +23,18 @@ from feeds.core.outputs import Csv, Format, Json, RssXml
 from feeds.formats.csv_doc import CsvHandler
 from feeds.formats.digest import IdDigest, ParsedFeed
 from feeds.formats.json_doc import JsonHandler
+from feeds.formats.pieces import Pieces
 from feeds.formats.rss_xml import RssXmlHandler
 
-__all__ = ["FormatHandler", "IdDigest", "ParsedFeed", "handler", "id_field"]
+__all__ = ["Checker", "FormatHandler", "IdDigest", "ParsedFeed", "Pieces", "handler", "id_field"]
+
+
+class Checker(Protocol):
+    """A parse-back check fed a document's bytes in order, as they are written."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def close(self) -> ParsedFeed: ...
 
 
 class FormatHandler(Protocol):
@@ -33,6 +42,10 @@ class FormatHandler(Protocol):
 
     def render(self, items: Iterable[dict[str, Any]],
                meta: Mapping[str, Any]) -> Iterator[str]: ...
+
+    def pieces(self, meta: Mapping[str, Any]) -> Pieces | None: ...
+
+    def checker(self, name: str) -> Checker | None: ...
 
     def check(self, path: Path) -> ParsedFeed: ...
 

@@ -59,6 +59,14 @@ class CsvHandler:
         finally:
             text.detach()
 
+    def pieces(self, meta: Mapping[str, Any]) -> None:
+        """Never in pieces (the build writes the whole document through `render`)."""
+        return None
+
+    def checker(self, name: str) -> None:
+        """None: `check` reads the finished file back."""
+        return None
+
     def check(self, path: Path) -> ParsedFeed:
         digest = IdDigest()
         with path.open("rb") as fh:

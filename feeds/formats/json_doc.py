@@ -68,6 +68,14 @@ class JsonHandler:
             separator = ",\n"
         yield "\n]}\n" if separator else "]}\n"
 
+    def pieces(self, meta: Mapping[str, Any]) -> None:
+        """Never in pieces (the build writes the whole document through `render`)."""
+        return None
+
+    def checker(self, name: str) -> None:
+        """None: `check` reads the finished file back."""
+        return None
+
     def check(self, path: Path) -> ParsedFeed:
         """Read a finished document back, line by line (see the module docstring).
 

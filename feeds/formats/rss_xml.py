@@ -29,7 +29,9 @@ from lxml import etree
 
 from feeds.core.outputs import RssXml
 from feeds.errors import BuildError, FeedInvalid
+from feeds.formats import rss_fast
 from feeds.formats.digest import IdDigest, ParsedFeed
+from feeds.formats.pieces import Pieces
 
 __all__ = ["FeedChecker", "FeedItem", "RssXmlHandler", "check_feed"]
 
@@ -139,6 +141,19 @@ class RssXmlHandler:
         except jinja2.TemplateError as exc:
             where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
             raise BuildError(f"template {name}{where}: {exc.message}") from None
+
+    def pieces(self, meta: Mapping[str, Any]) -> Pieces | None:
+        """The document as head, items and tail when its template is the built-in one,
+        which `rss_fast` renders without Jinja; None for any other template."""
+        if self._env is None or not rss_fast.renders_builtin(self._env, self.format.template):
+            return None
+        return Pieces(rss_fast.head(meta), rss_fast.render_items, rss_fast.TAIL)
+
+    def checker(self, name: str) -> FeedChecker:
+        """A check to feed the document's bytes as they are written (see `FeedChecker`)."""
+        fmt = self.format
+        return FeedChecker(name, item_tag=fmt.item_tag, id_tag=fmt.id_tag,
+                           namespaces=fmt.namespaces)
 
     def check(self, path: Path) -> ParsedFeed:
         """Stream-check a finished document (see `check_feed`)."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from feeds.config import Config
-from feeds.errors import BuildError, FeedsError
+from feeds.config import Config, api_key_from_env, require
+from feeds.errors import BuildError, ConfigError, FeedsError
 from feeds.jobs.sync import sync_shop
 from feeds.pipeline.plan import feed_specs
 from feeds.pipeline.run import FeedResult, build_feeds
@@ -21,7 +22,8 @@ from feeds.storage.store import Store
 from tracking.options import TrackingOptions
 from tracking.services import enabled_services
 
-__all__ = ["IndexNotRebuilt", "build_all", "index_due", "index_skipped", "run_refresh"]
+__all__ = ["IndexNotRebuilt", "build_all", "check_refresh_settings", "index_due",
+           "index_skipped", "run_refresh"]
 
 log = logging.getLogger("feeds.jobs.refresh")
 
@@ -109,6 +111,25 @@ def _build_tracking_index(cfg: Config, now: datetime) -> str:
     log.info("tracking index %s: %d keys in %d shards (%d products, %d categories)",
              info.version, info.count, info.shards, info.products, info.categories)
     return ""
+
+
+def check_refresh_settings(cfg: Config, env: Mapping[str, str] | None = None) -> None:
+    """What every refresh needs, checked once: the shop's API address and key, and the
+    credentials of each channel that pushes after a build (`push = true`).
+
+    :raises ConfigError: naming the first setting or environment variable missing.
+    """
+    env = os.environ if env is None else env
+    require(cfg.vendre.api_url, "vendre.api_url", "set it to https://<shop>/API/1")
+    api_key_from_env(cfg, env)
+    for spec in feed_specs(cfg):
+        delivery = spec.channel.delivery
+        if delivery is None or not getattr(spec.settings, "push", False):
+            continue
+        for variable in delivery.credential_names(spec.name).values():
+            if not env.get(variable, "").strip():
+                raise ConfigError(f"channels.{spec.name}.push: is true, but the environment "
+                                  f"variable {variable} is not set")
 
 
 def run_refresh(cfg: Config, *, transport: Any = None, api_key: str | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -61,8 +62,8 @@ def _feed_lines(layout: Layout, now: datetime) -> list[str]:
                 f"{feed.published_at:%Y-%m-%d %H:%M} UTC ({age(feed.published_at, now)})")
         report = read_report(layout.report(feed.stem))
         if report is not None:
-            line += f"; last build: {report.error_count} errors, " \
-                    f"{report.warning_count} warnings"
+            line += f"; last build: {report.dropped} dropped, {report.warning_count} " \
+                    f"warnings, {sum(report.excluded.values())} skipped"
             if not report.published:
                 line += f"; NOT PUBLISHED: {report.reason}"
         lines.append(line)
@@ -103,21 +104,33 @@ def sync_line(record: SyncRecord) -> str:
 
 
 def format_build(results: list[FeedResult], *, violations: bool = False) -> str:
-    """What the per-feed progress lines (items written) do not say: per feed, items
-    dropped by rule, warnings by kind, products left out, and why a feed was refused."""
+    """What the per-feed progress lines (items written) do not say: per feed, the items
+    dropped by the rules (and the errors that dropped them), warnings by kind, the
+    products skipped (not for sale, or left out by the channel's own filters), and why a
+    feed was refused; with `violations`, the first violations and how many more there are.
+    """
     lines = []
     for r in results:
         c = r.counts
         parts = [f"{c.products} products read"]
-        for label, counter in (("dropped", c.errors), ("warnings", c.warnings),
-                               ("not for sale or filtered", c.excluded)):
-            if counter:
-                kinds = ", ".join(f"{kind} {n}" for kind, n in counter.most_common())
-                parts.append(f"{label} {sum(counter.values())} ({kinds})")
+        if c.dropped or c.errors:
+            parts.append(f"{c.dropped} dropped by {sum(c.errors.values())} errors "
+                         f"({_kinds(c.errors)})")
+        if c.warnings:
+            parts.append(f"{sum(c.warnings.values())} warnings ({_kinds(c.warnings)})")
+        if c.excluded:
+            parts.append(f"{sum(c.excluded.values())} skipped ({_kinds(c.excluded)})")
         lines.append(f"{r.stem}: " + "; ".join(parts))
         if r.reason:
             lines.append(f"  NOT PUBLISHED: {r.reason}")
         if violations:
             lines += [f"  {v.severity.value} {v.item_id} {v.field}: {v.message}"
                       for v in r.first_violations]
+            more = sum(c.errors.values()) + sum(c.warnings.values()) - len(r.first_violations)
+            if more > 0:
+                lines.append(f"  and {more} more (--limit N lists more)")
     return "\n".join(lines)
+
+
+def _kinds(counter: Counter[str]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in counter.most_common())

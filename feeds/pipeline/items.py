@@ -1,51 +1,64 @@
 """One pass over the snapshot: each product derived once per distinct target, then
-mapped and checked by every channel of the build.
+mapped, checked and (where its file is in pieces) rendered by every channel.
 
-    raw product -> Product per derivation (parse once) -> for every feed:
-        sellable? filters? -> channel item -> rules -> errors drop it, warnings pass
-        -> finished item (keys starting with `_` removed, limits applied)
+    stored row -> raw product (decoded once) -> Product per derivation (parse once)
+        -> for every feed: sellable? filters? -> channel item -> rules -> errors drop it,
+        warnings pass -> finished item (keys starting with `_` removed, limits applied)
+        -> rendered text and ids (files in pieces) or the item itself (the others)
 
 Targets equal in language, currency, pricing and VAT table share one derivation,
 so Google, Meta and Criteo for the shop's own country parse each product once.
-The pass yields batches: for every feed, its finished items, its violations and
-its counts *for that batch* (the caller adds them up), so it runs the same in
-this process or in a child (`feeds.pipeline.producer`); everything here pickles.
+`PassWorker.run` turns any run of stored rows into one `FeedBatch` per feed, with
+the counts *of those rows* (the caller adds them up); runs are independent, so the
+build can split each block of rows between two processes (`feeds.pipeline.run`)
+and `merge` the halves in order. Everything here pickles.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from feeds.channels import Channel, ItemContext
 from feeds.core.model import Availability, Category, Derived, Product
 from feeds.core.settings import ChannelSettings
-from feeds.core.validation import Rule, Severity, Violation, check, has_error
-from feeds.storage.store import Store
-from feeds.vendre.parse import DeriveContext, parse_product, with_descendants
+from feeds.core.validation import Checker, Severity, Violation, checker, has_error
+from feeds.errors import BuildError
+from feeds.storage.store import Store, decode
+from feeds.vendre.parse import (
+    DeriveContext,
+    not_sellable_because,
+    parse_product,
+    with_descendants,
+)
 
-__all__ = ["FeedBatch", "FeedJob", "PassJob", "products_pass", "settle", "verdict"]
+__all__ = ["BLOCK_PRODUCTS", "FeedBatch", "FeedJob", "PassJob", "PassWorker", "Row", "merge",
+           "products_pass", "skip_reason", "store_blocks", "verdict"]
 
-BATCH_PRODUCTS = 250  # products per batch: small enough to keep memory flat
+BLOCK_PRODUCTS = 250  # stored rows per block: small enough to keep memory flat
+
+Row = tuple[bytes, bytes | None]  # a product's stored JSON and its variant parent's
 
 
 @dataclass(frozen=True)
 class FeedJob:
     """What the pass needs to know of one feed file.
 
-    `check_in_pass` False leaves the channel's rules to whoever receives the batches
-    (`settle`): the build moves them to the rendering process when that one has
-    less to do (see `feeds.pipeline.run`).
+    `render_items` (a file in pieces, `feeds.formats.Pieces`) renders the finished
+    items where they are made, and only their text and ids travel on; otherwise the
+    items themselves go to the build's renderer.
     """
 
     stem: str
     channel: Channel
     settings: ChannelSettings
     derivations: tuple[tuple[str, int], ...]  # (target name, index into PassJob.derive)
-    check_in_pass: bool = True
+    render_items: Callable[[Iterable[Mapping[str, Any]]], str] | None = None
+    id_key: str = "id"
 
 
 @dataclass(frozen=True)
@@ -64,16 +77,21 @@ class PassJob:
 
 @dataclass
 class FeedBatch:
-    """One feed's share of one batch of products: the counts are this batch's only."""
+    """One feed's share of one run of products: the counts are that run's only.
+
+    `items` are finished items; for a file in pieces they are already rendered:
+    `text` (UTF-8) and `ids` instead. `failure` is why this file cannot be built
+    (its renderer failed); the other files go on.
+    """
 
     items: list[dict[str, Any]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     products: int = 0
     dropped: int = 0
     excluded: Counter[str] = field(default_factory=Counter)
-    # Mapped items still to be checked: (item, the product's own violations, its id).
-    unchecked: list[tuple[dict[str, Any], tuple[Violation, ...], str]] = \
-        field(default_factory=list)
+    text: bytes = b""
+    ids: list[str] = field(default_factory=list)
+    failure: str = ""
 
 
 class _Feed:
@@ -83,8 +101,9 @@ class _Feed:
         self.channel = job.channel
         self.settings = job.settings
         self.derivations = job.derivations
-        self.rules = job.channel.all_rules
-        self.check_in_pass = job.check_in_pass
+        self.render_items = job.render_items
+        self.id_key = job.id_key
+        self.check = checker(job.channel.all_rules)
         self.ctx = ItemContext(settings=job.settings, default_brand=pass_job.default_brand,
                                labels=pass_job.labels, categories=pass_job.categories,
                                now=pass_job.now)
@@ -92,41 +111,103 @@ class _Feed:
                                                     pass_job.categories)
 
 
-def products_pass(job: PassJob, batch_products: int = BATCH_PRODUCTS
+def store_blocks(job: PassJob, size: int = BLOCK_PRODUCTS) -> Iterator[list[Row]]:
+    """The snapshot's stored rows, in store order, `size` at a time (one read transaction)."""
+    rows = Store(job.store).iter_product_rows()
+    while block := list(islice(rows, size)):
+        yield block
+
+
+class PassWorker:
+    """The pass's work on runs of stored rows, in one process (`job` prepared once)."""
+
+    def __init__(self, job: PassJob) -> None:
+        self._job = job
+        self._feeds = [_Feed(f, job) for f in job.feeds]
+        self._parent: tuple[bytes | None, Any] = (None, None)
+
+    def run(self, rows: Sequence[Row]) -> list[FeedBatch]:
+        """One `FeedBatch` per feed of the job for `rows`, in their order."""
+        job, feeds = self._job, self._feeds
+        batch = [FeedBatch() for _ in feeds]
+        work = list(zip(feeds, batch, strict=True))
+        for stored, stored_parent in rows:
+            raw = decode(stored)
+            parent = self._decoded_parent(stored_parent) if stored_parent else None
+            why = not_sellable_because(raw, parent)
+            if why:  # excluded from every feed, as `_one` would find out after parsing it
+                for out in batch:
+                    out.products += 1
+                    out.excluded[why] += 1
+                continue
+            derived = [parse_product(raw, ctx, parent) for ctx in job.derive]
+            for feed, out in work:
+                _one(feed, derived, job.duplicate_ids, out)
+        for feed, out in work:
+            if feed.render_items is not None:
+                _render(feed, out)
+        return batch
+
+    def _decoded_parent(self, stored: bytes) -> Any:
+        """A variant parent's object, decoded once for all its children in a row."""
+        if stored != self._parent[0]:
+            self._parent = (stored, decode(stored))
+        return self._parent[1]
+
+
+def _render(feed: _Feed, out: FeedBatch) -> None:
+    """`out.items` rendered (the items themselves are not sent on)."""
+    assert feed.render_items is not None
+    key = feed.id_key
+    try:
+        out.text = feed.render_items(out.items).encode("utf-8")
+    except BuildError as exc:
+        out.failure = str(exc)
+    out.ids = [str(item.get(key, "")) for item in out.items]
+    out.items = []
+
+
+def merge(parts: Sequence[list[FeedBatch]]) -> list[FeedBatch]:
+    """Runs of `PassWorker.run` that follow each other, as one run."""
+    if len(parts) == 1:
+        return parts[0]
+    merged = []
+    for runs in zip(*parts, strict=True):
+        whole = FeedBatch(text=b"".join(r.text for r in runs),
+                          failure=next((r.failure for r in runs if r.failure), ""))
+        for run in runs:
+            whole.items += run.items
+            whole.violations += run.violations
+            whole.ids += run.ids
+            whole.products += run.products
+            whole.dropped += run.dropped
+            whole.excluded.update(run.excluded)
+        merged.append(whole)
+    return merged
+
+
+def products_pass(job: PassJob, block_products: int = BLOCK_PRODUCTS
                   ) -> Iterator[list[FeedBatch]]:
-    """Batches of results, one `FeedBatch` per feed of `job.feeds`, in store order."""
-    feeds = [_Feed(f, job) for f in job.feeds]
-    batch = [FeedBatch() for _ in feeds]
-    pending = 0
-    for raw, parent in Store(job.store).iter_products():
-        derived = [parse_product(raw, ctx, parent) for ctx in job.derive]
-        for feed, out in zip(feeds, batch, strict=True):
-            _one(feed, derived, job.duplicate_ids, out)
-        pending += 1
-        if pending == batch_products:
-            yield batch
-            batch = [FeedBatch() for _ in feeds]
-            pending = 0
-    yield batch
+    """Batches of results, one `FeedBatch` per feed of `job.feeds`, in store order, all
+    made in this process."""
+    worker = PassWorker(job)
+    for rows in store_blocks(job, block_products):
+        yield worker.run(rows)
 
 
 def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
          out: FeedBatch) -> None:
-    """Map (and unless the feed leaves it to the receiver, check) one product for one
-    feed, into `out`."""
+    """Map and check one product for one feed, into `out`."""
     out.products += 1
     products = Derived({name: derived[index] for name, index in feed.derivations})
     product = products.primary
-    why = _excluded(product, feed.settings, feed.excluded_categories)
+    why = skip_reason(product, feed.settings, feed.excluded_categories)
     if why:
         out.excluded[why] += 1
         return
     item = feed.channel.to_item(products, feed.ctx)
     found = product.violations if len(products) == 1 else _every_market(products)
-    if feed.check_in_pass:
-        verdict(feed.channel, feed.rules, duplicates, item, found, product.feed_id, out)
-    else:
-        out.unchecked.append((item, found, product.feed_id))
+    verdict(feed.channel, feed.check, duplicates, item, found, product.feed_id, out)
 
 
 def _every_market(products: Derived) -> tuple[Violation, ...]:
@@ -145,12 +226,12 @@ def _every_market(products: Derived) -> tuple[Violation, ...]:
     return tuple(found)
 
 
-def verdict(channel: Channel, rules: Sequence[Rule], duplicates: frozenset[str],
+def verdict(channel: Channel, check: Checker, duplicates: frozenset[str],
             item: dict[str, Any], found: tuple[Violation, ...], item_id: str,
             out: FeedBatch) -> None:
     """Check one mapped item: its violations into `out`, and the finished item unless an
     error drops it. `found` are the violations deriving the product already gave."""
-    violations = [*found, *_channel_violations(item_id, found, item, rules)]
+    violations = [*found, *_channel_violations(item_id, found, item, check)]
     if item_id in duplicates:
         violations.append(Violation(Severity.ERROR, item_id, "id",
                                     "article number used by several products", "id_duplicate"))
@@ -161,31 +242,25 @@ def verdict(channel: Channel, rules: Sequence[Rule], duplicates: frozenset[str],
         out.items.append(channel.finish(item))
 
 
-def settle(channel: Channel, duplicates: frozenset[str], part: FeedBatch) -> None:
-    """Check the items a pass left unchecked (`FeedJob.check_in_pass` False)."""
-    rules = channel.all_rules
-    for item, found, item_id in part.unchecked:
-        verdict(channel, rules, duplicates, item, found, item_id, part)
-    part.unchecked = []
-
-
 def _channel_violations(item_id: str, found: tuple[Violation, ...], item: dict[str, Any],
-                        rules: Sequence[Rule]) -> list[Violation]:
+                        check: Checker) -> list[Violation]:
     """The channel's rule violations, minus those that repeat an error the derivation
     already reported for the same field (an unknown tax class also leaves no price)."""
-    violations = check(item_id, item, rules)
+    violations = check(item_id, item)
     derived = {v.field for v in found if v.severity is Severity.ERROR}
     return [v for v in violations if v.field not in derived] if derived else violations
 
 
-def _excluded(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:
-    """Why a product is not an item of this feed ('' = it is one)."""
+def skip_reason(product: Product, settings: ChannelSettings, categories: frozenset[int]) -> str:
+    """Why a product is skipped, not an item of this feed ('' = it is one): not for sale,
+    or left out by the channel's own filters (`categories`: exclude_categories with their
+    subcategories)."""
     if not product.sellable:
         return product.not_sellable_because
     if categories and categories.intersection(product.category_ids):
-        return "excluded category"
+        return "in exclude_categories"
     if settings.exclude_out_of_stock and product.availability is Availability.OUT_OF_STOCK:
-        return "out of stock (excluded)"
+        return "out of stock (exclude_out_of_stock)"
     price = product.current_price
     if settings.min_price is not None and price is not None and \
             price.amount < settings.min_price:

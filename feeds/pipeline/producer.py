@@ -7,11 +7,18 @@ runs in a child while the parent renders, writes and parses back every file: a
 producer/consumer pipeline (`feeds.pipeline.run` decides when).
 
 What crosses: the job (frozen dataclasses; channels travel by name) to the
-child, once; then batches of plain data (dicts, lists, strings, Decimals,
+child, once; then batches of plain data (bytes, dicts, lists, strings, Decimals,
 `Violation`s, counts) to the parent, pickled through a one-way pipe. Nothing
 else: no lxml trees, no open files, no database connections. A send returns
-only once the parent reads it, so the child runs at most one batch ahead and
+once the pipe holds it: on Linux the pipe is enlarged to `_PIPE_BYTES` (a batch
+is larger than the default 64 kB), so the child works on while the parent reads
+(a thread sending for it waited up to 5 ms for the GIL each time, measured), and
 memory stays bounded whatever the catalogue's size. The child writes no files.
+
+Sharing the work: `Claims` lets both processes take rows of the same block, the
+child from the back and the parent from the front, a few at a time, until they
+meet; whoever is idle works, so the two cores finish together whatever each
+side's other work costs (`feeds.pipeline.run` uses it).
 
 How failures travel: an exception in the child is sent to the parent and
 raised there as the same exception, with the child's traceback as a note (an
@@ -45,27 +52,72 @@ from typing import Any, TypeVar
 
 from feeds.errors import BuildError
 
-__all__ = ["Send", "produced"]
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Claims", "Send", "produced"]
 
 Job = TypeVar("Job")
 Send = Callable[[Any], None]
 
 _CONTEXT = multiprocessing.get_context("spawn")
 _BATCH, _ERROR, _DONE = "batch", "error", "done"
+_PIPE_BYTES = 1 << 20  # Linux's limit for an unprivileged process (/proc/sys/fs/pipe-max-size)
 
 
-def produced(work: Callable[[Job, Send], None], job: Job) -> Iterator[Any]:
-    """Run `work(job, send)` in a child process; yield whatever it `send`s, in order.
+class Claims:
+    """The rows of the block both processes work on: the parent takes them from the front
+    (up to a limit: the rows it was sent), the child from the back, `step` at a time,
+    until none is left (shared memory and one lock; made in the parent and given to the
+    child when it starts)."""
+
+    def __init__(self) -> None:
+        self._cells = _CONTEXT.Array("q", 4)  # block number, front, back, front's limit
+
+    def open(self, block: int, size: int, limit: int) -> None:
+        """Block number `block` of `size` rows is the one to share now, the parent's part
+        at most its first `limit` rows (in the child)."""
+        with self._cells.get_lock():
+            self._cells[:] = [block, 0, size, limit]
+
+    def front(self, block: int, step: int) -> tuple[int, int] | None:
+        """The next `step` rows (start, end) of `block` from the front; None when none is
+        left or that block is over."""
+        cells = self._cells
+        with cells.get_lock():
+            start, end = cells[1], min(cells[2], cells[3])
+            if cells[0] != block or start >= end:
+                return None
+            cells[1] = min(end, start + step)
+            return start, cells[1]
+
+    def back(self, step: int) -> tuple[int, int] | None:
+        """The last `step` free rows (start, end) of the open block; None when none is left."""
+        cells = self._cells
+        with cells.get_lock():
+            start, end = cells[1], cells[2]
+            if start >= end:
+                return None
+            cells[2] = max(start, end - step)
+            return cells[2], end
+
+
+def produced(work: Callable[..., None], job: Job, *shared: Any) -> Iterator[Any]:
+    """Run `work(job, send, *shared)` in a child process; yield whatever it `send`s, in order.
 
     `work` must be a module-level function (the child imports it by name) and
-    `job` must pickle. Close the iterator (or exhaust it) to end the child.
+    `job` must pickle; `shared` are objects made for sharing with a child (`Claims`).
+    Close the iterator (or exhaust it) to end the child.
 
     :raises BuildError: the child died without reporting an exception.
     """
     reader, writer = _CONTEXT.Pipe(duplex=False)
+    _enlarge(reader)
     with reader:
         with writer:  # closed here once the child has its copy: the child's death is EOF
-            child = _CONTEXT.Process(target=_child_main, args=(work, job, writer),
+            child = _CONTEXT.Process(target=_child_main, args=(work, job, writer, *shared),
                                      name="feeds-producer", daemon=True)
             child.start()
         finished = False
@@ -90,14 +142,25 @@ def produced(work: Callable[[Job, Send], None], job: Job) -> Iterator[Any]:
             child.join()
 
 
-def _child_main(work: Callable[[Job, Send], None], job: Job, writer: Connection) -> None:
+def _enlarge(pipe: Connection) -> None:
+    """Give the pipe room for a batch or two, where the system allows it (Linux)."""
+    size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if size is None:
+        return
+    try:
+        fcntl.fcntl(pipe.fileno(), size, _PIPE_BYTES)
+    except OSError:  # a lower limit: the default size works, with less overlap
+        pass
+
+
+def _child_main(work: Callable[..., None], job: Job, writer: Connection, *shared: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def send(batch: Any) -> None:
-        writer.send((_BATCH, batch))
+        writer.send_bytes(pickle.dumps((_BATCH, batch), protocol=pickle.HIGHEST_PROTOCOL))
 
     try:
-        work(job, send)
+        work(job, send, *shared)
     except BaseException as exc:  # every failure goes to the parent, which raises it
         writer.send((_ERROR, _portable(exc)))
     else:

@@ -3,8 +3,10 @@
 Merchant Center and Meta delete every product missing from a fetched feed, so
 a feed is published only whole: the rendered temporary file is renamed over the
 published one (atomic on one filesystem), its gzipped twin likewise, and the
-state file records what is now live. The drop guard refuses a feed whose item
-count fell too far. Every published version is kept, gzipped, in history/.
+state file records what is now live. The guard (`guard_refusal`) refuses a feed
+whose item count fell too far since its last publication, and a first
+publication that is empty or holds fewer than half of the products the channel
+would carry. Every published version is kept, gzipped, in history/.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from feeds.storage.layout import Layout, PublishedFeed, write_json_atomic
 
-__all__ = ["HistoryPolicy", "drop_percent", "history_versions", "publish", "temp_file"]
+__all__ = ["HistoryPolicy", "drop_percent", "guard_refusal", "history_versions", "publish",
+           "temp_file"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,35 @@ def drop_percent(previous: int, now: int) -> float:
     if previous <= 0 or now >= previous:
         return 0.0
     return (previous - now) * 100.0 / previous
+
+
+def guard_refusal(previous: int | None, items: int, candidates: int, limit: float) -> str:
+    """Why a file of `items` items must not replace what is published ('' = it may);
+    `--force` overrides it.
+
+    Google and Meta delete every product missing from a fetched feed, so:
+
+    - with a published version of `previous` items: the drop guard, which refuses a fall
+      of more than `limit` percent;
+    - a first publication (`previous` None): refused when it holds no item at all, or
+      fewer than half of `candidates`, the products the channel would carry (sellable
+      and within its own filters), since most of them were dropped by the rules: a
+      setting is probably missing or wrong.
+    """
+    if previous is None:
+        if items == 0:
+            return (f"first publication: 0 items of {candidates} sellable products; "
+                    "nothing was published; see the report for why, or use --force")
+        if items * 2 < candidates:
+            return (f"first publication: {items} items, fewer than half of the {candidates} "
+                    f"sellable products ({candidates - items} dropped by the rules); nothing "
+                    "was published; see the report for why, or use --force")
+        return ""
+    fell = drop_percent(previous, items)
+    if fell <= limit:
+        return ""
+    return (f"drop guard: {items} items against {previous} published ({fell:.0f}% fewer, "
+            f"limit {limit}%); the old file stays; use --force if this is intended")
 
 
 def publish(rendered: Path, rendered_gz: Path, layout: Layout, state: PublishedFeed,

@@ -5,6 +5,7 @@ each product derived once per distinct target, then mapped and checked by every
 channel). Each file then goes its own way:
 
     items -> its format's renderer -> temporary file (+ .gz, SHA-256)
+    (a file in pieces, `feeds.formats.Pieces`: its items arrive rendered)
     temporary file -> parse-back (well-formed, exactly the rendered ids, in order)
         -> drop guard -> atomic publish (+ state, history) -> report
 
@@ -14,10 +15,12 @@ a build makes. A failure of one file (its template, its check, its drop
 guard) leaves its last published version in place and does not stop the
 others; a failure of the pass (the store, the child) fails every file.
 
-Where the machine has a second core and the catalogue is large, the pass runs
-in a child process (`feeds.pipeline.producer`) while this one renders, writes
-and checks; a child that dies before its first batch (it could not even
-start) is replaced by the same pass in this process.
+Where the machine has a second core and the catalogue is large, a child process
+(`feeds.pipeline.producer`) reads the snapshot and both processes work on each
+block of products, the child from the back and this one from the front (after
+it has written, checked and recorded what the last block gave every file), so
+the two cores finish together; a child that dies before its first batch (it
+could not even start) is replaced by the same pass in this process.
 """
 
 from __future__ import annotations
@@ -37,15 +40,17 @@ from feeds.channels import is_discoverable
 from feeds.config import Config
 from feeds.core.validation import Violation
 from feeds.errors import BuildError, FeedInvalid, FeedsError, StoreError
-from feeds.formats import FormatHandler, IdDigest, handler, id_field
+from feeds.formats import FormatHandler, IdDigest, Pieces, handler, id_field
 from feeds.formats.templates import make_env
 from feeds.pipeline.items import (
-    BATCH_PRODUCTS,
+    BLOCK_PRODUCTS,
     FeedBatch,
     FeedJob,
     PassJob,
+    PassWorker,
+    merge,
     products_pass,
-    settle,
+    store_blocks,
 )
 from feeds.pipeline.plan import (
     FeedSpec,
@@ -54,8 +59,8 @@ from feeds.pipeline.plan import (
     feed_specs,
     shared_inputs,
 )
-from feeds.pipeline.producer import Send, produced
-from feeds.pipeline.publish import HistoryPolicy, drop_percent, publish, temp_file
+from feeds.pipeline.producer import Claims, Send, produced
+from feeds.pipeline.publish import HistoryPolicy, guard_refusal, publish, temp_file
 from feeds.pipeline.sink import FeedSink, Written
 from feeds.progress import Progress, Step, make_progress
 from feeds.storage.feed_ids import FeedIds, Recorder
@@ -72,6 +77,7 @@ log = logging.getLogger("feeds.pipeline.run")
 # process. Measured in bench/build_bench.py; see BENCHMARKS.md.
 CHILD_MIN_PRODUCTS = 10_000
 _CHUNKS_PER_WRITE = 4096  # template chunks joined into one write
+_STEP = 16  # rows of a block either process takes at a time
 
 
 @dataclass(frozen=True)
@@ -112,14 +118,11 @@ def build_feeds(cfg: Config, *, codes: Sequence[str] = (), force: bool = False,
         env = make_env(cfg.build.templates_dir or None)
         total = store.counts()["products"]
         files = [_File(cfg, spec, handler(spec.channel.format, env), layout,
-                       publish_feeds=publish_feeds, keep_first=keep_first, now=now,
-                       duplicates=inputs.duplicate_ids)
+                       publish_feeds=publish_feeds, keep_first=keep_first, now=now)
                  for spec in specs]
         in_child = _pass_in_child(specs, total)
-        # Measured (bench/build_bench.py, BENCHMARKS.md): with one file the pass outweighs
-        # the rendering, so that file's rules run here; with more, the renders outweigh.
         job = pass_job(cfg, specs, store, inputs,
-                       check_in_pass=not (in_child and len(specs) == 1))
+                       pieces=[f.pieces for f in files])
         step = progress.step("build", total=total, unit="products")
         with ExitStack() as stack:
             for f in files:
@@ -130,12 +133,13 @@ def build_feeds(cfg: Config, *, codes: Sequence[str] = (), force: bool = False,
 
 
 def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store, inputs: SharedInputs,
-             *, check_in_pass: bool = True) -> PassJob:
-    """The pass for `specs`: one derivation per distinct target, shared by every file."""
+             *, pieces: Sequence[Pieces | None] = ()) -> PassJob:
+    """The pass for `specs`: one derivation per distinct target, shared by every file;
+    `pieces[i]` (when given and not None) renders the items of `specs[i]` in the pass."""
     keys: dict[tuple[Any, ...], int] = {}
     derive = []
     feeds = []
-    for spec in specs:
+    for n, spec in enumerate(specs):
         derivations = []
         for target in spec.targets:
             key = target.derivation
@@ -143,8 +147,10 @@ def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store, inputs: Share
                 keys[key] = len(derive)
                 derive.append(derive_context(cfg, target, inputs.categories, inputs.now))
             derivations.append((target.file, keys[key]))
+        piece = pieces[n] if n < len(pieces) else None
         feeds.append(FeedJob(spec.stem, spec.channel, spec.settings, tuple(derivations),
-                             check_in_pass))
+                             piece.render_items if piece else None,
+                             id_field(spec.channel.format)))
     return PassJob(store=store.path, derive=tuple(derive), feeds=tuple(feeds),
                    categories=inputs.categories, labels=inputs.labels,
                    duplicate_ids=inputs.duplicate_ids, default_brand=cfg.shop.default_brand,
@@ -158,11 +164,15 @@ class _File:
     """One file of the build, from its temporary files to its result."""
 
     def __init__(self, cfg: Config, spec: FeedSpec, fmt: FormatHandler, layout: Layout, *,
-                 publish_feeds: bool, keep_first: int, now: datetime,
-                 duplicates: frozenset[str] = frozenset()) -> None:
+                 publish_feeds: bool, keep_first: int, now: datetime) -> None:
         self.cfg, self.spec, self.format, self.layout = cfg, spec, fmt, layout
-        self.duplicates = duplicates
         self.publishing, self.now = publish_feeds, now
+        self.meta = _feed_meta(cfg, spec)
+        # Items a channel still changes in file order must reach this process unrendered.
+        self.pieces = fmt.pieces(self.meta) if spec.channel.in_file_order is None else None
+        # Checks the bytes as they are written (the same bytes the file and its SHA-256
+        # get), while the other core works; formats without one read the file back.
+        self.checker = fmt.checker(spec.file)
         self.counts = Counts()
         self.report = ReportWriter(layout.report(spec.stem) if publish_feeds else None,
                                    keep_first)
@@ -190,24 +200,38 @@ class _File:
         self._finished = False
 
     def start(self, hub: _Hub) -> None:
-        self.chunks = self.format.render(_Feeder(self, hub), _feed_meta(self.cfg, self.spec))
+        if self.pieces is not None:
+            self._parts.append(self.pieces.head)
+        else:
+            self.chunks = self.format.render(_Feeder(self, hub), self.meta)
 
     # -- receiving and rendering
 
     def receive(self, part: FeedBatch) -> None:
-        if part.unchecked:
-            settle(self.spec.channel, self.duplicates, part)
         counts = self.counts
         counts.products += part.products
         counts.dropped += part.dropped
         counts.excluded.update(part.excluded)
         if part.violations:
             self.report.add(part.violations, counts)
-        if not self.reason:
+        if self.reason:
+            return
+        if part.failure:
+            self.fail(part.failure)
+        elif self.pieces is None:
             if self._in_order is not None:
                 for item in part.items:
                     self._in_order(item)
             self.queue.extend(part.items)
+        elif part.ids:
+            try:
+                self._flush()
+                self._write(part.text)
+            except FeedsError as exc:  # this file's check or its disk: the others go on
+                self.fail(str(exc))
+                return
+            self.digest.add_all(part.ids)
+            self.recorder.add_all(part.ids)
 
     def taken(self, item: dict[str, Any]) -> None:
         item_id = str(item.get(self._id, ""))
@@ -216,6 +240,11 @@ class _File:
 
     def render_queued(self, everything: bool) -> bool:
         """Render what is queued (all that is left when `everything`); True when done."""
+        if self.pieces is not None:  # its items arrive rendered (`receive`)
+            if everything:
+                self._parts.append(self.pieces.tail)
+                self._flush()
+            return everything
         while self.queue or everything:
             part = list(islice(self.chunks, len(self.queue) if not everything
                                else _CHUNKS_PER_WRITE))
@@ -229,8 +258,14 @@ class _File:
 
     def _flush(self) -> None:
         if self._parts:
-            self.sink.write("".join(self._parts))
+            self._write("".join(self._parts).encode("utf-8"))
             self._parts.clear()
+
+    def _write(self, data: bytes) -> None:
+        """To the file (and its .gz), and to the parse-back check as it is written."""
+        self.sink.write(data)
+        if self.checker is not None:
+            self.checker.feed(data)
 
     def fail(self, reason: str) -> None:
         self.reason = reason
@@ -277,7 +312,8 @@ class _File:
     def _check(self) -> None:
         # In this thread on purpose: lxml trees must not cross threads (a tree built in
         # the writer thread and collected in this one aborts the interpreter).
-        parsed = self.format.check(self.rendered)
+        parsed = self.checker.close() if self.checker is not None else \
+            self.format.check(self.rendered)
         if parsed.items != self.digest.count or parsed.digest != self.digest.hexdigest():
             raise FeedInvalid(f"{self.spec.file}: the output holds {parsed.items} items but "
                               f"{self.digest.count} were rendered, or their ids differ "
@@ -286,13 +322,11 @@ class _File:
     def _drop_guard(self, force: bool) -> str:
         limit = self.spec.settings.max_drop_percent
         limit = self.cfg.build.max_drop_percent if limit is None else limit
-        before = self.previous.items if self.previous else 0
-        fell = drop_percent(before, self.counts.items)
-        if force or fell <= limit:
+        if force:
             return ""
-        return (f"drop guard: {self.counts.items} items against {before} published "
-                f"({fell:.0f}% fewer, limit {limit}%); the old file stays; "
-                "use --force if this is intended")
+        c = self.counts
+        return guard_refusal(self.previous.items if self.previous else None, c.items,
+                             c.items + c.dropped, limit)
 
     def _state(self) -> PublishedFeed:
         spec, written = self.spec, self.written
@@ -415,11 +449,11 @@ def _pass_in_child(specs: Sequence[FeedSpec], total: int) -> bool:
 
 
 def _batches(job: PassJob, in_child: bool) -> Iterator[list[FeedBatch]]:
-    """The pass's batches, from a child process or from this one."""
+    """The pass's batches, shared with a child process or all made in this one."""
     if not in_child:
         yield from products_pass(job)
         return
-    batches = produced(_produce, job)
+    batches = _shared_pass(job)
     try:
         try:
             first = next(batches)
@@ -440,8 +474,35 @@ def _batches(job: PassJob, in_child: bool) -> Iterator[list[FeedBatch]]:
         batches.close()
 
 
-def _produce(job: PassJob, send: Send, batch_products: int = BATCH_PRODUCTS) -> None:
-    """In the child: send the pass's batches as they come.
+_ROWS, _DONE = "rows", "done"
+
+
+def _shared_pass(job: PassJob) -> Iterator[list[FeedBatch]]:
+    """Each block's batch, made by the child (`_produce`) and this process together: the
+    child sends a block's rows as it starts on them from the back; this process takes
+    rows from the front whenever it gets here, i.e. when the files have taken the
+    last batch, and adds the child's part once they meet."""
+    claims = Claims()
+    worker = PassWorker(job)
+    messages = produced(_produce, job, claims)
+    own: list[list[FeedBatch]] = []
+    try:
+        for kind, number, payload in messages:
+            if kind == _ROWS:
+                own = []
+                while (taken := claims.front(number, _STEP)) is not None:
+                    own.append(worker.run(payload[taken[0]:taken[1]]))
+            else:
+                yield merge([*own, payload] if payload is not None else own)
+                own = []
+    finally:
+        messages.close()
+
+
+def _produce(job: PassJob, send: Send, claims: Claims,
+             block_products: int = BLOCK_PRODUCTS) -> None:
+    """In the child: read the snapshot block by block; send each block's rows, work on
+    them from the back until the parent's share meets this one, send the result.
 
     The pass makes millions of short-lived objects and no reference cycles worth
     chasing: the cyclic collector runs a hundred times less often here (measured: a
@@ -449,5 +510,18 @@ def _produce(job: PassJob, send: Send, batch_products: int = BATCH_PRODUCTS) -> 
     """
     gc.freeze()
     gc.set_threshold(70_000, 100, 100)
-    for batch in products_pass(job, batch_products):
-        send(batch)
+    worker = PassWorker(job)
+    theirs = block_products // 2  # the rows the parent took of the last block
+    for number, rows in enumerate(store_blocks(job, block_products)):
+        # The parent is sent the rows it took last time and a quarter more: enough to
+        # follow a change of pace, without piping every row twice.
+        limit = min(len(rows), theirs + len(rows) // 4 + _STEP)
+        claims.open(number, len(rows), limit)
+        send((_ROWS, number, rows[:limit]))
+        parts = []
+        theirs = len(rows)
+        while (taken := claims.back(_STEP)) is not None:
+            parts.append(worker.run(rows[taken[0]:taken[1]]))
+            theirs = taken[0]
+        parts.reverse()
+        send((_DONE, number, merge(parts) if parts else None))

@@ -199,7 +199,8 @@ class _Run:
         entries = self.ledger.entries()
         for platform in platforms:
             self.report.platforms[platform] = PlatformReport(platform)
-        candidates = list(self._candidates(orders, platforms, entries))
+        with self.store.reading():  # one connection for every product the orders name
+            candidates = list(self._candidates(orders, platforms, entries))
         for platform in platforms:
             actions = [a for c in candidates
                        for a in self._decide(c, platform, entries)]

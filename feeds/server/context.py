@@ -4,7 +4,6 @@ never the factory (as Flask's tutorial's blueprints import `db`, not the app).""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +12,14 @@ from jinja2 import Environment
 
 from feeds.config import Config
 from feeds.formats.templates import make_env
+from feeds.server.status_data import Previews
 from feeds.storage.layout import Layout
 
 __all__ = ["ServerContext", "SnippetHook", "context", "init_app", "render"]
 
-#: `app.config["STATUS_SNIPPETS"]`: cfg -> [(title, code), ...] shown on the status page.
-SnippetHook = Callable[[Config], Iterable[tuple[str, str]]]
+#: `app.config["STATUS_SNIPPETS"]`: cfg -> [(title, code), ...], the previews the status
+#: page folds under its loader tag (`feeds.server.status_data.Previews`).
+SnippetHook = Previews
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class ServerContext:
 
 
 def default_snippets(cfg: Config) -> list[tuple[str, str]]:
-    """The loader tag and previews of the configured tracking services."""
+    """The previews of what the loader sends, for the configured tracking services."""
     from feeds.events.snippets import status_snippets
 
     return status_snippets(cfg)

@@ -27,7 +27,7 @@ from feeds.log import add_secret, mask
 from feeds.server import feeds_routes, purchase_routes, status_page, tracking_routes
 from feeds.server.context import SnippetHook, init_app
 
-__all__ = ["KeyPathFilter", "create_app", "loggable", "printable"]
+__all__ = ["KeyPathFilter", "create_app", "loggable", "printable", "require_access_key"]
 
 log = logging.getLogger("feeds.server")
 access_log = logging.getLogger("feeds.server.access")
@@ -50,8 +50,7 @@ def create_app(config: Config, *, snippets: SnippetHook | None = None) -> Flask:
     Starts no threads: the schedule is run by `serve`/`worker`, not by the app,
     so several web workers never each run their own.
     """
-    require(config.server.access_key, "server.access_key",
-            "run `vendre-feeds init` to generate one, or set VENDRE_FEEDS_ACCESS_KEY")
+    require_access_key(config)
     add_secret(*config.secrets(), purchase_routes.webhook_secret(config))
     app = _FeedsFlask("feeds.server")
     init_app(app, config, snippets)
@@ -61,6 +60,12 @@ def create_app(config: Config, *, snippets: SnippetHook | None = None) -> Flask:
     app.after_request(_finish)
     _install_log_filter()
     return app
+
+
+def require_access_key(config: Config) -> str:
+    """`[server] access_key`, the secret in every feed URL; ConfigError when it is empty."""
+    return require(config.server.access_key, "server.access_key",
+                   "run `vendre-feeds init` to generate one, or set VENDRE_FEEDS_ACCESS_KEY")
 
 
 class _FeedsFlask(Flask):

@@ -22,11 +22,10 @@ from urllib.parse import quote
 
 import click
 
-from feeds.channels import get_channel
-from feeds.config import Config, ServerSettings, require
-from feeds.errors import ConfigError, FeedsError, NotFound
+from feeds.config import Config, ServerSettings
+from feeds.errors import ConfigError, FeedsError
 from feeds.server.schedule import RefreshJob, Scheduler
-from feeds.storage.layout import Layout, PublishedFeed
+from feeds.storage.layout import Layout
 
 __all__ = ["create_server", "feed_urls", "run_server", "run_worker"]
 
@@ -111,24 +110,42 @@ def _raise_open_files_limit(needed: int) -> None:
                     target, needed)
 
 
-def _base_url(cfg: Config, host: str | None = None, port: int | None = None) -> str:
-    if cfg.server.public_url:
-        return cfg.server.public_url.rstrip("/")
-    return f"http://{host or cfg.server.host}:{port or cfg.server.port}"
+def feed_urls(cfg: Config, base: str | None = None) -> list[str]:
+    """What `urls` prints: the status page's URL, then the ad feeds' URLs with where to
+    paste each, then the marketplace payloads' URLs (pushed, shown for inspection).
 
+    :param base: where the server is reached when `[server] public_url` is unset
+        (default: [server] host and port).
+    """
+    from feeds.server.factory import require_access_key
+    from feeds.server.status_data import where_it_goes
 
-def feed_urls(cfg: Config) -> list[str]:
-    """`status page: URL` and one `<file>: URL` line per published feed."""
-    key = require(cfg.server.access_key, "server.access_key",
-                  "run `vendre-feeds init` to generate one, or set VENDRE_FEEDS_ACCESS_KEY")
-    base, quoted = _base_url(cfg), quote(key, safe="")
+    key = require_access_key(cfg)
+    base, quoted = cfg.public_base(base), quote(key, safe="")
     lines = [f"status page: {base}/?key={quoted}"]
+    files = cfg.publish.public_url.rstrip("/")
+    if files:  # the CDN in front of [publish] target serves the feeds and a static page
+        lines = [f"status page: {files}/status/{quoted}/index.html  (a copy every run "
+                 f"uploads; live on the server: {base}/?key={quoted})"]
     published = Layout(cfg.data_dir).published()
-    lines += [f"{f.file}: {base}/feeds/{quoted}/{quote(f.file)}{_pushed_note(f)}"
-              for f in published]
     if not published:
-        lines.append("no feed is published yet (run `vendre-feeds refresh`)")
-    return lines + webhook_lines(cfg, base)
+        return lines + ["no feed is published yet (run `vendre-feeds refresh`)",
+                        *webhook_lines(cfg, base)]
+    feeds, payloads = [], []
+    for feed in published:
+        pushed, paste = where_it_goes(cfg, feed)
+        url = f"  {feed.file}: {files or base}/feeds/{quoted}/{quote(feed.file)}"
+        if pushed:
+            payloads.append(url)
+        else:
+            feeds += [url, f"    paste into {paste}"] if paste else [url]
+    if feeds:
+        lines += ["", "Ad feeds: paste these URLs", *feeds]
+    if payloads:
+        lines += ["", "Marketplace payloads: pushed with `vendre-feeds push NAME`, never "
+                      "fetched; these URLs are for looking at what is sent", *payloads]
+    webhooks = webhook_lines(cfg, base)
+    return lines + (["", *webhooks] if webhooks else [])
 
 
 def webhook_lines(cfg: Config, base: str) -> list[str]:
@@ -143,16 +160,6 @@ def webhook_lines(cfg: Config, base: str) -> list[str]:
                 f"{cfg.purchases.webhook_secret_env} to a long random secret first"]
     return [f"order webhooks (Vendre: Appar & Integration > Webhooks, new_order and "
             f"updated_order): {base}/hooks/vendre/{quote(secret, safe='')}"]
-
-
-def _pushed_note(feed: PublishedFeed) -> str:
-    """A marketplace payload is pushed, never fetched: its URL is for looking at it."""
-    try:
-        pushed = get_channel(feed.kind or feed.channel).delivery is not None
-    except NotFound:
-        return ""
-    return f"  (pushed with `vendre-feeds push {feed.channel}`; this URL is for inspection)" \
-        if pushed else ""
 
 
 @contextmanager

@@ -12,6 +12,11 @@ when it ends, with ok / error / summary. The job publishes feeds atomically
 itself, so a failed run leaves the last good feeds in place; here a failure is
 only recorded (and shown by the status page and /health).
 
+With `[publish] target` set, a run also uploads (`feeds.server.upload`): what the job
+published, even when it failed later on, then the static status page once the
+outcome is recorded, so that the page shows it. A failed upload fails the run in
+one line, like a failed job.
+
 When a run is due is decided from that shared state (the last run's start +
 interval), not from this process's memory: a restart does not re-run early,
 and two schedulers on one data dir do not run back to back.
@@ -102,11 +107,44 @@ def _run_locked(cfg: Config, job: RefreshJob, layout: Layout, now: Clock,
         summary, error, exc = {}, _one_line(caught), caught
         if log_failure:
             _log_failure(caught, error)
+    if cfg.publish.target:
+        # Whatever the job published locally goes up, even when the job failed later on.
+        uploaded, caught = _upload(cfg, "files")
+        summary = {**summary, "uploaded": uploaded} if uploaded else summary
+        error, exc = _with_failure(error, exc, caught, log_failure)
     finished = now()
     refresh_state.write_finished(layout, started, finished, exc is None, error, summary)
+    if cfg.publish.target:
+        # After the outcome is recorded, so that the static status page shows it.
+        _, caught = _upload(cfg, "status_page")
+        if caught is not None:
+            error, exc = _with_failure(error, exc, caught, log_failure)
+            refresh_state.write_finished(layout, started, finished, False, error, summary)
     if exc is None:
         log.info("refresh done in %.1f s", (finished - started).total_seconds())
     return Outcome(exc is None, started, finished, summary, error, exc)
+
+
+def _upload(cfg: Config, stage: str) -> tuple[dict[str, int], Exception | None]:
+    """One upload stage (`files` or `status_page`, `feeds.server.upload.Uploader`): its
+    counts, or the exception that stopped it."""
+    from feeds.server.upload import Uploader
+
+    try:
+        return getattr(Uploader(cfg), stage)().summary(), None
+    except Exception as caught:  # an outcome like the job's, never a crash
+        return {}, caught
+
+
+def _with_failure(error: str, exc: Exception | None, caught: Exception | None,
+                  log_failure: bool) -> tuple[str, Exception | None]:
+    """The run's error and exception once `caught` (an upload's failure) is added."""
+    if caught is None:
+        return error, exc
+    line = _one_line(caught)
+    if log_failure:
+        _log_failure(caught, line)
+    return (f"{error}; {line}" if error else line), exc or caught
 
 
 def _log_failure(exc: Exception, error: str) -> None:

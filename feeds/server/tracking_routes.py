@@ -134,10 +134,25 @@ def origin_of(url: str) -> str:
 
 
 def allowed_origins(cfg: Config) -> frozenset[str]:
-    """The origins whose pages may read the index: `[tracking] allowed_origins`, or
-    the origin of `[shop] base_url` when that list is empty."""
-    listed = cfg.tracking.allowed_origins or [cfg.shop.base_url]
-    return frozenset(o for o in map(origin_of, listed) if o)
+    """The origins whose pages may read the index: `[tracking] allowed_origins`, or,
+    when that list is empty, the origin of `[shop] base_url` and its www twin (a shop
+    is often reached both with and without `www.`)."""
+    if cfg.tracking.allowed_origins:
+        return frozenset(o for o in map(origin_of, cfg.tracking.allowed_origins) if o)
+    own = origin_of(cfg.shop.base_url)
+    return frozenset(o for o in (own, www_twin(own)) if o)
+
+
+def www_twin(origin: str) -> str:
+    """`https://www.shop.se` for `https://shop.se` and the other way round; '' for an
+    IP address, localhost or anything that is no `scheme://host[:port]`."""
+    scheme, sep, rest = origin.partition("://")
+    host, colon, port = rest.partition(":")
+    if not sep or not host or host.startswith("[") or "." not in host or \
+            host.replace(".", "").isdigit():
+        return ""
+    twin = host.removeprefix("www.") if host.startswith("www.") else f"www.{host}"
+    return f"{scheme}://{twin}{colon}{port}" if "." in twin else ""
 
 
 def _cors(response: Response, cfg: Config) -> None:

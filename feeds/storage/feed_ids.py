@@ -10,6 +10,7 @@ publishes the file: `<data_dir>/state/feed-ids.sqlite3`, table (stem, id).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import closing
@@ -32,7 +33,8 @@ class Recorder:
 
     def __init__(self, path: Path, stem: str) -> None:
         self._stem = stem
-        self._buffer: list[tuple[str]] = []
+        self._buffer: list[str] = []
+        self._json_each = True
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -42,12 +44,30 @@ class Recorder:
             raise StoreError(f"{path} cannot be written: {exc}") from None
 
     def add(self, item_id: str) -> None:
-        self._buffer.append((item_id,))
+        self._buffer.append(item_id)
+        if len(self._buffer) >= _BATCH:
+            self._flush()
+
+    def add_all(self, ids: Iterable[str]) -> None:
+        self._buffer += ids
         if len(self._buffer) >= _BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        self._conn.executemany("INSERT OR IGNORE INTO staged VALUES (?)", self._buffer)
+        if not self._buffer:
+            return
+        if self._json_each:
+            # One statement per batch: SQLite reads the JSON array in C, several times
+            # faster than binding each id through executemany (measured, BENCHMARKS.md).
+            try:
+                self._conn.execute("INSERT OR IGNORE INTO staged SELECT value FROM "
+                                   "json_each(?)", (json.dumps(self._buffer),))
+                self._buffer.clear()
+                return
+            except sqlite3.OperationalError:  # an SQLite built without JSON functions
+                self._json_each = False
+        self._conn.executemany("INSERT OR IGNORE INTO staged VALUES (?)",
+                               [(i,) for i in self._buffer])
         self._buffer.clear()
 
     def commit(self) -> None:

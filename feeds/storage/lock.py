@@ -10,6 +10,7 @@ Every lock of a data dir is named here (`<data_dir>/.lock-<name>`):
     REFRESH         a scheduled or cron refresh (sync + build + push)
     TRACKING_INDEX  the loader's product index being rewritten
     PURCHASES       a run sending orders to GA4 and Meta (its ledger entries, its requests)
+    UPLOAD          copying the published files to object storage
     push(<channel>) one push of one channel (its ledger and its API calls)
 
 Whether a lock is held can be asked without taking it (`is_held`, for a lock named
@@ -30,8 +31,8 @@ from pathlib import Path
 from feeds.errors import LockBusy, StoreError
 from feeds.storage.layout import Layout
 
-__all__ = ["BUILD", "PURCHASES", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "LockName", "hold",
-           "held", "is_held", "push"]
+__all__ = ["BUILD", "PURCHASES", "REFRESH", "SNAPSHOT", "TRACKING_INDEX", "UPLOAD", "LockName",
+           "hold", "held", "is_held", "push"]
 
 
 @contextmanager
@@ -105,6 +106,7 @@ BUILD = LockName("build", "build")
 REFRESH = LockName("refresh", "refresh")
 TRACKING_INDEX = LockName("tracking-index", "tracking index build")
 PURCHASES = LockName("purchases", "purchases run")
+UPLOAD = LockName("upload", "upload to object storage")
 
 
 def push(channel: str) -> LockName:

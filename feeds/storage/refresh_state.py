@@ -4,6 +4,8 @@ One writer (the refresh run, under the refresh lock) and several readers (the
 status page, /health, the scheduler deciding when the next run is due). While a
 run is going the file says so (`finished_at` null) and keeps the previous
 finished run under `last_finished`, which is the outcome the readers report.
+`failing_since` is when the first of the failed runs in a row started (null while
+the last finished run succeeded).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class RefreshState:
     summary: Mapping[str, Any] = field(default_factory=dict)
     last_finished: RunOutcome | None = None
     pid: int | None = None
+    failing_since: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -67,24 +70,30 @@ def read(layout: Layout) -> RefreshState | None:
     return RefreshState(run=_outcome(data),
                         summary=summary if isinstance(summary, dict) else {},
                         last_finished=_outcome(last) if isinstance(last, dict) else None,
-                        pid=pid if type(pid) is int else None)
+                        pid=pid if type(pid) is int else None,
+                        failing_since=_time(data.get("failing_since")))
 
 
 def write_started(layout: Layout, started: datetime) -> None:
     """A run began: keep the last finished outcome for the readers meanwhile."""
     previous = read(layout)
     last = previous.shown if previous is not None else None
-    _write(layout, RunOutcome(started), {}, last)
+    since = previous.failing_since if previous is not None else None
+    _write(layout, RunOutcome(started), {}, last, since)
 
 
 def write_finished(layout: Layout, started: datetime, finished: datetime, ok: bool,
                    error: str, summary: Mapping[str, Any]) -> None:
-    _write(layout, RunOutcome(started, finished, ok, error), summary, None)
+    previous = read(layout)
+    since = None if ok else (previous.failing_since if previous is not None else None) \
+        or started
+    _write(layout, RunOutcome(started, finished, ok, error), summary, None, since)
 
 
 def _write(layout: Layout, run: RunOutcome, summary: Mapping[str, Any],
-           last: RunOutcome | None) -> None:
-    data = {**run.as_json(), "summary": dict(summary), "pid": os.getpid()}
+           last: RunOutcome | None, failing_since: datetime | None = None) -> None:
+    data = {**run.as_json(), "summary": dict(summary), "pid": os.getpid(),
+            "failing_since": _iso(failing_since)}
     if last is not None and last.finished_at is not None:
         data["last_finished"] = last.as_json()
     write_json_atomic(layout.refresh_state, data)

@@ -22,8 +22,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from stdnum import ean as _ean
-
 from feeds.core.ids import IdField, feed_id
 from feeds.core.model import (
     Availability,
@@ -33,6 +31,7 @@ from feeds.core.model import (
     Order,
     OrderLine,
     Product,
+    whole_product,
 )
 from feeds.core.pricing import Pricing
 from feeds.core.text import clean_text, html_to_text, strip_xml_illegal
@@ -40,6 +39,8 @@ from feeds.core.validation import Severity, Violation
 
 __all__ = [
     "DeriveContext",
+    "gtin_check_digit_ok",
+    "not_sellable_because",
     "with_descendants",
     "ml",
     "order_key",
@@ -159,17 +160,20 @@ def to_datetime(value: Any) -> datetime | None:
 # Amounts (prices, weights, order totals) from 10**12 on are garbage, and the money
 # arithmetic would fail on them: quantizing to cents needs at most 28 digits.
 _AMOUNT_LIMIT = Decimal(10) ** 12
+_AMOUNT_LIMIT_INT = 10**12
 
 
 def _decimal(value: Any) -> Decimal | None:
     """A number, or a number written as text (`"160.0000"`, `"10,5"`), as a Decimal;
     None for anything else and for amounts of 10**12 or more."""
     kind = type(value)
+    # Numbers are compared before they become Decimals (the same test, cheaper: 10**12 is
+    # exact as a float, and NaN and infinities fail it).
     if kind is int:
-        result = Decimal(value)
-    elif kind is float:
-        result = Decimal(repr(value))
-    elif kind is str:
+        return Decimal(value) if -_AMOUNT_LIMIT_INT < value < _AMOUNT_LIMIT_INT else None
+    if kind is float:
+        return Decimal(repr(value)) if -_AMOUNT_LIMIT_INT < value < _AMOUNT_LIMIT_INT else None
+    if kind is str:
         try:
             result = Decimal(value.strip().replace(",", "."))
         except InvalidOperation:
@@ -343,6 +347,20 @@ class _Problems:
 _GTIN_NOISE = re.compile(r"[\s-]")
 
 
+def gtin_check_digit_ok(code: str) -> bool:
+    """Whether the last of `code`'s ASCII digits is the GS1 check digit of the others
+    (EAN-8, UPC-A, EAN-13, GTIN-14: weights 3, 1, 3, ... from the right of the others).
+
+    The digits are summed as bytes (each is its character code minus 48): the same sum
+    as python-stdnum's `ean.calc_check_digit`, which the tests compare it with, without a
+    Python step per digit (every product with an EAN passes here).
+    """
+    digits = code.encode("ascii")
+    threes, ones = digits[-2::-2], digits[-3::-2]
+    total = 3 * (sum(threes) - 48 * len(threes)) + sum(ones) - 48 * len(ones)
+    return (10 - total % 10) % 10 == digits[-1] - 48
+
+
 def _gtin(raw_ean: Any, problems: _Problems) -> str | None:
     """A valid EAN-8/UPC-A/EAN-13/GTIN-14, else None with a warning."""
     if isinstance(raw_ean, str):
@@ -357,7 +375,7 @@ def _gtin(raw_ean: Any, problems: _Problems) -> str | None:
         return None
     # isascii: "²" and other Unicode digits pass isdigit() but not the check-digit sum
     if text.isdigit() and text.isascii() and len(text) in (8, 12, 13, 14) and \
-            _ean.calc_check_digit(text[:-1]) == text[-1]:
+            gtin_check_digit_ok(text):
         return text
     problems.add(Severity.WARNING, "gtin", f"ean1 {_show(text)} is not a valid GTIN "
                  "(length or check digit); sent without a GTIN", "gtin_invalid")
@@ -391,7 +409,7 @@ def _availability(quantity: int, raw: Mapping[str, Any], ctx: DeriveContext,
             problems.add(Severity.WARNING, "availability_date", f"release date "
                          f"{release:%Y-%m-%d} is more than a year ahead; sent as a year "
                          "from now (Google's limit)", "availability_date_capped")
-            release = now + _MAX_AHEAD
+            release = _day_of(now + _MAX_AHEAD)
         return Availability.PREORDER, release
     if checkout is True:
         return Availability.BACKORDER, _backorder_date(raw, ctx)
@@ -419,7 +437,15 @@ def _backorder_date(raw: Mapping[str, Any], ctx: DeriveContext) -> datetime:
         return released
     lead = raw.get("lead_time")
     days = lead if type(lead) is int and 0 < lead <= 365 else ctx.backorder_days
-    return ctx.now + timedelta(days=days)
+    return _day_of(ctx.now + timedelta(days=days))
+
+
+def _day_of(moment: datetime) -> datetime:
+    """The start (00:00 UTC) of `moment`'s day. An estimated date is a day, not a minute:
+    so a catalogue that did not change builds byte-identical feeds all day long (and a
+    round uploads nothing to object storage)."""
+    day = moment.astimezone(UTC)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _sale_range(value: Any) -> tuple[datetime | None, datetime | None] | None:
@@ -496,6 +522,22 @@ def _images(raw: Mapping[str, Any], base_url: str,
         if isinstance(path, str) and path.strip():
             urls.append(_absolute(base_url, path.strip()))
     return tuple(dict.fromkeys(urls))
+
+
+def not_sellable_because(raw: Any, parent: Any = None) -> str:
+    """`parse_product(raw, ctx, parent).not_sellable_because` for a product that is not for
+    sale, without deriving the rest; '' when it is for sale (or `raw` is no object). A
+    build counts such products and does nothing else with them (a product that cannot
+    be read at all is still found out by `parse_product`)."""
+    if type(raw) is not dict and not isinstance(raw, Mapping):
+        return ""
+    children = raw.get("child_product_ids")
+    is_parent = raw.get("is_parent") is True or \
+        bool(children and (type(children) is list or type(children) is dict))
+    if parent is not None and type(parent) is not dict and not isinstance(parent, Mapping):
+        parent = None
+    return _not_sellable_because(raw, _decimal(raw.get("price")), is_parent) or \
+        _parent_hidden(parent)
 
 
 def _not_sellable_because(raw: Mapping[str, Any], net: Decimal | None, is_parent: bool) -> str:
@@ -620,7 +662,7 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
     _language_fallback(ctx.language, problems, title=title_language,
                        description=description_language)
     why_not = _not_sellable_because(raw, net, is_parent) or _parent_hidden(parent)
-    return Product(
+    return whole_product(
         vendre_id=vendre_id,
         article_number=_article_number(raw.get("article_number")),
         feed_id=item_id,

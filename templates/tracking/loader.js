@@ -330,6 +330,19 @@
     return cut > 0 ? src.slice(0, cut) : C.base;
   }
 
+  // The index answers only the shop's own origins (CORS, [tracking] allowed_origins):
+  // on any other origin the fetch is refused and no event can name a product. Say so
+  // once, naming the setting (the browser's own CORS error does not).
+  var refusalShown = false;
+  function indexRefused() {
+    if (refusalShown || !window.console || typeof console.warn !== 'function') { return; }
+    refusalShown = true;
+    console.warn('vendre-feeds: the product index could not be read from ' +
+      location.origin + ', so no ecommerce events are sent on this page. If this ' +
+      'origin is the shop\'s (with or without www., a staging domain), add it to ' +
+      '[tracking] allowed_origins in vendre-feeds.toml.');
+  }
+
   // One shard, fetched once per page; a failure is remembered as an empty shard.
   function shard(n) {
     if (!shardCache[n]) {
@@ -337,7 +350,7 @@
         '.json?v=' + encodeURIComponent(C.version);
       shardCache[n] = window.fetch(url, {credentials: 'omit'}).then(function (response) {
         return response.ok ? response.json() : {};
-      }).then(null, function () { return {}; });
+      }).then(null, function () { indexRefused(); return {}; });
     }
     return shardCache[n];
   }

@@ -82,13 +82,14 @@ class Publisher:
                errors: Mapping[str, int] | None = None,
                warnings: Mapping[str, int] | None = None,
                excluded: Mapping[str, int] | None = None, published: bool = True,
-               reason: str = "", violations: list[dict[str, Any]] | None = None) -> dict:
+               reason: str = "", violations: list[dict[str, Any]] | None = None,
+               dropped: int = 0) -> dict:
         """Write `reports/<stem>.json` in the build's shape and return it."""
         data = {"feed": stem, "channel": channel or stem.split("-")[0],
                 "built_at": datetime.now(UTC).isoformat(), "published": published,
                 "reason": reason,
-                "counts": {"items": items, "errors": dict(errors or {}),
-                           "warnings": dict(warnings or {}), "excluded": dict(excluded or {})},
+                "counts": {"items": items, "dropped": dropped, "errors": dict(errors or {}),
+                           "warnings": dict(warnings or {}), "skipped": dict(excluded or {})},
                 "violations": violations or []}
         write_json_atomic(self.layout.report(stem), data)
         return data

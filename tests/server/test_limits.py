@@ -128,7 +128,9 @@ def test_limits_from_the_environment(tmp_path):
     from feeds.config import load_config
 
     cfg = load_config(env={"VENDRE_FEEDS_SERVER_CONNECTION_LIMIT": "5000",
-                           "VENDRE_FEEDS_SERVER_CHANNEL_TIMEOUT_S": "60"}, use_file=False)
+                           "VENDRE_FEEDS_SERVER_CHANNEL_TIMEOUT_S": "60",
+                           "VENDRE_FEEDS_SHOP_BASE_URL": "https://shop.example"},
+                      use_file=False)
     assert (cfg.server.connection_limit, cfg.server.channel_timeout_s) == (5000, 60)
 
 

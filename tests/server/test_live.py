@@ -112,7 +112,7 @@ def test_server_logs_never_show_the_key(live, app, publisher, key, caplog, monke
             client.get(f"/?key={key}")
             client.get(f"/feeds/{key}x/big.xml")
             client.get(f"/reports/{key}/big.json")
-            monkeypatch.setattr("feeds.server.status_page.feed_rows", _explode)
+            monkeypatch.setattr("feeds.server.status_page.gather_status", _explode)
             assert client.get(f"/?key={key}").status_code == 500
         # waitress writes request paths into its own messages: they pass our filter too.
         logging.getLogger("waitress").info("Client disconnected while serving %s",

@@ -78,8 +78,9 @@ def test_a_failure_is_recorded_and_the_old_feeds_stay(server_config, publisher, 
     assert state.run.ok is False and state.run.error == "the shop answered 503"
     assert (publisher.layout.feeds / "google.xml").read_bytes() == before
     assert client.get(f"/feeds/{ACCESS_KEY}/google.xml").data == before
-    health = client.get("/health")
-    assert health.status_code == 200 and health.get_json()["last_refresh"]["ok"] is False
+    health = client.get("/health")  # a failed refresh is a failure a monitor must see
+    assert health.status_code == 503 and health.get_json()["last_refresh"]["ok"] is False
+    assert health.get_json()["failing"] == ["refresh_failed"]
     assert b"the shop answered 503" in client.get(f"/?key={ACCESS_KEY}").data
 
 
@@ -198,7 +199,8 @@ def test_zero_minutes_means_no_schedule(tmp_path):
 
 def write_config(tmp_path: Path, **server: object) -> Path:
     path = tmp_path / "vendre-feeds.toml"
-    lines = [f'data_dir = "{tmp_path / "data"}"', "[server]"]
+    lines = [f'data_dir = "{tmp_path / "data"}"', "[shop]", 'base_url = "https://shop.example"',
+             "[server]"]
     lines += [f'{k} = {json.dumps(v)}' for k, v in server.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -242,12 +244,22 @@ def test_refresh_command(tmp_path, monkeypatch):
 def test_urls_command_shows_the_key(tmp_path):
     config = write_config(tmp_path, access_key=ACCESS_KEY, public_url="https://feeds.example")
     from tests.server.conftest import Publisher
-    Publisher(make_config(tmp_path, server={"access_key": ACCESS_KEY})).feed("google", b"<x/>")
+    publisher = Publisher(make_config(tmp_path, server={"access_key": ACCESS_KEY}))
+    publisher.feed("google", b"<x/>")
+    publisher.feed("cdon", b'{"articles": []}', ext="json")
     result = run_cli("--config", str(config), "urls")
     assert result.exit_code == 0
     assert result.output.splitlines() == [
         f"status page: https://feeds.example/?key={ACCESS_KEY}",
-        f"google.xml: https://feeds.example/feeds/{ACCESS_KEY}/google.xml"]
+        "",
+        "Ad feeds: paste these URLs",
+        f"  google.xml: https://feeds.example/feeds/{ACCESS_KEY}/google.xml",
+        '    paste into Merchant Center: Products > Data sources > Add product source > '
+        '"Add products from a file" > "Enter a link to your file"',
+        "",
+        "Marketplace payloads: pushed with `vendre-feeds push NAME`, never fetched; these "
+        "URLs are for looking at what is sent",
+        f"  cdon.json: https://feeds.example/feeds/{ACCESS_KEY}/cdon.json"]
 
 
 def _free_port() -> int:

@@ -22,6 +22,7 @@ def test_the_status_page_masks_the_api_key_in_stored_text(client, publisher, mon
         "error": f"the shop answered HTTP 400 {KEY}",
         "summary": {"sync": {"warnings": [f"orders: HTTP 400 {KEY}"]}}})
     body = client.get(f"/?key={ACCESS_KEY}").data.decode()
-    assert body.count("the shop answered HTTP 400 ***") == 2  # the sync and the refresh
+    # the banner (one line: the refresh failed in its sync), the sync and the refresh
+    assert body.count("the shop answered HTTP 400 ***") == 3
     assert "orders: HTTP 400 ***" in body
     assert KEY not in body

@@ -206,8 +206,33 @@ def test_origin_normalisation():
     assert origin_of("http://[::1]:8000") == "http://[::1]:8000"
 
 
-def test_default_origin_is_the_shops_base_url(tmp_path):
-    assert allowed_origins(demo_cfg(tmp_path)) == frozenset({SHOP})
+def test_default_origins_are_the_shops_base_url_and_its_www_twin(tmp_path):
+    """A shop is reached with and without www.: both read the index unless
+    `[tracking] allowed_origins` names the origins itself."""
+    assert allowed_origins(demo_cfg(tmp_path)) == \
+        frozenset({SHOP, "https://www.demo.vendre-feeds.test"})
+    www = demo_cfg(tmp_path, shop={"base_url": "https://www.shop.se/sv/"})
+    assert allowed_origins(www) == frozenset({"https://www.shop.se", "https://shop.se"})
+    port = demo_cfg(tmp_path, shop={"base_url": "http://shop.example:8080"})
+    assert allowed_origins(port) == frozenset({"http://shop.example:8080",
+                                               "http://www.shop.example:8080"})
+    for local in ("http://127.0.0.1:8081", "http://localhost:8081", "http://[::1]:8081"):
+        assert allowed_origins(demo_cfg(tmp_path, shop={"base_url": local})) == \
+            frozenset({local})
+    listed = demo_cfg(tmp_path, tracking={"allowed_origins": ["https://staging.shop.se"]})
+    assert allowed_origins(listed) == frozenset({"https://staging.shop.se"})
+
+
+def test_the_www_twin_reads_the_index_and_a_stranger_does_not(tmp_path):
+    cfg = demo_cfg(tmp_path)
+    fill(cfg, NOW)
+    build_all(cfg, now=NOW, progress=make_progress(quiet=True))
+    client = client_for(cfg)
+    for origin, allowed in ((SHOP, True), ("https://www.demo.vendre-feeds.test", True),
+                            ("https://staging.demo.vendre-feeds.test", False),
+                            ("https://www.www.demo.vendre-feeds.test", False)):
+        response = _get(client, shard_url(cfg), origin=origin)
+        assert ("Access-Control-Allow-Origin" in response.headers) is allowed, origin
 
 
 def _demo_with_price(product_id: int, net: float) -> list[dict]:

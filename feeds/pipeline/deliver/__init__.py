@@ -171,15 +171,17 @@ class PushReport:
     def summary(self) -> str:
         verb = "would send" if self.dry_run else "sent"
         done = ", ".join(f"{action} {n}" for action, n in sorted(self.actions.items()))
-        if not done and self.unconfirmed:
-            done = "nothing acknowledged"  # (not "in step": the unconfirmed follow)
-        line = f"{self.name}: {verb} {done or 'nothing (in step)'}"
-        if not self.dry_run:
-            line += f" in {self.requests} requests"
+        if not done and not self.unconfirmed:
+            line = f"{self.name}: nothing to send: the marketplace already holds this"
+        else:
+            # Nothing acknowledged is not "already holds this": the unconfirmed follow.
+            line = f"{self.name}: {verb} {done or 'nothing acknowledged'}"
+            if not self.dry_run:
+                line += f" in {self.requests} requests"
         if self.rejected:
             line += f"; {len(self.rejected)} rejected"
         if self.left_out:
-            line += f"; {len(self.left_out)} left out by the rules"
+            line += f"; {len(self.left_out)} dropped by the rules"
         if self.unconfirmed:
             reasons = list(dict.fromkeys(self.unconfirmed.values()))
             why = "; ".join(reasons[:2]) + (f"; and {len(reasons) - 2} other reasons"
