@@ -199,6 +199,24 @@ def test_a_200_with_an_error_body_leaves_the_articles_unconfirmed(tmp_path, name
         assert shop.push().sent_nothing
 
 
+@pytest.mark.parametrize("name,target", [("amazon", "GET /feeds/2021-06-30/feeds/*"),
+                                         ("afound", "GET /api/offers/imports/*")])
+def test_a_status_answer_with_an_error_body_leaves_the_document_unconfirmed(
+        tmp_path, name, target):
+    """A feed's or import's status answered with an error body (a 200): the push stops
+    asking, its SKUs are unconfirmed (exit 1), and the next push sends them again."""
+    with market(tmp_path, name) as shop:
+        shop.fake.misbehave("error_body", target, times=1)
+        with pytest.raises(PushUnconfirmed) as caught:
+            shop.push()
+        assert re.search(f"; {SELLABLE[name]} unconfirmed \\((feed|import) [0-9]+: a status "
+                         'answer in no known shape \\({"error":"internal"}\\)\\)',
+                         str(caught.value)), str(caught.value)
+        again = shop.push()
+        assert again.confirmed and sum(again.actions.values()) == SELLABLE[name]
+        assert_holds_the_published_payload(shop)
+
+
 PARTIAL = {"cdon": ("POST /api/v2/articles/bulk", "success", "CDON create: the answer did "
                     "not acknowledge it"),
            "fyndiq": ("POST /api/v1/articles/bulk", "responses", "Fyndiq create: the answer "

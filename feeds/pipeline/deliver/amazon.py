@@ -81,8 +81,10 @@ from feeds.pipeline.deliver.settle import (
     pending,
     processing,
     settled,
+    status_of,
     stuck,
     unconfirmed,
+    unread_status,
 )
 from feeds.storage.ledger import LedgerEntry, SkuState
 
@@ -422,15 +424,16 @@ def _send_feed(api: _Api, ctx: PushContext, messages: list[_Message]) -> _Feed:
 
 def _poll(api: _Api, ctx: PushContext, feeds: list[_Feed]) -> bool:
     """getFeed for every unfinished feed, with growing pauses, up to POLL_LIMIT seconds
-    (or `report_timeout_hours`, if sooner); whether that timeout ended the polling."""
+    (or `report_timeout_hours`, if sooner); whether that timeout ended the polling. A
+    feed whose answer holds no status is not asked again (its status stays '')."""
     waited, step = 0.0, 0
     timeout = report_timeout_s(ctx)
     while True:
         for feed in feeds:
-            if feed.status not in FINAL:
+            if feed.status and feed.status not in FINAL:
                 feed.info = api.get_feed(feed.feed_id)
-                feed.status = str(feed.info.get("processingStatus", ""))
-        if all(f.status in FINAL for f in feeds):
+                feed.status = _processing(feed.info)
+        if all(f.status in FINAL or not f.status for f in feeds):
             return False
         if waited >= min(POLL_LIMIT, timeout):
             return waited >= timeout
@@ -442,6 +445,11 @@ def _poll(api: _Api, ctx: PushContext, feeds: list[_Feed]) -> bool:
 def _record(api: _Api, ctx: PushContext, feed: _Feed, report: PushReport,
             timed_out: bool) -> str:
     """Each message's outcome into the ledger; a problem of the whole feed, or ''."""
+    if not feed.status:
+        why = unread_status(report, f"feed {feed.feed_id}", feed.info)
+        ctx.ledger.put(ctx.name, [unconfirmed(replace(t, batch_id=feed.feed_id), why)
+                                  for t in feed.targets])
+        return ""
     if feed.status not in FINAL:
         if timed_out:
             ctx.ledger.put(ctx.name, [unconfirmed(replace(t, batch_id=feed.feed_id),
@@ -553,7 +561,8 @@ def _settle_pending(api: _Api, ctx: PushContext, entries: Mapping[str, LedgerEnt
     waiting: set[str] = set()
     published = {str(m.get("sku", "")): item_parts(m) for m in ctx.items()} if feeds else {}
     for feed_id, group in feeds.items():
-        info, status = _feed_status(api, feed_id)
+        info, status = status_of(api.report, f"feed {feed_id}",
+                                 lambda feed_id=feed_id: api.get_feed(feed_id), _processing)
         if status not in FINAL:
             waiting |= processing(ctx, api.report, group, published, f"feed {feed_id}",
                                   status)
@@ -580,16 +589,5 @@ def _errors(issues: Mapping[str, list[tuple[str, str]]], sku: str) -> list[str]:
     return [text for severity, text in issues.get(sku, []) if severity == "ERROR"]
 
 
-def _feed_status(api: _Api, feed_id: str) -> tuple[Mapping[str, Any], str]:
-    """getFeed's answer and its processingStatus; one that cannot be read (or reached) is
-    noted in the report (the push ends with exit 1) and counts as still processing."""
-    try:
-        info = api.get_feed(feed_id)
-    except PushHttpError as exc:
-        api.report.unread.append(f"feed {feed_id}: its status cannot be read ({exc})")
-        return {}, ""
-    status = str(info.get("processingStatus") or "")
-    if not status:
-        api.report.unread.append(f"feed {feed_id}: getFeed answered in no known shape "
-                                 f"({quoted(info)})")
-    return info, status
+def _processing(info: Mapping[str, Any]) -> str:
+    return str(info.get("processingStatus") or "")

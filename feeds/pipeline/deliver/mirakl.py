@@ -58,8 +58,10 @@ from feeds.pipeline.deliver.settle import (
     pending,
     processing,
     settled,
+    status_of,
     stuck,
     unconfirmed,
+    unread_status,
 )
 from feeds.storage.ledger import LedgerEntry, SkuState
 
@@ -284,11 +286,7 @@ def _poll(api: _Api, ctx: PushContext, import_id: str) -> tuple[Mapping[str, Any
 
 def _unread(api: _Api, import_id: str, status: Mapping[str, Any]) -> str:
     """Why an OF02 answer without a status leaves the rows unconfirmed ('' with one)."""
-    if _status(status):
-        return ""
-    why = f"import {import_id}: OF02 answered in no known shape ({quoted(status)})"
-    api.report.unread.append(why)
-    return why
+    return "" if _status(status) else unread_status(api.report, f"import {import_id}", status)
 
 
 def _judged(entry: LedgerEntry, errors: Mapping[str, str], why: str) -> LedgerEntry:
@@ -362,7 +360,8 @@ def _settle_pending(api: _Api, ctx: PushContext, entries: Mapping[str, LedgerEnt
     waiting: set[str] = set()
     published = {row["sku"]: row_parts(row) for row in ctx.items()} if imports else {}
     for import_id, group in imports.items():
-        status, state = _import_status(api, import_id)
+        status, state = status_of(api.report, f"import {import_id}",
+                                  lambda import_id=import_id: api.status(import_id), _status)
         if state not in FINAL:
             waiting |= processing(ctx, api.report, group, published, f"import {import_id}",
                                   state)
@@ -377,14 +376,3 @@ def _settle_pending(api: _Api, ctx: PushContext, entries: Mapping[str, LedgerEnt
             for e in group])
     return waiting
 
-
-def _import_status(api: _Api, import_id: str) -> tuple[Mapping[str, Any], str]:
-    """OF02's answer and the import's status; one that cannot be read (or reached) is
-    noted in the report (the push ends with exit 1) and counts as still running."""
-    try:
-        status = api.status(import_id)
-    except PushHttpError as exc:
-        api.report.unread.append(f"import {import_id}: its status cannot be read ({exc})")
-        return {}, ""
-    _unread(api, import_id, status)
-    return status, _status(status)

@@ -12,13 +12,16 @@ sends them again, and that document's report confirms them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from feeds.pipeline.deliver import ItemParts, PushContext, PushReport, overdue, unchanged
+from feeds.pipeline.deliver.http import PushHttpError, quoted
 from feeds.storage.ledger import LedgerEntry, SkuState
 
-__all__ = ["by_batch", "pending", "processing", "settled", "stuck", "unconfirmed"]
+__all__ = ["by_batch", "pending", "processing", "settled", "status_of", "stuck", "unconfirmed",
+           "unread_status"]
 
 
 def pending(target: LedgerEntry, batch_id: str = "") -> LedgerEntry:
@@ -59,6 +62,30 @@ def processing(ctx: PushContext, report: PushReport, group: list[LedgerEntry],
         return set()
     return {e.sku for e in group
             if e.sku not in published or unchanged(published[e.sku], e)}
+
+
+def status_of(report: PushReport, what: str, ask: Callable[[], Mapping[str, Any]],
+              read: Callable[[Mapping[str, Any]], str]) -> tuple[Mapping[str, Any], str]:
+    """A document's status answer (`ask()`: getFeed, OF02) and the status `read` finds in
+    it. An answer that cannot be read or reached, or holds no status, is noted in
+    `report` (the push ends with exit 1), and its status is '' (still processing, as far
+    as anyone can tell)."""
+    try:
+        answer = ask()
+    except PushHttpError as exc:
+        report.unread.append(f"{what}: its status cannot be read ({exc})")
+        return {}, ""
+    status = read(answer)
+    if not status:
+        unread_status(report, what, answer)
+    return answer, status
+
+
+def unread_status(report: PushReport, what: str, answer: Any) -> str:
+    """Notes in `report` a status answer about `what` that holds no status; the reason."""
+    why = f"{what}: a status answer in no known shape ({quoted(answer)})"
+    report.unread.append(why)
+    return why
 
 
 def stuck(ctx: PushContext, what: str, status: str) -> str:
