@@ -301,7 +301,10 @@ def markdown(outcomes: Sequence[Outcome], products: int, machine: str) -> str:
         "Mirakl fake completes an import at its first OF02 (polls_to_complete 0), so the "
         "honest Afound push makes no second OF02 and never waits; Mirakl allows OF02 once a "
         "minute, and the stuck-import case shows that real minute between its two OF02s. "
-        "`error lines` counts the lines on stderr that start with `error: `.",
+        "Every Amazon case first asks Amazon whether each of its 179 new SKUs is listed "
+        "already (getListingsItem, look_up_skus, paced to Amazon's five calls a second: about "
+        "36 s of each such row). `error lines` counts the lines on stderr that start with "
+        "`error: `.",
         "",
         "| case | wall | peak RSS | exit | error lines | leak | the last line |",
         "|---|---:|---:|---:|---:|---|---|",
