@@ -247,3 +247,21 @@ def test_the_webhook_secret_never_reaches_a_log_line(cfg, web, caplog):
     text = caplog.text
     assert "/hooks/vendre/***" in text
     assert SECRET not in text
+
+
+def test_the_webhook_counts_are_read_from_the_index_alone(cfg):
+    """A webhook's capacity check and the poller's look run on every request and every
+    few seconds: each is answered from an index, never from the table rows, whose bodies
+    (up to 1 MB each) stand before processed_at. The index that left processed_at out
+    read every waiting body for one count: 1 s a webhook at 99,000 waiting orders."""
+    import sqlite3
+
+    from feeds.storage import inbox as inbox_module
+
+    inbox = Inbox.in_dir(cfg.data_dir)
+    inbox.put_webhook("1", b'{"id": 1}', _now(), 10)
+    with sqlite3.connect(inbox.path) as conn:
+        for sql, args in ((inbox_module.COUNT_WAITING, ()),
+                          (inbox_module.COUNT_WAITING + inbox_module.RECEIVED_BEFORE, (0,))):
+            plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+            assert "COVERING INDEX" in plan, (sql, plan)
