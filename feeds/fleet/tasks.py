@@ -202,16 +202,12 @@ def _run(cfg: Config, ctx: WorkerContext, shop: str, task_id: str, lease: Lease,
 
 def refresh_job(cfg: Config) -> Any:
     """The refresh itself. A shop whose API is the bundled demo's (a `.test` host, which
-    no real shop can have) is synced from the bundled catalogue: the fleet's demo runs
-    with no network, as `vendre-feeds demo` does."""
-    from feeds.demo import API_URL, demo_transport
-    from feeds.demo.run import DEMO_API_KEY
+    no real shop can have) is synced from the bundled catalogue, offline, as
+    `vendre-feeds refresh` does on the demo: the fleet's demo needs no network."""
+    from feeds.demo.run import demo_refresh_job
     from feeds.jobs.refresh import run_refresh
 
-    if cfg.vendre.api_url.rstrip("/") == API_URL.rstrip("/"):
-        now = _utcnow()
-        return run_refresh(cfg, transport=demo_transport(now), api_key=DEMO_API_KEY, now=now)
-    return run_refresh(cfg)
+    return (demo_refresh_job(cfg) or run_refresh)(cfg)
 
 
 def _locked(task: Any, ctx: WorkerContext, shop: str, task_id: str, why: str) -> str:
