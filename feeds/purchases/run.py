@@ -294,9 +294,8 @@ class _Run:
                 self._ga4(part, sends)
             else:
                 self._meta(part, sends)
-        except PlatformStopped as exc:
+        except PlatformStopped as exc:  # said once, by whoever reads the report
             part.message = mask(str(exc))
-            log.warning("%s", part.message)
 
     def _budget(self) -> Budget:
         return Budget(self.budget_s, self.clock, self.pause)
