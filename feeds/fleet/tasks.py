@@ -38,10 +38,10 @@ from feeds.fleet import purchases
 from feeds.fleet.celery_app import BEACON, PURCHASES, REFRESH, WEBHOOK, redis_client
 from feeds.fleet.lease import Lease
 from feeds.fleet.records import Records, RunState
-from feeds.log import mask
+from feeds.server.schedule import one_line
 from feeds.storage.layout import Layout
 
-__all__ = ["WorkerContext", "context", "one_line", "register"]
+__all__ = ["WorkerContext", "context", "register"]
 
 log = logging.getLogger("feeds.fleet.tasks")
 
@@ -72,14 +72,6 @@ def context(app: Any) -> WorkerContext:
         _CONTEXTS[key] = WorkerContext(fleet, client, Records(client),
                                        getattr(app, "vendre_shard", None))
     return _CONTEXTS[key]
-
-
-def one_line(exc: BaseException) -> str:
-    """A failure as the one line `fleet status` shows (secrets masked)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if not isinstance(exc, FeedsError):
-        text = f"unexpected {type(exc).__name__}" + (f": {text}" if text else "")
-    return mask(text)
 
 
 def register(app: Any) -> None:
