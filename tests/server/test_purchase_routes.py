@@ -116,10 +116,14 @@ def test_the_purchases_benchmark_runs(tmp_path, monkeypatch):
 
     monkeypatch.setenv("VENDRE_FEEDS_WEBHOOK_SECRET", "restored-after-the-test")
     answers = purchases_bench.measure_answers(5, tmp_path)
+    full = purchases_bench.measure_answers(2, tmp_path, waiting=50, only=("webhook",))
     run = purchases_bench.measure_run(5, tmp_path)
     assert set(answers) == {"webhook", "beacon", "health"} and run["orders"] == 5
+    assert set(full) == {"webhook"}
+    assert Inbox.in_dir(tmp_path / "answers-50").open_count() == 52  # 50 filled, 2 sent
     assert run["ga4_requests"] == 5 and run["meta_requests"] == 1
-    assert "| `POST /hooks/vendre/<secret>`" in purchases_bench.section(answers, run, 5)
+    text = purchases_bench.section(answers, run, 5, full, 50)
+    assert "| `POST /hooks/vendre/<secret>`" in text and "with 50 orders waiting" in text
 
 
 def test_too_many_waiting_webhooks_get_503(cfg, monkeypatch):
