@@ -19,8 +19,7 @@ COPY pyproject.toml README.md BENCHMARKS.md ./
 COPY feeds ./feeds
 COPY tracking ./tracking
 COPY templates ./templates
-# fleet: Celery and redis; s3: boto3 for [publish] (pip only warns about an extra this
-# version does not declare yet).
+# fleet: Celery and redis; s3: boto3 for [publish].
 RUN pip install ".[fleet,s3]" \
  && rm -rf /src
 

@@ -606,7 +606,7 @@ def test_a_closed_pipe_is_not_an_unexpected_error(tmp_path):
         assert "unexpected" not in text and "Traceback" not in text, text
         assert child.returncode == 0, text
         assert len(shop.fake.articles) == 30   # the push went on
-        assert len(text.strip().splitlines()) <= 1
+        assert text == ""  # quietly
 
 
 def test_an_lwa_refusal_leaves_nothing_pending(tmp_path):

@@ -74,8 +74,8 @@ class App:
 
     def echo(self, text: str = "") -> None:
         """A line on stdout, secrets masked. Once stdout is closed (`push ... | head`), the
-        rest is dropped and the command goes on: a push half-done for want of a reader
-        would help nobody."""
+        rest is dropped quietly and the command goes on: a push half-done for want of a
+        reader would help nobody, and the reader asked for no more."""
         if self.quiet or self._closed:
             return
         try:
@@ -83,7 +83,6 @@ class App:
         except BrokenPipeError:
             self._closed = True
             _drop_stdout()
-            click.echo("note: the output was closed; carrying on without printing", err=True)
 
     def progress(self) -> Progress:
         return make_progress(quiet=self.quiet, echo=self.echo)

@@ -173,7 +173,7 @@ def load_fleet(path: str | os.PathLike[str] | None = None,
     if not named:
         raise ConfigError(f"no fleet file: pass --fleet PATH or set {FLEET_ENV}")
     file = Path(named)
-    raw = read_toml(file) or {}
+    raw = read_toml(file, kind="fleet file", missing="") or {}
     for key in raw:
         if key not in ("fleet", "publish"):
             raise ConfigError(f"{file}: {key}: unknown section (a fleet file holds [fleet] "

@@ -97,31 +97,33 @@ def load_config(
                          check_data_dir=check_data_dir)
 
 
-def read_toml(file: Path, explicit: bool = True) -> dict[str, Any] | None:
-    """The file's tables; None when it does not exist and was not asked for by name."""
+def read_toml(file: Path, explicit: bool = True, *, kind: str = "config file",
+              missing: str = " (run `vendre-feeds init` to write one)"
+              ) -> dict[str, Any] | None:
+    """The file's tables; None when it does not exist and was not asked for by name.
+    Errors name the file as `kind` ("fleet file"), and a missing one adds `missing`."""
     try:
         mode = file.stat().st_mode
     except FileNotFoundError:
         if explicit:
-            raise ConfigError(f"config file {file} not found "
-                              "(run `vendre-feeds init` to write one)") from None
+            raise ConfigError(f"{kind} {file} not found{missing}") from None
         return None
     except OSError as exc:
-        raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"{kind} {file} cannot be read: {exc.strerror}") from None
     if not stat.S_ISREG(mode):
         # A directory, a FIFO or a device (/dev/zero) would hang or never end.
-        raise ConfigError(f"config file {file} is not a regular file")
+        raise ConfigError(f"{kind} {file} is not a regular file")
     try:
         with file.open("rb") as fh:
             data = fh.read(_MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"{kind} {file} cannot be read: {exc.strerror}") from None
     if len(data) > _MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {file} is larger than 1 MB; is it the right file?")
+        raise ConfigError(f"{kind} {file} is larger than 1 MB; is it the right file?")
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {file} is not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(f"{kind} {file} is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
 

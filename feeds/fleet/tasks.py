@@ -38,10 +38,10 @@ from feeds.fleet import purchases
 from feeds.fleet.celery_app import BEACON, PURCHASES, REFRESH, WEBHOOK, redis_client
 from feeds.fleet.lease import Lease
 from feeds.fleet.records import Records, RunState
-from feeds.log import mask
+from feeds.server.schedule import one_line
 from feeds.storage.layout import Layout
 
-__all__ = ["WorkerContext", "context", "one_line", "register"]
+__all__ = ["WorkerContext", "context", "register"]
 
 log = logging.getLogger("feeds.fleet.tasks")
 
@@ -72,14 +72,6 @@ def context(app: Any) -> WorkerContext:
         _CONTEXTS[key] = WorkerContext(fleet, client, Records(client),
                                        getattr(app, "vendre_shard", None))
     return _CONTEXTS[key]
-
-
-def one_line(exc: BaseException) -> str:
-    """A failure as the one line `fleet status` shows (secrets masked)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if not isinstance(exc, FeedsError):
-        text = f"unexpected {type(exc).__name__}" + (f": {text}" if text else "")
-    return mask(text)
 
 
 def register(app: Any) -> None:
@@ -202,16 +194,12 @@ def _run(cfg: Config, ctx: WorkerContext, shop: str, task_id: str, lease: Lease,
 
 def refresh_job(cfg: Config) -> Any:
     """The refresh itself. A shop whose API is the bundled demo's (a `.test` host, which
-    no real shop can have) is synced from the bundled catalogue: the fleet's demo runs
-    with no network, as `vendre-feeds demo` does."""
-    from feeds.demo import API_URL, demo_transport
-    from feeds.demo.run import DEMO_API_KEY
+    no real shop can have) is synced from the bundled catalogue, offline, as
+    `vendre-feeds refresh` does on the demo: the fleet's demo needs no network."""
+    from feeds.demo.run import demo_refresh_job
     from feeds.jobs.refresh import run_refresh
 
-    if cfg.vendre.api_url.rstrip("/") == API_URL.rstrip("/"):
-        now = _utcnow()
-        return run_refresh(cfg, transport=demo_transport(now), api_key=DEMO_API_KEY, now=now)
-    return run_refresh(cfg)
+    return (demo_refresh_job(cfg) or run_refresh)(cfg)
 
 
 def _locked(task: Any, ctx: WorkerContext, shop: str, task_id: str, why: str) -> str:

@@ -216,9 +216,9 @@ def _read(cfg: Config, layout: Layout) -> _Readings:
                      syncs=_syncs(cfg), refresh=refresh_state.read(layout))
 
 
-def _syncs(cfg: Config) -> list[SyncRecord]:
+def _syncs(cfg: Config, limit: int = _SYNCS_LOOKED_AT) -> list[SyncRecord]:
     try:
-        return Store.in_dir(cfg.data_dir).syncs(limit=_SYNCS_LOOKED_AT)
+        return Store.in_dir(cfg.data_dir).syncs(limit=limit)
     except StoreError as exc:
         log.warning("status: %s", mask(str(exc)))
         return []
@@ -581,7 +581,7 @@ def health_report(cfg: Config, now: datetime) -> dict[str, Any]:
     error may name the shop."""
     layout = Layout(cfg.data_dir)
     limit = timedelta(minutes=cfg.stale_after_minutes())
-    readings = _Readings(published=layout.published(), reports={}, syncs=_syncs(cfg)[:1],
+    readings = _Readings(published=layout.published(), reports={}, syncs=_syncs(cfg, limit=1),
                          refresh=refresh_state.read(layout))
     feeds = {f.stem: _feed_health(f, now, limit) for f in readings.published}
     stale = [stem for stem, f in feeds.items() if f["stale"]]

@@ -94,6 +94,13 @@ def test_no_fleet_file_named(monkeypatch: pytest.MonkeyPatch) -> None:
         load_fleet(None, env={})
 
 
+def test_a_missing_fleet_file_is_named_a_fleet_file(tmp_path: Path) -> None:
+    """Not a config file, and `vendre-feeds init` writes none: no such advice."""
+    with pytest.raises(ConfigError) as caught:
+        load_fleet(tmp_path / "fleet.toml", env={})
+    assert str(caught.value) == f"fleet file {tmp_path / 'fleet.toml'} not found"
+
+
 def test_shop_files_must_be_named_like_shops(fleet: FleetDir) -> None:
     (fleet.shops_dir / "Big Shop.toml").write_text("", encoding="utf-8")
     with pytest.raises(ConfigError, match="a shop's file name is its name"):
