@@ -369,7 +369,8 @@ def _market_row(cfg: Config, status: Any, now: datetime) -> MarketRow:
         name=status.name, title=spec_title, for_sale=states.get(SkuState.LIVE.value, 0),
         paused=states.get(SkuState.PAUSED.value, 0),
         rejected=states.get(SkuState.REJECTED.value, 0),
-        pending=states.get(SkuState.PENDING.value, 0),
+        pending=states.get(SkuState.PENDING.value, 0) +      # sent, not (yet) confirmed
+        states.get(SkuState.UNCONFIRMED.value, 0),
         pushed_at=_when(moment), pushed_ago=_ago(moment, now),
         ok=run.ok if run else None, outcome=outcome, counts=counts,
         rejections=tuple((e.sku, mask("; ".join(e.errors)) or "no reason given")

@@ -40,6 +40,11 @@ class SkuState(StrEnum):
     PAUSED = "paused"        # kept on the marketplace, not for sale
     REJECTED = "rejected"    # the marketplace refused it; `errors` says why
     DELETED = "deleted"      # removed on the marketplace
+    # Sent, but no answer could be read as its acceptance (an error body with a 200, an
+    # answer in no known shape, one that left it out, a report that never came within
+    # `report_timeout_hours`); `errors` says why. The next push confirms it per SKU or
+    # sends it again in full.
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)
