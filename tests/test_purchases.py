@@ -264,6 +264,9 @@ def test_webhooks_beacons_and_a_refund(tmp_path, fakes):
     assert g.transactions("refund") == ["62001"]
     assert g.transactions("purchase").count("62001") == 1
     assert m.event_ids().count("62001") == 1
+    # the status counts purchases and refunds apart: the refund does not unsend 62001
+    ga4 = next(r for r in purchase_status(cfg) if r.platform == "ga4")
+    assert (ga4.sent, ga4.attributed, ga4.refunds, ga4.pending, ga4.failed) == (2, 2, 1, 0, 0)
     # The payment went through: status 1 -> 3, now a purchase.
     receive_webhook(json.dumps({**pending_payment, "status_id": 3}).encode(), inbox, NOW)
     run(cfg, webhooks_only=True)
