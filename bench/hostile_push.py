@@ -22,6 +22,15 @@ bomb as the Amazon processing report (1 MB inflating to 1,000 MB), 200,000 neste
 arrays, an answer dripped one byte a second (timeout_s 2 here, else a case takes six
 minutes of retries; and once with only the push's deadline, 15 s, to end it), and a
 call that never answers (the LWA token; a Mirakl import status, under the deadline).
+Then phase 2's: a 200 whose body is an error (a CDON batch, an Amazon processing report,
+a Mirakl OF01), partial acceptance (CDON acknowledges 120 of the 267 articles of the
+first push, 40 of each call of 100, as in the finding; Fyndiq 60; an Amazon report
+that counts 60 messages processed), a feed or import that never leaves processing
+(with report_timeout_hours 0.005 and 0.02, so that a case ends in seconds rather than a
+day), and CDON's status answers in the documented `batches` shape, the bare list seen
+before, and in no known shape, each after a first push (not measured) whose answer left
+every article unconfirmed, so that the measured push must confirm them by SKU. Each
+case meets a fresh fake (an empty marketplace), as its ledger is empty.
 
 Peak RSS is the push process's own VmHWM (`bench.common.run_measured`). Nothing is
 asserted: the numbers are for reading; a leak makes the command exit 1.
@@ -74,6 +83,9 @@ class Case:
     target: str = "*"
     options: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    fake: dict[str, Any] = field(default_factory=dict)   # the fake's own settings
+    # (mode, target, options) of a first push, not measured, made before the case's
+    setup: tuple[str, str, dict[str, Any]] | None = None
 
 
 CASES = (
@@ -98,6 +110,22 @@ CASES = (
     Case("hang-lwa", "amazon", "hang", "POST /auth/o2/token", {}, {"timeout_s": 2}),
     Case("hang-import-status", "afound", "hang", "GET /api/offers/imports/*", {},
          {"timeout_s": 3600, "push_deadline_minutes": 0.25}),
+    Case("error-body-cdon", "cdon", "error_body", "POST /api/v2/articles/bulk"),
+    Case("error-body-report", "amazon", "error_body", "GET /download/*"),
+    Case("error-body-of01", "afound", "error_body", "POST /api/offers/imports"),
+    Case("partial-cdon", "cdon", "partial", "POST /api/v2/articles/bulk",
+         {"path": "success", "keep": 40}),
+    Case("partial-fyndiq", "fyndiq", "partial", "POST /api/v1/articles/bulk",
+         {"path": "responses", "keep": 20}),
+    Case("partial-report", "amazon", "partial", "GET /download/*",
+         {"path": "summary.messagesProcessed", "keep": 60}),
+    Case("stuck-feed", "amazon", "stuck", "GET /feeds/2021-06-30/feeds/*",
+         {"field": "processingStatus", "value": "IN_PROGRESS"}, {"report_timeout_hours": 0.005}),
+    Case("stuck-import", "afound", "stuck", "GET /api/offers/imports/*",
+         {"field": "status", "value": "RUNNING"}, {"report_timeout_hours": 0.02}),
+    *(Case(f"cdon-statuses-{shape}", "cdon", fake={"status_shape": shape},
+           setup=("error_body", "POST /api/v2/articles/bulk", {"apply": True}))
+      for shape in ("batches", "list", "other")),
 )
 
 
@@ -111,6 +139,7 @@ class Outcome:
     exit_code: int
     line: str    # its one error line when it failed, else its summary on stdout
     leaked: str  # where a form of a credential was found: "" = nowhere
+    error_lines: int = 0  # lines on stderr that start with "error: "
 
 
 def _fake(market: str) -> Any:
@@ -181,14 +210,24 @@ def _push(case: Case, config: Path, work: Path, fake: Any) -> Outcome:
                                     for p in (work / "data").rglob("*") if p.is_file())}
     leaked = ", ".join(where for where, text in places.items() if leaks(text, secrets))
     return Outcome(case.name, measured.seconds, measured.peak_mb, child["exit"],
-                   lines[-1] if lines else "", leaked)
+                   lines[-1] if lines else "", leaked, len(errors))
+
+
+def _set_up(case: Case, config: Path, work: Path, fake: Any) -> None:
+    """The case's first push, not measured, against its setup misbehaviour."""
+    assert case.setup is not None
+    mode, target, options = case.setup
+    fake.misbehave(mode, target, **options)
+    run_measured("bench.hostile_push", ["--child", str(config), case.market], work=work,
+                 env=CREDENTIALS[case.market])
+    fake.calm()
 
 
 def run_benchmark(*, products: int, cases: Sequence[Case] = CASES,
                   work_dir: Path | None = None,
                   log: Callable[[str], None] = lambda _line: None) -> list[Outcome]:
     """The honest first push to each marketplace used, then each case in a fresh copy of
-    the built data dir."""
+    the built data dir, against a fresh (empty) fake: the case's ledger is empty too."""
     markets = [m for m in MARKETS if any(c.market == m for c in cases)]
     base = Path(tempfile.mkdtemp(prefix="vendre-hostile-push-", dir=work_dir))
     outcomes: list[Outcome] = []
@@ -204,15 +243,18 @@ def run_benchmark(*, products: int, cases: Sequence[Case] = CASES,
             for case in [Case(f"baseline-{m}", m) for m in markets] + list(cases):
                 work = base / case.name
                 shutil.copytree(built, work)
-                config = _config(work, fakes)
-                fake = fakes[case.market].calm()
-                if case.mode == "gzip_bomb":
-                    gzip_bomb(case.options["size"])  # made now, not while the push waits
-                if case.mode:
-                    fake.misbehave(case.mode, case.target, **case.options)
-                log(f"{case.name} ...")
-                outcome = _push(case, config, work, fake)
-                fake.calm()
+                with _fake(case.market) as fake:
+                    for key, value in case.fake.items():
+                        setattr(fake, key, value)
+                    config = _config(work, {**fakes, case.market: fake})
+                    if case.setup is not None:
+                        _set_up(case, config, work, fake)
+                    if case.mode == "gzip_bomb":
+                        gzip_bomb(case.options["size"])  # made now, not while the push waits
+                    if case.mode:
+                        fake.misbehave(case.mode, case.target, **case.options)
+                    log(f"{case.name} ...")
+                    outcome = _push(case, config, work, fake)
                 outcomes.append(outcome)
                 log(f"  {_row(outcome)}")
                 shutil.rmtree(work, ignore_errors=True)
@@ -223,13 +265,13 @@ def run_benchmark(*, products: int, cases: Sequence[Case] = CASES,
 
 def _row(o: Outcome) -> str:
     line = o.line if len(o.line) <= 150 else o.line[:147] + "..."
-    return (f"{o.name:<20} {o.wall_s:6.1f} s {o.peak_rss_mb:6.0f} MB  exit {o.exit_code}  "
-            f"leak: {o.leaked or 'none':<8}  {line}")
+    return (f"{o.name:<22} {o.wall_s:6.1f} s {o.peak_rss_mb:6.0f} MB  exit {o.exit_code}  "
+            f"errors {o.error_lines}  leak: {o.leaked or 'none':<8}  {line}")
 
 
 def table(outcomes: Sequence[Outcome]) -> str:
-    header = (f"{'case':<20} {'wall':>8} {'peak RSS':>9}  exit    leak of a credential  "
-              "the last line")
+    header = (f"{'case':<22} {'wall':>8} {'peak RSS':>9}  exit    error lines  leak of a "
+              "credential  the last line")
     return "\n".join([header, *(_row(o) for o in outcomes)])
 
 
@@ -250,17 +292,27 @@ def markdown(outcomes: Sequence[Outcome], products: int, machine: str) -> str:
         "Before (issue 16's findings, same attacks): the 500 MB answer took 2,045 MB (1,544 "
         "MB as a 400), the gzip bomb 3,045 MB and exit 0, a dripped answer was still in its "
         "first request after 900 s, and the echoes printed the Basic header, the refresh "
-        "token and the client secret. With the default timeout_s (60) the drip case takes "
-        "six tries of 60 s plus backoff, about 6.5 minutes; push_deadline_minutes (60) "
-        "bounds any push.",
+        "token and the client secret; a 200 with an error body and partial acceptance "
+        "exited 0 (\"last push ok\", 147 of 267 articles never acknowledged), and a feed "
+        "stuck in processing held its SKUs back for good. With the default timeout_s (60) "
+        "the drip case takes six tries of 60 s plus backoff, about 6.5 minutes; "
+        "push_deadline_minutes (60) bounds any push. The stuck cases set "
+        "report_timeout_hours to 0.005 and 0.02 (default 24: a real feed gets a day). The "
+        "Mirakl fake completes an import at its first OF02 (polls_to_complete 0), so the "
+        "honest Afound push makes no second OF02 and never waits; Mirakl allows OF02 once a "
+        "minute, and the stuck-import case shows that real minute between its two OF02s. "
+        "Every Amazon case first asks Amazon whether each of its 179 new SKUs is listed "
+        "already (getListingsItem, look_up_skus, paced to Amazon's five calls a second: about "
+        "36 s of each such row). `error lines` counts the lines on stderr that start with "
+        "`error: `.",
         "",
-        "| case | wall | peak RSS | exit | leak | the last line |",
-        "|---|---:|---:|---:|---|---|",
+        "| case | wall | peak RSS | exit | error lines | leak | the last line |",
+        "|---|---:|---:|---:|---:|---|---|",
     ]
     for o in outcomes:
         line = o.line.replace("|", "\\|")
         lines.append(f"| {o.name} | {o.wall_s:.1f} s | {o.peak_rss_mb:.0f} MB | "
-                     f"{o.exit_code} | {o.leaked or 'none'} | {line} |")
+                     f"{o.exit_code} | {o.error_lines} | {o.leaked or 'none'} | {line} |")
     return "\n".join(lines)
 
 

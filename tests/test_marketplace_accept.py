@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.demo.catalog import demo_products
+from feeds.pipeline.deliver import PushUnconfirmed
 from feeds.pipeline.deliver.cdon import Row, Unreadable, read_statuses
 from feeds.storage.ledger import SkuState
 from tests.conftest import NOW, make_config
@@ -85,6 +86,8 @@ def test_cdon_answers_in_the_shapes_seen_before_are_read(tmp_path, shape):
 
 
 def test_cdon_an_unreadable_status_answer_never_counts_as_ok(tmp_path):
+    """Issue 16 changed what follows an unreadable answer: the SKUs asked about are
+    sent again at once (by SKU: updated, CDON had them), and the push still exits 1."""
     with FakeCdon(ok_after_polls=0, status_shape="other") as fake:
         shop = Shop(tmp_path, "cdon", fake)
         fake.drop_connection(CREATE["cdon"], after_apply=True, times=None)
@@ -92,11 +95,16 @@ def test_cdon_an_unreadable_status_answer_never_counts_as_ok(tmp_path):
             shop.push()
         fake.clear_faults()
         creates = fake.calls("POST", "/v2/articles/bulk")
-        report = shop.push()                             # pending: looked up, unreadable
-        assert {e.state for e in shop.ledger().values()} == {SkuState.PENDING}
-        assert "CDON statuses: an unreadable answer" in report.message
-        assert "30 pending SKUs stay pending" in report.message
-        assert report.sent_nothing and fake.calls("POST", "/v2/articles/bulk") == creates
+        with pytest.raises(PushUnconfirmed) as caught:  # pending: looked up, unreadable
+            shop.push()
+        report = caught.value.report
+        assert "CDON statuses: an unreadable answer" in str(caught.value)
+        assert report.unread == ["CDON statuses: an unreadable answer (neither 'batches' "
+                                 "nor 'statuses' holds a list): 30 SKUs are sent again"]
+        assert not report.unconfirmed and fake.calls("POST", "/v2/articles/bulk") == creates
+        assert report.actions == {"update content": 30, "update price": 30,
+                                  "update quantity": 30}
+        assert {e.state for e in shop.ledger().values()} == {SkuState.LIVE}
 
 
 def test_cdon_an_unreadable_answer_leaves_an_open_batch_open(tmp_path):
@@ -104,10 +112,10 @@ def test_cdon_an_unreadable_answer_leaves_an_open_batch_open(tmp_path):
         fake.reject_sku("1001", code="invalid_category")
         shop = Shop(tmp_path, "cdon", fake)
         shop.push()
-        report = shop.push()
+        with pytest.raises(PushUnconfirmed, match="1 batches stay open"):
+            shop.push()
         entry = shop.ledger()["1001"]
         assert entry.state is SkuState.LIVE and entry.batch_id     # not judged either way
-        assert "1 batches stay open" in report.message
 
 
 # ---------------------------------------------------------------- read_statuses itself

@@ -231,10 +231,11 @@ def test_a_build_from_forms_writes_the_same_bytes(tmp_path):
     store = fill(cfg, NOW)
     job = pass_job(cfg, feed_specs(cfg), store, shared_inputs(cfg, store, NOW))
     assert len(job.prepared) == len(job.derive) == 4
-    rows = list(store.iter_prepared_rows(sum(1 << n for n in job.prepared), micros_now(NOW)))
+    rows = list(store.iter_prepared_rows(job.prepared_keys, sum(1 << n for n in job.prepared),
+                                         micros_now(NOW)))
     assert len(rows) == store.counts()["products"]
     assert all(row[0] is not None for row in rows)  # each valid at the sync's time
-    later = list(store.iter_prepared_rows(sum(1 << n for n in job.prepared),
+    later = list(store.iter_prepared_rows(job.prepared_keys, sum(1 << n for n in job.prepared),
                                           micros_now(NOW + timedelta(days=40))))
     assert 0 < sum(row[0] is None for row in later) < len(rows) // 4  # those that changed
     later = NOW + timedelta(days=40)  # past some of the demo's release and sale dates
@@ -288,7 +289,7 @@ def test_variants_are_prepared_with_the_parent_that_stays(tmp_path):
     keys = store.prepared_keys()
     assert keys
     rows = {decode(raw)["id"]: decode(raw) for raw, _ in store.iter_product_rows()}
-    forms = list(store.iter_prepared_rows((1 << len(keys)) - 1, micros_now(NOW)))
+    forms = list(store.iter_prepared_rows(keys, (1 << len(keys)) - 1, micros_now(NOW)))
     assert len(forms) == len(rows)
     by_id = dict(zip(sorted(rows), forms, strict=True))
     inputs = shared_inputs(cfg, store, NOW)
@@ -303,6 +304,20 @@ def test_variants_are_prepared_with_the_parent_that_stays(tmp_path):
                 (derived.not_sellable_because or derived)
     assert product(load(by_id[30001][0])[1 + job.prepared[0]]).title.startswith("Andra")
     assert product(load(by_id[20001][0])[1 + job.prepared[0]]).title == "Ny"
+
+
+def test_forms_filed_under_other_keys_since_the_plan_are_not_used(tmp_path):
+    # A sync between the build's plan and its pass files the forms under other keys:
+    # the bits the plan chose would name other derivations, so the pass reads the JSON.
+    cfg = demo_cfg(tmp_path)
+    store = fill(cfg, NOW)
+    job = pass_job(cfg, feed_specs(cfg), store, shared_inputs(cfg, store, NOW))
+    need = sum(1 << n for n in job.prepared)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE prepared_keys SET key = key || '-other' WHERE n = 0")
+    rows = list(store.iter_prepared_rows(job.prepared_keys, need, micros_now(NOW)))
+    assert len(rows) == store.counts()["products"]
+    assert all(form is None and raw is not None for form, raw, _ in rows)
 
 
 def test_a_store_with_a_form_missing_is_read_from_the_json(tmp_path):
@@ -321,7 +336,7 @@ def test_a_second_sync_keeps_the_forms_of_what_did_not_change(tmp_path, monkeypa
     plain = [HANDMADE | {"id": 20000 + n, "article_number": f"X-{n}"} for n in range(6)]
     store = fill(cfg, NOW, products=[*plain, parent, *children], categories=[], orders=[])
     keys = store.prepared_keys()
-    first = list(store.iter_prepared_rows(1, micros_now(NOW)))
+    first = list(store.iter_prepared_rows(keys, 1, micros_now(NOW)))
     prepared: list[int] = []
     real = Preparer.prepare
 
@@ -335,7 +350,7 @@ def test_a_second_sync_keeps_the_forms_of_what_did_not_change(tmp_path, monkeypa
          categories=[], orders=[])
     assert sorted(prepared) == [20005, 30000, 30001, 30002]  # changed, and the variants
     assert store.prepared_keys() == keys
-    again = list(store.iter_prepared_rows(1, micros_now(NOW)))
+    again = list(store.iter_prepared_rows(keys, 1, micros_now(NOW)))
     assert [again[n] for n in range(5)] == [first[n] for n in range(5)]
     assert again[5] != first[5] and again[7] != first[7]
     prepared.clear()

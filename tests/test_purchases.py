@@ -9,6 +9,7 @@ enforce the platforms' rules and misbehave on command.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -263,6 +264,9 @@ def test_webhooks_beacons_and_a_refund(tmp_path, fakes):
     assert g.transactions("refund") == ["62001"]
     assert g.transactions("purchase").count("62001") == 1
     assert m.event_ids().count("62001") == 1
+    # the status counts purchases and refunds apart: the refund does not unsend 62001
+    ga4 = next(r for r in purchase_status(cfg) if r.platform == "ga4")
+    assert (ga4.sent, ga4.attributed, ga4.refunds, ga4.pending, ga4.failed) == (2, 2, 1, 0, 0)
     # The payment went through: status 1 -> 3, now a purchase.
     receive_webhook(json.dumps({**pending_payment, "status_id": 3}).encode(), inbox, NOW)
     run(cfg, webhooks_only=True)
@@ -407,9 +411,10 @@ def test_inside_refresh_an_unreachable_platform_is_one_warning(tmp_path, caplog,
     with caplog.at_level("WARNING"):
         line = send_purchases_quietly(cfg, NOW, pause=lambda _s: None)
     assert "ga4:" in line and "STOPPED" in line
-    warnings = [r for r in caplog.records if r.levelname == "WARNING"
-                and r.name == "feeds.jobs.refresh"]
+    # One line per platform, from whichever logger: the run itself says nothing more.
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 2 and all("\n" not in r.getMessage() for r in warnings)
+    assert {r.name for r in warnings} == {"feeds.jobs.refresh"}
     assert set(states(cfg, "ga4").values()) == {SendState.PENDING}
     assert send_purchases_quietly(demo_cfg(tmp_path, purchases={"enabled": False}), NOW) == ""
 
@@ -435,3 +440,21 @@ def test_the_poller_sends_a_webhook_once_its_beacon_had_time(tmp_path):
     assert poller.tick() is not None
     assert calls == [{"webhooks_only": True, "webhooks_before": NOW}]
     assert poller.tick() is None and len(calls) == 2  # another process holds the lock
+
+
+def test_the_poller_says_once_that_a_platform_stopped(tmp_path, caplog):
+    """A webhook's order that cannot go out (here: no API secret) is one warning line from
+    the poller of `serve`/`worker`; the orders stay pending."""
+    from feeds.purchases.poll import GRACE, PurchasesPoller
+
+    cfg = demo_cfg(tmp_path, purchases={"enabled": True, "send_user_data": True})
+    fill(cfg, NOW, orders=[])
+    Inbox.in_dir(cfg.data_dir).put_webhook(
+        "69002", json.dumps(raw_order("69002", timedelta(hours=1))).encode(), NOW, 10)
+    poller = PurchasesPoller(cfg, now=lambda: NOW + GRACE,
+                             run=lambda cfg_, **kw: send_purchases(cfg_, env={}, now=NOW, **kw))
+    with caplog.at_level("INFO"):
+        report = poller.tick()
+    assert report is not None and not report.ok
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "VENDRE_FEEDS_GA4_API_SECRET is not set" in warnings[0]

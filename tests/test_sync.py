@@ -117,3 +117,33 @@ def test_values_sqlite_cannot_hold_are_kept_or_skipped_not_fatal(tmp_path):
     assert any("without a numeric id" in w for w in record.warnings)
     raw, _parent = store.product(1)
     assert raw["name"]["sv"] == "Namn \udfff" and raw["parent"] == 2 ** 70
+
+
+def test_reads_inside_reading_share_one_connection_of_their_own_thread(tmp_path, monkeypatch):
+    """`Store.reading()` serves the block's reads from one connection (a purchases run
+    looks products up one by one); a stream of bytes, which changes its connection's
+    settings, and another thread each still open a connection of their own."""
+    import threading
+
+    store = Store(tmp_path / "catalog.sqlite3")
+    with store.write_snapshot(NOW) as writer:
+        writer.add_products([{"id": 1, "article_number": "A-1"}, {"id": 2, "parent": 1}])
+    opened = []
+    connect = Store._connect
+    monkeypatch.setattr(Store, "_connect", lambda self: opened.append(1) or connect(self))
+    with store.reading():
+        rows = store.iter_product_rows()
+        assert next(rows)[0].startswith(b"{")                  # bytes, as asked
+        assert store.duplicate_article_numbers() == set()
+        assert store.product(2)[1]["id"] == 1
+        assert store.article_numbers([1]) == {1: "A-1"}          # text, not bytes
+        rows.close()
+        assert store.product_by_article("nope") is None
+        other = []
+        thread = threading.Thread(target=lambda: other.append(store.product(1)))
+        thread.start()
+        thread.join()
+        assert other[0][0]["id"] == 1
+    assert len(opened) == 3  # the held one, the stream's and the other thread's
+    store.product(1)
+    assert len(opened) == 4  # outside the block: a connection per read again

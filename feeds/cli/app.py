@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from feeds import log as feeds_log
-from feeds.config import Config, load_config
-from feeds.errors import FeedsError
+from feeds.config import FLEET_ENV, Config, Fleet, load_config, load_fleet
+from feeds.errors import ConfigError, FeedsError
 from feeds.progress import Progress, make_progress
 
 __all__ = ["App", "FeedsGroup", "pass_app"]
@@ -30,10 +30,23 @@ log = logging.getLogger("feeds.cli")
 class App:
     """What every command shares: where the config is and how loud to be."""
 
-    def __init__(self, config: str | None, verbosity: int) -> None:
+    def __init__(self, config: str | None, verbosity: int, fleet: str | None = None) -> None:
         self.config_file = config
         self.verbosity = verbosity
+        self.fleet_file = fleet or os.environ.get(FLEET_ENV) or None
+        self._fleet: Fleet | None = None
         self._closed = False  # stdout was closed by its reader
+
+    @property
+    def in_fleet(self) -> bool:
+        """Whether a fleet file was named (`--fleet` or $VENDRE_FEEDS_FLEET)."""
+        return self.fleet_file is not None
+
+    def fleet(self) -> Fleet:
+        """The fleet file, read once."""
+        if self._fleet is None:
+            self._fleet = load_fleet(self.fleet_file)
+        return self._fleet
 
     @property
     def quiet(self) -> bool:
@@ -42,17 +55,27 @@ class App:
     def load(self, *, warn: bool = False, **overrides: Any) -> Config:
         """The config; with `warn`, its warnings on stderr (what build, validate and serve
         want a user to see before they act)."""
-        cfg = load_config(self.config_file, overrides=overrides or None)
+        cfg = (self._shop_of_fleet(overrides) if self.in_fleet else
+               load_config(self.config_file, overrides=overrides or None))
         feeds_log.add_secret(*cfg.secrets())
         if warn and not self.quiet:
             for line in cfg.warnings:
                 click.echo(f"warning: {line}", err=True)
         return cfg
 
+    def _shop_of_fleet(self, overrides: dict[str, Any]) -> Config:
+        """The shop `--config` names, with its fleet's data dir and `[publish]`."""
+        path = self.config_file or os.environ.get("VENDRE_FEEDS_CONFIG")
+        if not path:
+            raise ConfigError("--config: name one shop's file of the fleet, e.g. "
+                              "--config shops/acme.toml")
+        fleet = self.fleet()
+        return fleet.load_shop(fleet.name_of(path), overrides=overrides or None)
+
     def echo(self, text: str = "") -> None:
         """A line on stdout, secrets masked. Once stdout is closed (`push ... | head`), the
-        rest is dropped and the command goes on: a push half-done for want of a reader
-        would help nobody."""
+        rest is dropped quietly and the command goes on: a push half-done for want of a
+        reader would help nobody, and the reader asked for no more."""
         if self.quiet or self._closed:
             return
         try:
@@ -60,7 +83,6 @@ class App:
         except BrokenPipeError:
             self._closed = True
             _drop_stdout()
-            click.echo("note: the output was closed; carrying on without printing", err=True)
 
     def progress(self) -> Progress:
         return make_progress(quiet=self.quiet, echo=self.echo)

@@ -27,7 +27,8 @@ def init(app: App, path: str | None, force: bool) -> None:
                   or "vendre-feeds.toml")
     if target.exists() and not force:
         raise FeedsError(f"{target} exists; use --force to overwrite it")
-    target.write_text(starter_toml(), encoding="utf-8")
+    # In a fleet the shop's data dir is the fleet's <state_root>/<name>/ unless set.
+    target.write_text(starter_toml(in_fleet=app.in_fleet), encoding="utf-8")
     target.chmod(0o600)  # it holds the feed access key
     app.echo(f"wrote {target}: fill in [vendre] api_url and [shop] base_url, then "
              "`export VENDRE_API_KEY=...` and run `vendre-feeds sync`")

@@ -22,25 +22,9 @@ __all__ = ["refresh", "serve", "urls", "worker"]
 
 def _refresh_job(cfg: Config) -> Any:
     """The demo shop's refresh (the bundled transport), or None: the real one."""
-    from feeds.demo.run import demo_source
+    from feeds.demo.run import demo_refresh_job
 
-    if demo_source(cfg) is None:
-        return None
-
-    def demo_refresh(cfg: Config) -> Mapping[str, Any]:
-        import dataclasses
-
-        from feeds.jobs.refresh import run_refresh
-
-        demo = demo_source(cfg)
-        assert demo is not None
-        # Offline means offline: the demo's orders never go to GA4 or Meta
-        # (`send-purchases --dry-run` shows what would be sent).
-        offline = dataclasses.replace(cfg, purchases=dataclasses.replace(cfg.purchases,
-                                                                          enabled=False))
-        return run_refresh(offline, transport=demo.transport, api_key=demo.api_key)
-
-    return demo_refresh
+    return demo_refresh_job(cfg)
 
 
 def _checked_job(cfg: Config) -> Any:

@@ -2,7 +2,8 @@
 
 - `sections`: the top-level sections (`[vendre]`, `[shop]`, ...) and `Config`;
 - `load`: reading the file and the environment, converting and checking every value;
-- `docs`: the starter file and the README's settings table, from the same fields.
+- `docs`: the starter file and the README's settings table, from the same fields;
+- `fleet`: the fleet file (`--fleet`) and its shops' configs (data dir, `[publish]`).
 
 Channel settings are declared by the channel modules (`feeds.core.settings`), so a
 channel brings its own settings without a change here. The Vendre API key and the
@@ -19,11 +20,14 @@ import os
 from collections.abc import Mapping
 
 from feeds.config.docs import readme_table, settings_table, starter_toml
+from feeds.config.fleet import FLEET_ENV, Fleet, load_fleet
 from feeds.config.load import check_https, config_path, env_names, load_config
 from feeds.config.sections import (
     BestsellerSettings,
     BuildSettings,
     Config,
+    FleetSettings,
+    FleetShopSettings,
     PublishSettings,
     PurchasesSettings,
     ScheduleSettings,
@@ -38,11 +42,15 @@ from feeds.core.settings import ChannelSettings, FeedSettings, Target
 from feeds.errors import ConfigError
 
 __all__ = [
+    "FLEET_ENV",
     "BestsellerSettings",
     "BuildSettings",
     "ChannelSettings",
     "Config",
     "FeedSettings",
+    "Fleet",
+    "FleetSettings",
+    "FleetShopSettings",
     "IdField",
     "PublishSettings",
     "PurchasesSettings",
@@ -58,6 +66,7 @@ __all__ = [
     "config_path",
     "env_names",
     "load_config",
+    "load_fleet",
     "readme_table",
     "require",
     "secret_from_env",

@@ -23,13 +23,15 @@ from feeds.config.load import (
     ENV_PREFIX,
     env_names,
     env_names_for,
+    section_env_prefix,
 )
-from feeds.config.sections import SECTIONS
+from feeds.config.sections import SECTIONS, FleetSettings
 from feeds.core.settings import documented
 
-__all__ = ["readme_table", "settings_table", "starter_toml"]
+__all__ = ["fleet_settings_table", "readme_table", "settings_table", "starter_toml"]
 
 _NOT_FROM_ENV = "(array of tables: not from the environment)"
+_NOT_FROM_ENV_SECTION = "(not from the environment)"
 
 
 def _toml_value(value: Any) -> str:
@@ -90,7 +92,7 @@ def _rows(dotted: str, cls: type, prefix: str | None) -> Iterator[tuple[str, str
             yield from _rows(f"{key}[]", _item_class(cls, f.name), None)
         else:
             default = _default_of(f)
-            shown = "empty" if default is None else _toml_value(default)
+            shown = _shown_default(default)
             envs = ", ".join(env_names_for(prefix, f)) if prefix else _NOT_FROM_ENV
             yield key, shown, envs, f.metadata["doc"]
 
@@ -102,18 +104,36 @@ def settings_table() -> list[tuple[str, str, str, str]]:
     for name, cls in SECTIONS.items():
         for f in documented(cls):
             default = _default_of(f)
-            rows.append((f"{name}.{f.name}", _toml_value(default),
-                         ", ".join(env_names(name, f)), f.metadata["doc"]))
+            rows.append((f"{name}.{f.name}", _shown_default(default),
+                         _section_envs(name, cls, f), f.metadata["doc"]))
     for channel in all_channels():
         prefix = f"{ENV_PREFIX}CHANNELS_{channel.code.upper().replace('-', '_')}_"
         rows += _rows(f"channels.{channel.code}", channel.settings, prefix)
     return rows
 
 
+def fleet_settings_table() -> list[tuple[str, str, str, str]]:
+    """The same rows for the fleet file's own settings (`--fleet`)."""
+    return [(f"fleet.{f.name}", _shown_default(_default_of(f)),
+             ", ".join(env_names("fleet", f)), f"Fleet file: {f.metadata['doc']}")
+            for f in documented(FleetSettings)]
+
+
+def _shown_default(default: Any) -> str:
+    return "empty" if default is None else _toml_value(default)
+
+
+def _section_envs(name: str, cls: type, f: dataclasses.Field[Any]) -> str:
+    """A top-level setting's environment names, or why it has none."""
+    if section_env_prefix(name, cls) is None:
+        return _NOT_FROM_ENV_SECTION
+    return ", ".join(env_names(name, f))
+
+
 def readme_table() -> str:
-    """The README's settings table, in Markdown."""
+    """The README's settings table, in Markdown: every shop setting, then the fleet file's."""
     lines = ["| setting | default | environment | what it does |", "|---|---|---|---|"]
-    for dotted, default, envs, doc in settings_table():
+    for dotted, default, envs, doc in settings_table() + fleet_settings_table():
         cell = default.replace("|", "\\|")
         lines.append(f"| `{dotted}` | `{cell}` | {envs} | {doc.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
@@ -122,8 +142,12 @@ def readme_table() -> str:
 # ---------------------------------------------------------------- the starter file
 
 
-def starter_toml(*, access_key: str | None = None, site_key: str | None = None) -> str:
-    """The commented starter file `vendre-feeds init` writes (fresh random keys)."""
+def starter_toml(*, access_key: str | None = None, site_key: str | None = None,
+                 in_fleet: bool = False) -> str:
+    """The commented starter file `vendre-feeds init` writes (fresh random keys).
+
+    :param in_fleet: a shop of a fleet: `data_dir` is left out (the fleet's default).
+    """
     access_key = access_key or secrets.token_urlsafe(24)
     site_key = site_key or secrets.token_hex(8)
     fresh = {("server", "access_key"): access_key, ("tracking", "site_key"): site_key}
@@ -133,12 +157,15 @@ def starter_toml(*, access_key: str | None = None, site_key: str | None = None) 
         "# The Vendre API key is never written here: export VENDRE_API_KEY=... instead.",
         "",
         f"# {DATA_DIR_DOC} (env {DATA_DIR_ENV})",
-        f'data_dir = "{DATA_DIR_DEFAULT}"',
+        f'# data_dir = "{DATA_DIR_DEFAULT}"   (in a fleet: <state_root>/<name>/ unless set)'
+        if in_fleet else f'data_dir = "{DATA_DIR_DEFAULT}"',
     ]
     for name, cls in SECTIONS.items():
         lines += ["", f"[{name}]"]
         for f in documented(cls):
-            lines.append(f"# {f.metadata['doc']} (env {', '.join(env_names(name, f))})")
+            envs = _section_envs(name, cls, f)
+            lines.append(f"# {f.metadata['doc']} "
+                         + (envs if envs == _NOT_FROM_ENV_SECTION else f"(env {envs})"))
             lines.append(_assignment(f, fresh.get((name, f.name))))
     lines += ["", "# " + "-" * 75,
               "# [channels.<name>]: one table per channel. A channel without a table is built",

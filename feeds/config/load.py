@@ -38,7 +38,8 @@ from feeds.core.settings import ChannelSettings, Target, documented
 from feeds.errors import ConfigError, NotFound
 
 __all__ = ["DATA_DIR_DEFAULT", "DATA_DIR_DOC", "DATA_DIR_ENV", "DEFAULT_CONFIG_FILE",
-           "ENV_PREFIX", "channel_defaults", "config_path", "env_names", "load_config"]
+           "ENV_PREFIX", "channel_defaults", "config_path", "env_names", "load_config",
+           "read_toml", "section_env_prefix"]
 
 DEFAULT_CONFIG_FILE = "vendre-feeds.toml"
 ENV_PREFIX = "VENDRE_FEEDS_"
@@ -68,6 +69,7 @@ def load_config(
     required: bool = False,
     overrides: Mapping[str, Any] | None = None,
     use_file: bool = True,
+    check_data_dir: bool = True,
 ) -> Config:
     """Read the TOML file (if any), apply environment overrides, validate.
 
@@ -76,6 +78,8 @@ def load_config(
     :param required: raise when the file does not exist (an explicit --config always is).
     :param overrides: a dict in the file's shape, applied over the file (tests, demo).
     :param use_file: False reads no file at all (the demo is self-contained).
+    :param check_data_dir: False for a reader that never writes there (a fleet's web
+        tier, which may not even have the folder).
     :raises ConfigError: naming the key that is missing or malformed.
     """
     env = os.environ if env is None else env
@@ -84,39 +88,42 @@ def load_config(
     source = None
     if use_file:
         explicit = required or path is not None or bool(env.get("VENDRE_FEEDS_CONFIG"))
-        found = _read_toml(file, explicit)
+        found = read_toml(file, explicit)
         if found is not None:
             raw, source = found, file.resolve()
     if overrides:
         raw = _merge(raw, overrides)
-    return _build_config(raw, env, source, no_file=use_file and source is None)
+    return _build_config(raw, env, source, no_file=use_file and source is None,
+                         check_data_dir=check_data_dir)
 
 
-def _read_toml(file: Path, explicit: bool) -> dict[str, Any] | None:
-    """The file's tables; None when it does not exist and was not asked for by name."""
+def read_toml(file: Path, explicit: bool = True, *, kind: str = "config file",
+              missing: str = " (run `vendre-feeds init` to write one)"
+              ) -> dict[str, Any] | None:
+    """The file's tables; None when it does not exist and was not asked for by name.
+    Errors name the file as `kind` ("fleet file"), and a missing one adds `missing`."""
     try:
         mode = file.stat().st_mode
     except FileNotFoundError:
         if explicit:
-            raise ConfigError(f"config file {file} not found "
-                              "(run `vendre-feeds init` to write one)") from None
+            raise ConfigError(f"{kind} {file} not found{missing}") from None
         return None
     except OSError as exc:
-        raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"{kind} {file} cannot be read: {exc.strerror}") from None
     if not stat.S_ISREG(mode):
         # A directory, a FIFO or a device (/dev/zero) would hang or never end.
-        raise ConfigError(f"config file {file} is not a regular file")
+        raise ConfigError(f"{kind} {file} is not a regular file")
     try:
         with file.open("rb") as fh:
             data = fh.read(_MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"{kind} {file} cannot be read: {exc.strerror}") from None
     if len(data) > _MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {file} is larger than 1 MB; is it the right file?")
+        raise ConfigError(f"{kind} {file} is larger than 1 MB; is it the right file?")
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {file} is not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(f"{kind} {file} is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
 
@@ -132,7 +139,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _build_config(raw: dict[str, Any], env: Mapping[str, str], source: Path | None, *,
-                  no_file: bool = False) -> Config:
+                  no_file: bool = False, check_data_dir: bool = True) -> Config:
     known = {"data_dir", "channels", *SECTIONS}
     for key in raw:
         if key not in known:
@@ -141,19 +148,26 @@ def _build_config(raw: dict[str, Any], env: Mapping[str, str], source: Path | No
     if not isinstance(data_dir, str) or not data_dir.strip():
         raise ConfigError("data_dir: must be a non-empty path")
     sections = {name: convert_table(name, cls, raw.get(name, {}), env,
-                                    env_prefix=f"{ENV_PREFIX}{name.upper()}_")
+                                    env_prefix=section_env_prefix(name, cls))
                 for name, cls in SECTIONS.items()}
     # Paths in the file are relative to the file, so that cron, `serve` and a shell in
     # another directory all use the same data (paths from the environment: to the cwd).
     if source is not None and not env.get(DATA_DIR_ENV):
         data_dir = str(source.parent / data_dir)
     sections["build"] = _templates_dir(sections["build"], source)
-    _check_data_dir(Path(data_dir))
+    if check_data_dir:
+        _check_data_dir(Path(data_dir))
     cfg = Config(data_dir=Path(data_dir), channels={}, source=source, **sections)
     _check_shop(cfg.shop, no_file=no_file and not raw)
     cfg = dataclasses.replace(cfg, channels=_channels(raw.get("channels", {}), cfg, env))
     _check_cross(cfg)
     return dataclasses.replace(cfg, warnings=tuple(_warnings(cfg)))
+
+
+def section_env_prefix(name: str, cls: type) -> str | None:
+    """The environment names' prefix of a top-level section; None when the section is not
+    read from the environment (`from_env = False`)."""
+    return f"{ENV_PREFIX}{name.upper()}_" if getattr(cls, "from_env", True) else None
 
 
 def _warnings(cfg: Config) -> Iterator[str]:

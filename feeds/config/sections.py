@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 from feeds.core.ids import IdField
 from feeds.core.settings import ChannelSettings, setting
@@ -21,6 +22,8 @@ __all__ = [
     "BestsellerSettings",
     "BuildSettings",
     "Config",
+    "FleetSettings",
+    "FleetShopSettings",
     "PublishSettings",
     "PurchasesSettings",
     "ScheduleSettings",
@@ -267,6 +270,54 @@ class PublishSettings:
 #: Minutes after which a feed is stale when no schedule refreshes it (cron, by hand).
 DEFAULT_STALE_MINUTES = 180
 
+
+@dataclass(frozen=True)
+class FleetShopSettings:
+    """[fleet] in a shop's file: where the shop runs when it is one of a fleet (`--fleet`).
+
+    Not settable from the environment: a fleet's processes share one environment, and a
+    variable would move every shop at once.
+    """
+
+    shard: int | None = setting(None, "In a fleet: the shard whose worker runs this shop and "
+                                      "keeps its state; empty = crc32(name) % the fleet "
+                                      "file's [fleet] shards", min=0, max=1023)
+
+    from_env: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """[fleet] in the fleet file (`--fleet`): many shops on Celery workers with a Redis broker.
+
+    Paths are relative to the fleet file. The file may also hold a `[publish]` table,
+    which every shop without one of its own inherits with `<shop name>/` appended to its
+    target (and to its public URL).
+    """
+
+    broker_url: str = setting("", "Redis URL of the Celery broker, which also holds the fleet's "
+                                  "locks and outcomes, e.g. redis://redis:6379/0 (a password in "
+                                  "it is masked in every log)",
+                              example="redis://127.0.0.1:6379/0")
+    shops_dir: str = setting("shops", "Folder of shop configs, one <name>.toml per shop (the "
+                                      "shop's name is the file's stem)")
+    state_root: str = setting("state", "Each shop's data dir is <state_root>/<name>/ unless its "
+                                       "file sets data_dir")
+    shards: int = setting(1, "Shards, one queue each: a shop belongs to crc32(name) % shards "
+                             "unless its file sets [fleet] shard", min=1, max=1024)
+    visibility_timeout_s: int = setting(3600, "Seconds before Redis may hand an unacknowledged "
+                                              "job to another worker", min=60, max=604_800)
+    lock_lease_s: int = setting(60, "Lease of a shop's lock in Redis, renewed while its job "
+                                    "runs: a dead worker's lock expires within it",
+                                min=5, max=3600)
+    time_limit_s: int = setting(3000, "Celery's hard time limit of one job, the last resort "
+                                      "after the shop's own limits; below "
+                                      "visibility_timeout_s", min=60, max=604_800)
+    worker_max_memory_mb: int = setting(2048, "A worker process grown past this after a job is "
+                                              "replaced by a fresh one; 0 = never",
+                                        min=0, max=1_048_576)
+
+
 SECTIONS: dict[str, type] = {
     "vendre": VendreSettings,
     "shop": ShopSettings,
@@ -277,6 +328,7 @@ SECTIONS: dict[str, type] = {
     "tracking": TrackingSettings,
     "purchases": PurchasesSettings,
     "publish": PublishSettings,
+    "fleet": FleetShopSettings,
 }
 
 
@@ -299,6 +351,7 @@ class Config:
     channels: Mapping[str, ChannelSettings]
     purchases: PurchasesSettings = PurchasesSettings()
     publish: PublishSettings = PublishSettings()
+    fleet: FleetShopSettings = FleetShopSettings()
     source: Path | None = None
     warnings: tuple[str, ...] = ()
 

@@ -181,3 +181,6 @@ class PushedSettings(ChannelSettings):
     max_removal_percent: int = setting(
         20, "Refuse a push that would delete, pause or zero more than this share of the "
             "articles for sale (and more than 10); `push --force` sends it", min=0, max=100)
+    report_timeout_hours: float = setting(
+        24.0, "Hours a feed, import or batch may stay in processing; then its articles are "
+              "unconfirmed and the next push sends them again", min=0.001, max=720)

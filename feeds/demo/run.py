@@ -24,8 +24,8 @@ from feeds.config import Config, load_config
 from feeds.demo.transport import demo_transport
 from feeds.progress import Progress
 
-__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "DemoSource", "demo_overrides", "demo_source",
-           "run_demo"]
+__all__ = ["DEMO_ACCESS_KEY", "DEMO_API_KEY", "DemoSource", "demo_overrides",
+           "demo_refresh_job", "demo_source", "run_demo"]
 
 DEMO_ACCESS_KEY = "demo-feeds-access-key"
 DEMO_API_KEY = "demo-api-key"
@@ -134,6 +134,27 @@ def demo_source(cfg: Config, now: datetime | None = None, *,
     if urlsplit(cfg.vendre.api_url).hostname != urlsplit(DEMO_SHOP).hostname:
         return None
     return DemoSource(demo_transport(now or datetime.now(UTC), max_page_size=max_page_size))
+
+
+def demo_refresh_job(cfg: Config) -> Callable[[Config], Any] | None:
+    """The refresh job of the bundled demo shop when `cfg` reads it (see `demo_source`),
+    else None (the ordinary refresh). `refresh`, the schedule of `serve` and `worker`,
+    and a fleet's workers all take it from here."""
+    return _demo_refresh if demo_source(cfg) is not None else None
+
+
+def _demo_refresh(cfg: Config) -> Any:
+    import dataclasses
+
+    from feeds.jobs.refresh import run_refresh
+
+    demo = demo_source(cfg)
+    assert demo is not None
+    # Offline means offline: the demo's orders never go to GA4 or Meta
+    # (`send-purchases --dry-run` shows what would be sent).
+    offline = dataclasses.replace(cfg, purchases=dataclasses.replace(cfg.purchases,
+                                                                      enabled=False))
+    return run_refresh(offline, transport=demo.transport, api_key=demo.api_key)
 
 
 def demo_toml(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> str:

@@ -79,6 +79,9 @@ class PassJob:
     # Per derivation, the index of its key among the snapshot's prepared forms' keys
     # (`Store.prepared_keys`); () when the pass derives every product from its JSON.
     prepared: tuple[int, ...] = ()
+    # The snapshot's prepared keys those indices were taken from (checked again as the
+    # pass reads: a sync in between may have filed the forms under other keys).
+    prepared_keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -123,7 +126,8 @@ def store_rows(job: PassJob) -> Iterator[Row]:
     where they hold every derivation of the job, else the JSON."""
     store = Store(job.store)
     if job.prepared:
-        return store.iter_prepared_rows(sum(1 << n for n in job.prepared), micros_now(job.now))
+        return store.iter_prepared_rows(job.prepared_keys, sum(1 << n for n in job.prepared),
+                                        micros_now(job.now))
     return ((None, raw, parent) for raw, parent in store.iter_product_rows())
 
 

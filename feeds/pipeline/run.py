@@ -151,15 +151,17 @@ def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store, inputs: Share
     return PassJob(store=store.path, derive=derive, feeds=tuple(feeds),
                    categories=inputs.categories, labels=inputs.labels,
                    duplicate_ids=inputs.duplicate_ids, default_brand=cfg.shop.default_brand,
-                   now=inputs.now, prepared=_prepared(store, derive))
+                   now=inputs.now, **_prepared(store, derive))
 
 
-def _prepared(store: Store, derive: Sequence[DeriveContext]) -> tuple[int, ...]:
-    """Where each derivation's products are among the snapshot's prepared forms; () when
-    one of them is not prepared (or they are stale): the pass then reads the JSON."""
-    stored = {key: n for n, key in enumerate(store.prepared_keys())}
+def _prepared(store: Store, derive: Sequence[DeriveContext]) -> dict[str, Any]:
+    """Where each derivation's products are among the snapshot's prepared forms, and the
+    keys they were found among; nothing when one of them is not prepared (or they are
+    stale): the pass then reads the JSON."""
+    keys = store.prepared_keys()
+    stored = {key: n for n, key in enumerate(keys)}
     found = tuple(stored.get(context_key(ctx), -1) for ctx in derive) if stored else ()
-    return found if found and -1 not in found else ()
+    return {"prepared": found, "prepared_keys": keys} if found and -1 not in found else {}
 
 
 # ---------------------------------------------------------------- one file

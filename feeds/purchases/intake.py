@@ -35,7 +35,7 @@ from feeds.storage.inbox import WebhookOutcome
 from feeds.vendre.parse import order_key, order_number
 
 __all__ = ["MAX_BEACON_BYTES", "MAX_OPEN_WEBHOOKS", "MAX_WEBHOOK_BYTES", "InboxWriter",
-           "IntakeShop", "Reply", "client_ip", "order_object", "receive_beacon",
+           "IntakeShop", "Reply", "client_ip", "order_object", "read_json", "receive_beacon",
            "receive_webhook"]
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
@@ -76,7 +76,7 @@ class IntakeShop:
 # ---------------------------------------------------------------- webhooks
 
 
-def _json(body: bytes) -> Any:
+def read_json(body: bytes) -> Any:
     """The body's JSON, or None when it is not JSON (orjson refuses nesting beyond 1024
     levels with an error, never a crash)."""
     try:
@@ -104,7 +104,7 @@ def receive_webhook(body: bytes, writer: InboxWriter, now: datetime, *,
     """Keep one order webhook durably; the reply says what happened, in one line."""
     if len(body) > MAX_WEBHOOK_BYTES:
         return Reply(413, "the body is larger than 1 MB")
-    raw = _json(body)
+    raw = read_json(body)
     if not isinstance(raw, Mapping):
         return Reply(400, "the body is not a JSON object" if raw is not None or body.strip()
                      else "the body is empty")
@@ -138,7 +138,7 @@ def receive_beacon(shop: IntakeShop, headers: Mapping[str, str], body: bytes, ip
         return Reply(415)
     if len(body) > MAX_BEACON_BYTES:
         return Reply(413)
-    beacon = read_beacon(_json(body), shop, headers.get("User-Agent", ""), ip, now)
+    beacon = read_beacon(read_json(body), shop, headers.get("User-Agent", ""), ip, now)
     if beacon is None:
         return Reply(400)
     try:

@@ -72,5 +72,5 @@ class PurchasesPoller:
         except FeedsError as exc:
             log.warning("purchases not sent: %s", mask(str(exc)))
             return None
-        log.info("purchases: %s", report.summary())
+        (log.info if report.ok else log.warning)("purchases: %s", report.summary())
         return report

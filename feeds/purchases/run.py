@@ -22,6 +22,7 @@ no lock and records nothing.
 from __future__ import annotations
 
 import logging
+import os
 import secrets as random_source
 import time
 from collections import Counter
@@ -38,12 +39,12 @@ from feeds.errors import ConfigError, NotFound
 from feeds.events.source import EventSource
 from feeds.log import mask
 from feeds.purchases.decide import Action, Candidate, Key, Rules, decide, reason_not_sent
-from feeds.purchases.intake import order_object
+from feeds.purchases.intake import order_object, read_json
 from feeds.purchases.payloads import META_BATCH, Beacon, Platform
 from feeds.purchases.send import Budget, Ga4Client, MetaClient, PlatformStopped, Refused
 from feeds.storage.inbox import Inbox, StoredWebhook
 from feeds.storage.layout import Layout
-from feeds.storage.ledger import PushRun, SendEntry, SendLedger, SendState
+from feeds.storage.ledger import FINAL_SEND_STATES, PushRun, SendEntry, SendLedger, SendState
 from feeds.storage.lock import PURCHASES, held
 from feeds.storage.store import Store
 from feeds.vendre.parse import parse_order
@@ -156,8 +157,6 @@ def send_purchases(cfg: Config, *, http: httpx.Client | None = None,
         raise ConfigError("purchases: neither [tracking] ga4_id nor meta_pixel_id is set, "
                           "so there is nowhere to send orders")
     now = now or datetime.now(UTC)
-    import os
-
     env = os.environ if env is None else env
     rehearsal = dry_run or validate
     report = PurchasesReport(dry_run=rehearsal)
@@ -199,7 +198,8 @@ class _Run:
         entries = self.ledger.entries()
         for platform in platforms:
             self.report.platforms[platform] = PlatformReport(platform)
-        candidates = list(self._candidates(orders, platforms, entries))
+        with self.store.reading():  # one connection for every product the orders name
+            candidates = list(self._candidates(orders, platforms, entries))
         for platform in platforms:
             actions = [a for c in candidates
                        for a in self._decide(c, platform, entries)]
@@ -231,7 +231,7 @@ class _Run:
                     found[order.id] = (order, None, seen)
         hooks = self.inbox.webhooks(open_only=webhooks_only, received_before=cutoff)
         for hook in hooks:
-            raw = order_object(_loads(hook.body))
+            raw = order_object(read_json(hook.body))
             order = parse_order(raw, field_name) if raw is not None else None
             if order is None:
                 continue
@@ -294,9 +294,8 @@ class _Run:
                 self._ga4(part, sends)
             else:
                 self._meta(part, sends)
-        except PlatformStopped as exc:
+        except PlatformStopped as exc:  # said once, by whoever reads the report
             part.message = mask(str(exc))
-            log.warning("%s", part.message)
 
     def _budget(self) -> Budget:
         return Budget(self.budget_s, self.clock, self.pause)
@@ -380,20 +379,11 @@ class _Run:
 # ---------------------------------------------------------------- helpers
 
 
-def _loads(body: bytes) -> Any:
-    import orjson
-
-    try:
-        return orjson.loads(body)
-    except (orjson.JSONDecodeError, RecursionError):
-        return None
-
-
 def _open(order: Any, platform: Platform, entries: Mapping[Key, SendEntry]) -> bool:
     """Whether an order may still need something from `platform`: a purchase not sent
     or recorded final, or (GA4) a refund not yet sent of one that was."""
     purchase = entries.get((platform.value, order.id, "purchase"))
-    if purchase is None or purchase.state not in (SendState.SENT, SendState.TOO_OLD):
+    if purchase is None or purchase.state not in FINAL_SEND_STATES:
         return True
     if platform is not Platform.GA4 or purchase.state is not SendState.SENT:
         return False

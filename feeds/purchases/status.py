@@ -25,14 +25,14 @@ class PlatformStatus:
 
     platform: str
     title: str
-    sent: int
+    sent: int        # purchases
     attributed: int  # of `sent`: with the browser's own ids
-    pending: int
+    pending: int     # purchases and refunds still to send
     too_old: int
     no_consent: int
     no_match_data: int
-    failed: int
-    refunds: int
+    failed: int      # purchases and refunds the platform refused
+    refunds: int     # refunds sent
     last_run: datetime | None
     last_ok: bool | None
     last_error: str
@@ -47,24 +47,26 @@ def purchase_status(cfg: Config) -> list[PlatformStatus]:
     rows = []
     for platform in enabled_platforms(cfg):
         try:
-            counts = ledger.counts(platform.value)
+            counts = ledger.counts(platform.value, "purchase")
+            refunds = ledger.counts(platform.value, "refund")
             run = ledger.runs.last_run(f"purchases-{platform.value}")
-            refunds = sum(1 for e in ledger.entries(platform.value).values()
-                          if e.event == "refund" and e.state is SendState.SENT)
         except StoreError as exc:
-            counts, run, refunds = {}, None, 0
+            counts, refunds, run = {}, {}, None
             error = mask(str(exc))
         else:
             error = mask(run.message) if run and not run.ok else ""
         rows.append(PlatformStatus(
             platform=platform.value, title=_TITLES[platform],
-            sent=counts.get(SendState.SENT.value, 0) - refunds,
+            sent=counts.get(SendState.SENT.value, 0),
             attributed=counts.get("attributed", 0),
-            pending=counts.get(SendState.PENDING.value, 0),
+            pending=(counts.get(SendState.PENDING.value, 0)
+                     + refunds.get(SendState.PENDING.value, 0)),
             too_old=counts.get(SendState.TOO_OLD.value, 0),
             no_consent=counts.get(SendState.NO_CONSENT.value, 0),
             no_match_data=counts.get(SendState.NO_MATCH_DATA.value, 0),
-            failed=counts.get(SendState.FAILED.value, 0), refunds=refunds,
+            failed=(counts.get(SendState.FAILED.value, 0)
+                    + refunds.get(SendState.FAILED.value, 0)),
+            refunds=refunds.get(SendState.SENT.value, 0),
             last_run=run.finished_at if run else None, last_ok=run.ok if run else None,
             last_error=error))
     return rows

@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 
 from feeds.config import Config
 from feeds.purchases.intake import (
     MAX_BEACON_BYTES,
     MAX_WEBHOOK_BYTES,
+    InboxWriter,
     IntakeShop,
     Reply,
     client_ip,
@@ -46,6 +47,14 @@ def webhook_secret(cfg: Config) -> str:
     return os.environ.get(cfg.purchases.webhook_secret_env, "").strip()
 
 
+def _writer(cfg: Config) -> InboxWriter:
+    """Where a webhook or beacon is kept: the shop's inbox, or the writer the app was
+    given in `app.config["VENDRE_FEEDS_INBOX_WRITER"]` (`cfg -> InboxWriter`): a fleet's
+    web tier hands each one to the shop's shard (`feeds.fleet.handoff`)."""
+    factory = current_app.config.get("VENDRE_FEEDS_INBOX_WRITER")
+    return factory(cfg) if factory is not None else Inbox.in_dir(cfg.data_dir)
+
+
 def _body(limit: int) -> bytes | None:
     """The request body, or None when it is larger than `limit` (read no further)."""
     length = request.content_length
@@ -63,7 +72,7 @@ def vendre_webhook(secret: str) -> Response:
         abort(404)
     body = _body(MAX_WEBHOOK_BYTES)
     reply = Reply(413, "the body is larger than 1 MB") if body is None else \
-        receive_webhook(body, Inbox.in_dir(cfg.data_dir), datetime.now(UTC))
+        receive_webhook(body, _writer(cfg), datetime.now(UTC))
     response = Response(reply.text + "\n", status=reply.status, mimetype="text/plain")
     response.headers.extend(reply.headers)
     response.headers["Cache-Control"] = "no-store"
@@ -97,7 +106,7 @@ def beacon(site_key: str) -> Response:
         return _bare(413)
     ip = client_ip(request.remote_addr or "", request.headers.get("X-Forwarded-For", ""),
                    cfg.server.trusted_proxies)
-    reply = receive_beacon(shop, request.headers, body, ip, Inbox.in_dir(cfg.data_dir),
+    reply = receive_beacon(shop, request.headers, body, ip, _writer(cfg),
                            datetime.now(UTC))
     return _bare(reply.status, origin if reply.status == 204 else "")
 

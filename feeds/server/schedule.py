@@ -46,6 +46,7 @@ __all__ = [
     "RefreshJob",
     "Scheduler",
     "default_job",
+    "one_line",
     "refresh_lock",
     "run_refresh_once",
 ]
@@ -104,7 +105,7 @@ def _run_locked(cfg: Config, job: RefreshJob, layout: Layout, now: Clock,
     try:
         summary, error, exc = _jsonable(job(cfg)), "", None
     except Exception as caught:  # any failure of the job is an outcome, not a crash
-        summary, error, exc = {}, _one_line(caught), caught
+        summary, error, exc = {}, one_line(caught), caught
         if log_failure:
             _log_failure(caught, error)
     if cfg.publish.target:
@@ -141,7 +142,7 @@ def _with_failure(error: str, exc: Exception | None, caught: Exception | None,
     """The run's error and exception once `caught` (an upload's failure) is added."""
     if caught is None:
         return error, exc
-    line = _one_line(caught)
+    line = one_line(caught)
     if log_failure:
         _log_failure(caught, line)
     return (f"{error}; {line}" if error else line), exc or caught
@@ -156,7 +157,7 @@ def _log_failure(exc: Exception, error: str) -> None:
                   mask("".join(traceback.format_exception(exc))).rstrip())
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """A user-facing one-line message with secrets masked."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if not isinstance(exc, FeedsError):

@@ -216,9 +216,9 @@ def _read(cfg: Config, layout: Layout) -> _Readings:
                      syncs=_syncs(cfg), refresh=refresh_state.read(layout))
 
 
-def _syncs(cfg: Config) -> list[SyncRecord]:
+def _syncs(cfg: Config, limit: int = _SYNCS_LOOKED_AT) -> list[SyncRecord]:
     try:
-        return Store.in_dir(cfg.data_dir).syncs(limit=_SYNCS_LOOKED_AT)
+        return Store.in_dir(cfg.data_dir).syncs(limit=limit)
     except StoreError as exc:
         log.warning("status: %s", mask(str(exc)))
         return []
@@ -369,7 +369,8 @@ def _market_row(cfg: Config, status: Any, now: datetime) -> MarketRow:
         name=status.name, title=spec_title, for_sale=states.get(SkuState.LIVE.value, 0),
         paused=states.get(SkuState.PAUSED.value, 0),
         rejected=states.get(SkuState.REJECTED.value, 0),
-        pending=states.get(SkuState.PENDING.value, 0),
+        pending=states.get(SkuState.PENDING.value, 0) +      # sent, not (yet) confirmed
+        states.get(SkuState.UNCONFIRMED.value, 0),
         pushed_at=_when(moment), pushed_ago=_ago(moment, now),
         ok=run.ok if run else None, outcome=outcome, counts=counts,
         rejections=tuple((e.sku, mask("; ".join(e.errors)) or "no reason given")
@@ -580,7 +581,7 @@ def health_report(cfg: Config, now: datetime) -> dict[str, Any]:
     error may name the shop."""
     layout = Layout(cfg.data_dir)
     limit = timedelta(minutes=cfg.stale_after_minutes())
-    readings = _Readings(published=layout.published(), reports={}, syncs=_syncs(cfg)[:1],
+    readings = _Readings(published=layout.published(), reports={}, syncs=_syncs(cfg, limit=1),
                          refresh=refresh_state.read(layout))
     feeds = {f.stem: _feed_health(f, now, limit) for f in readings.published}
     stale = [stem for stem, f in feeds.items() if f["stale"]]

@@ -5,9 +5,9 @@
 key) and nothing about the shop. With the key it renders what
 `feeds.server.status_data.gather_status` gathered, in the order a shop owner
 needs it: a banner naming whatever failed (since when, and what is still
-served), the ad feeds with the URLs to paste and where to paste them, the
-marketplace payloads (pushed, shown for inspection), the marketplaces' push
-state, each tracking service's match rate with the products it lacks, the one
+served), the ad feeds with the URLs to paste and where to paste them, each
+tracking service's match rate with the products it lacks, the marketplace
+payloads (pushed, shown for inspection), the marketplaces' push state, the one
 loader tag to copy (previews collapsed below it), then the last sync and
 refresh. URLs use `[server] public_url`, else the host the request came to.
 Pages that carry the key are `no-store` and load only their own nonce'd style

@@ -40,6 +40,11 @@ class SkuState(StrEnum):
     PAUSED = "paused"        # kept on the marketplace, not for sale
     REJECTED = "rejected"    # the marketplace refused it; `errors` says why
     DELETED = "deleted"      # removed on the marketplace
+    # Sent, but no answer could be read as its acceptance (an error body with a 200, an
+    # answer in no known shape, one that left it out, a report that never came within
+    # `report_timeout_hours`); `errors` says why. The next push confirms it per SKU or
+    # sends it again in full.
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -448,10 +453,12 @@ class SendLedger:
         """Every entry (of `platform`), by (platform, order id, event)."""
         if not self.path.is_file():
             return {}
+        columns = ("SELECT platform, order_id, event, state, number, attributed, client_id, "
+                   "detail, order_date, updated_at FROM sends")
         with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT platform, order_id, event, state, number, attributed, "
-                                "client_id, detail, order_date, updated_at FROM sends WHERE "
-                                "? IS NULL OR platform = ?", (platform, platform)).fetchall()
+            # two statements, so that one platform's reading uses the key's index
+            rows = (conn.execute(columns).fetchall() if platform is None else
+                    conn.execute(f"{columns} WHERE platform = ?", (platform,)).fetchall())
         return {(r[0], r[1], r[2]): SendEntry(
             r[0], r[1], r[2], SendState(r[3]), r[4], bool(r[5]), r[6], r[7],
             datetime.fromisoformat(r[8]) if r[8] else None,
@@ -467,16 +474,18 @@ class SendLedger:
         with closing(self._connect()) as conn, conn:
             conn.executemany("INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
-    def counts(self, platform: str) -> dict[str, int]:
-        """Entries of `platform` by state, plus `attributed` (sent with the browser's ids)."""
+    def counts(self, platform: str, event: str) -> dict[str, int]:
+        """Entries of `platform` and `event` (`purchase`, `refund`) by state, plus
+        `attributed` (sent with the browser's ids); counted by SQLite, none loaded."""
         if not self.path.is_file():
             return {}
         with closing(self._connect()) as conn:
-            found = dict(conn.execute("SELECT state, count(*) FROM sends WHERE platform = ? "
-                                      "GROUP BY state", (platform,)).fetchall())
+            found = dict(conn.execute(
+                "SELECT state, count(*) FROM sends WHERE platform = ? AND event = ? "
+                "GROUP BY state", (platform, event)).fetchall())
             found["attributed"] = conn.execute(
-                "SELECT count(*) FROM sends WHERE platform = ? AND state = 'sent' AND "
-                "attributed = 1 AND event = 'purchase'", (platform,)).fetchone()[0]
+                "SELECT count(*) FROM sends WHERE platform = ? AND event = ? AND "
+                "state = 'sent' AND attributed = 1", (platform, event)).fetchone()[0]
         return found
 
     def forget_before(self, moment: datetime) -> None:

@@ -684,10 +684,20 @@
     return m ? m[1] : '';
   }
 
-  // The Consent Mode state as the dataLayer last set it (defaults, then updates).
+  // A Consent Mode command in the dataLayer: gtag('consent', 'default' | 'update', {...})
+  // pushes its `arguments` object (or an array of the same shape).
+  function consentCommand(entry, kind) {
+    return !!entry && typeof entry === 'object' && entry[0] === 'consent' &&
+      entry[1] === kind && !!entry[2] && typeof entry[2] === 'object';
+  }
+
+  // The Consent Mode state as the dataLayer holds it: each signal's latest update, else
+  // its latest default. A default limited to some `region` may be meant for visitors
+  // elsewhere, so it never grants anything here.
   function consentState() {
     var state = {ad_storage: 'denied', analytics_storage: 'denied', ad_user_data: 'denied',
-                 ad_personalization: 'denied'}, dl = window.dataLayer, i, e, k;
+                 ad_personalization: 'denied'}, updated = {}, dl = window.dataLayer,
+      i, e, k, update;
     if (!C.consentMode) {  // no consent mode: the shop gates the loader itself
       for (k in state) {
         if (Object.prototype.hasOwnProperty.call(state, k)) { state[k] = 'granted'; }
@@ -696,14 +706,42 @@
     }
     for (i = 0; isArray(dl) && i < dl.length; i++) {
       e = dl[i];
-      if (e && typeof e === 'object' && e[0] === 'consent' && e[2] && typeof e[2] === 'object') {
-        for (k in state) {
-          if (Object.prototype.hasOwnProperty.call(state, k) &&
-              (e[2][k] === 'granted' || e[2][k] === 'denied')) { state[k] = e[2][k]; }
+      update = consentCommand(e, 'update');
+      if (!update && !(consentCommand(e, 'default') && e[2].region === undefined)) {
+        continue;
+      }
+      for (k in state) {
+        if (Object.prototype.hasOwnProperty.call(state, k) && (update || !updated[k]) &&
+            (e[2][k] === 'granted' || e[2][k] === 'denied')) {
+          state[k] = e[2][k];
+          if (update) { updated[k] = true; }
         }
       }
     }
     return state;
+  }
+
+  // Calls `fn` after consent updates pushed to the dataLayer: a banner may call
+  // gtag('consent', 'update', ...) itself, for some signals, and never
+  // window.vendreFeedsConsent. `fn` runs once per burst, after the current task, so a
+  // banner that updates signal by signal is seen whole. GTM and gtag.js wrap
+  // dataLayer.push in turn and call the push they found, so this one stays in the
+  // chain whichever comes first.
+  function onConsentUpdate(fn) {
+    var dl = window.dataLayer, push = dl && dl.push, due = false;
+    if (!isArray(dl) || typeof push !== 'function') { return; }
+    dl.push = function () {
+      var result = push.apply(dl, arguments), i;
+      try {
+        for (i = 0; i < arguments.length && !due; i++) {
+          if (consentCommand(arguments[i], 'update')) {
+            due = true;
+            window.setTimeout(function () { due = false; fn(); }, 0);
+          }
+        }
+      } catch (e) { /* the shop's push went through; only this look failed */ }
+      return result;
+    };
   }
 
   function purchaseBeacon(orderId) {
@@ -725,11 +763,11 @@
         status.beacon = 'sent';
       }
     });
-    if (C.consentMode && window.vendreFeedsWhenGranted) {
-      window.vendreFeedsWhenGranted(send);
-    } else {
-      send();
+    if (C.consentMode) {
+      if (window.vendreFeedsWhenGranted) { window.vendreFeedsWhenGranted(send); }
+      onConsentUpdate(send);
     }
+    send();  // consent mode off, or a banner that decided before the loader ran
   }
 
   // ------------------------------------------------------------ start

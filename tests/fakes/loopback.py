@@ -45,7 +45,8 @@ class LoopbackFake:
     def misbehave(self, mode: str, target: str = "*", *, times: int | None = None,
                   **options: Any) -> Self:
         """From now on, answer requests matching `target` in `mode` (echo, huge,
-        gzip_bomb, drip, hang; see tests/fakes/misbehave.py), `times` times (None: all)."""
+        gzip_bomb, drip, hang, nested, error_body, partial, stuck; see
+        tests/fakes/misbehave.py), `times` times (None: all)."""
         self._misbehaviour.add(mode, target, times=times, **options)
         return self
 
@@ -53,6 +54,11 @@ class LoopbackFake:
         """Honest again: drop every misbehaviour rule."""
         self._misbehaviour.clear()
         return self
+
+    @property
+    def arrivals(self) -> int:
+        """How many requests have reached the fake so far, answered or not (yet)."""
+        return self._misbehaviour.arrivals
 
     @property
     def misbehaved(self) -> list[tuple[str, str, str]]:

@@ -115,6 +115,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.loopback import LoopbackFake, QuietHandler
+from tests.fakes.misbehave import Match
 
 __all__ = [
     "DEFAULT_MERCHANT_ID",
@@ -536,23 +537,10 @@ class LoggedRequest:
 
 
 @dataclass
-class _Fault:
-    method: str | None
-    pattern: str
-    times: int | None  # None = forever
+class _Fault(Match):
     status: int | None  # None = close the connection without an answer
     headers: dict[str, str]
     after_apply: bool
-
-    def take(self, method: str, path: str) -> bool:
-        """Whether the fault applies to this request; uses up one try if so."""
-        if self.times == 0 or self.method not in (None, method):
-            return False
-        if not fnmatchcase(path, self.pattern):
-            return False
-        if self.times is not None:
-            self.times -= 1
-        return True
 
     @property
     def label(self) -> str:
@@ -606,18 +594,6 @@ def _count(body: Any) -> int | None:
     return None
 
 
-def _target(target: str) -> tuple[str | None, str]:
-    """`"POST /x/*"` -> ("POST", "/x/*"); `"/x"` -> (None, "/x")."""
-    method, sep, rest = target.strip().partition(" ")
-    if sep and method.isalpha() and method.isupper():
-        target = rest.strip()
-    else:
-        method = ""
-    if not target.startswith(("/", "*")):
-        target = "/" + target
-    return method or None, target
-
-
 class _FakeMerchantApi(LoopbackFake):
     """What both fakes share: server, auth, faults, request log and the articles by sku."""
 
@@ -637,6 +613,7 @@ class _FakeMerchantApi(LoopbackFake):
         self._sku_of: dict[str, str] = {}
         self._faults: list[_Fault] = []
         self._log: list[LoggedRequest] = []
+        self._duplicates: list[str] = []
         self._urls = Map(self._routes(), strict_slashes=False, merge_slashes=False)
         self._init_server()
 
@@ -648,13 +625,13 @@ class _FakeMerchantApi(LoopbackFake):
 
         With `after_apply` the request is carried out first; only its answer is replaced.
         """
-        method, pattern = _target(target)
+        method, pattern = Match.target(target)
         return self._add(_Fault(method, pattern, times, status, dict(headers or {}), after_apply))
 
     def drop_connection(self, target: str, *, times: int | None = 1,
                         after_apply: bool = False) -> Self:
         """Close the connection without an answer (after carrying the request out, if asked)."""
-        method, pattern = _target(target)
+        method, pattern = Match.target(target)
         return self._add(_Fault(method, pattern, times, None, {}, after_apply))
 
     def clear_faults(self) -> None:
@@ -690,6 +667,13 @@ class _FakeMerchantApi(LoopbackFake):
         with self._lock:
             return self._articles.get(sku)
 
+    @property
+    def duplicate_creates(self) -> list[str]:
+        """The SKUs of every create refused (CDON: accepted, but not applied) because the
+        article existed already, in order."""
+        with self._lock:
+            return list(self._duplicates)
+
     def article_id(self, sku: str) -> str | None:
         """The id the fake gave the live article `sku`."""
         with self._lock:
@@ -703,7 +687,7 @@ class _FakeMerchantApi(LoopbackFake):
 
     def calls(self, method: str | None = None, path: str = "*") -> int:
         """How many requests matched `method` (None: any) and the path pattern."""
-        pattern = _target(path)[1]
+        pattern = Match.target(path)[1]
         return sum(1 for r in self.requests
                    if method in (None, r.method) and fnmatchcase(r.path, pattern))
 
@@ -997,6 +981,7 @@ class FakeCdon(_FakeMerchantApi):
     def _create(self, article: dict[str, Any], batch_id: str) -> dict[str, Any]:
         sku = article["sku"]
         if sku in self._articles:
+            self._duplicates.append(sku)
             failure = ("sku_already_exists", "SKU already exists")
             self._batches[batch_id].append(
                 _Tracked(sku, batch_id, article["markets"], dict.fromkeys(article["markets"],
@@ -1242,6 +1227,7 @@ class FakeFyndiq(_FakeMerchantApi):
             return self._invalid(errors)
         with self._lock:
             if body["sku"] in self._articles:
+                self._duplicates.append(body["sku"])
                 return _json({"description": "SKU already exists, can not create article!",
                               "errors": {"response_status_code": 200}}, 409)  # sic, as documented
             article_id = self._insert(body["sku"], body)
@@ -1261,6 +1247,7 @@ class FakeFyndiq(_FakeMerchantApi):
             return {"description": "Can not create article", "errors": _nested(errors),
                     "status_code": 400}
         if article["sku"] in self._articles:
+            self._duplicates.append(article["sku"])
             return {"description": "SKU already exists, can not create article!",
                     "status_code": 409}
         return {"id": self._insert(article["sku"], article), "description": "Article was created"}

@@ -32,6 +32,24 @@ Modes:
 - `hang`: no answer at all for `delay` seconds (default: until the fake stops), then
   a 504.
 - `nested`: 200 with `depth` nested JSON arrays (the parser gives up by recursion).
+- `error_body`: `status` (200) with a JSON error `body` (default `{"error": "internal"}`),
+  as an API answers when it fails behind a proxy that keeps the status. With
+  `apply=True` the request is carried out first and only its answer is replaced.
+- `partial`: the honest answer (the request is carried out) with the list at `path`
+  (keys joined by dots: `"success"`, `"responses"`) cut to its first `keep` entries, or
+  the number there lowered to `keep` (`"summary.messagesProcessed"`, `"lines_read"`):
+  partial acceptance, some articles never acknowledged. An answer that is not JSON, or
+  has nothing at `path`, is passed on as it is.
+- `stuck`: the honest answer (carried out) with every value of the key `field`, at any
+  depth, replaced by `value`: a feed, import or batch that never leaves processing
+  (`field="processingStatus", value="IN_PROGRESS"`; `field="status", value="RUNNING"`;
+  CDON's market rows: `field="status", value="pending"`).
+
+CDON's status answers in the shapes seen before (a bare list, `{"statuses": ...}`) and
+in none are `FakeCdon(status_shape=...)`, its own setting, not a mode here.
+
+`Match` is the request matching every fake shares (these rules and the merchant
+fakes' own faults): a method (or any), a path pattern, and how many more times.
 
 Nothing is logged but which rule answered (`fake.misbehaved`); never a credential.
 
@@ -54,10 +72,11 @@ from urllib.parse import quote, quote_plus
 
 from werkzeug.wrappers import Request, Response
 
-__all__ = ["FORMS", "MIB", "MODES", "Misbehaviour", "gzip_bomb", "leaks", "needles"]
+__all__ = ["FORMS", "MIB", "MODES", "Match", "Misbehaviour", "gzip_bomb", "leaks", "needles"]
 
 MIB = 1024 * 1024
-MODES = ("echo", "huge", "gzip_bomb", "drip", "hang", "nested")
+MODES = ("echo", "huge", "gzip_bomb", "drip", "hang", "nested", "error_body", "partial",
+         "stuck")
 FORMS = ("raw", "quote", "quote_plus", "json", "base64")
 CHUNK = 64 * 1024
 _ENCODE: dict[str, Callable[[str], str]] = {
@@ -72,14 +91,28 @@ WSGI = Callable[[dict, Callable[..., Any]], Any]
 
 
 @dataclass
-class _Rule:
-    mode: str
+class Match:
+    """The requests a rule answers: `method` (None: any) and a path pattern (`fnmatch`, `*`
+    crosses `/`), `times` more times (None: every time)."""
+
     method: str | None
     pattern: str
     times: int | None
-    options: dict[str, Any]
+
+    @staticmethod
+    def target(target: str) -> tuple[str | None, str]:
+        """`"POST /x/*"` -> ("POST", "/x/*"); `"/x"` -> (None, "/x"); `"x"` -> (None, "/x")."""
+        method, sep, rest = target.strip().partition(" ")
+        if sep and method.isalpha() and method.isupper():
+            target = rest.strip()
+        else:
+            method = ""
+        if not target.startswith(("/", "*")):
+            target = "/" + target
+        return method or None, target
 
     def take(self, method: str, path: str) -> bool:
+        """Whether the rule answers this request; uses up one of its times if so."""
         if self.times == 0 or self.method not in (None, method):
             return False
         if not fnmatchcase(path, self.pattern):
@@ -87,6 +120,12 @@ class _Rule:
         if self.times is not None:
             self.times -= 1
         return True
+
+
+@dataclass
+class _Rule(Match):
+    mode: str
+    options: dict[str, Any]
 
 
 class Misbehaviour:
@@ -97,6 +136,7 @@ class Misbehaviour:
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self.log: list[tuple[str, str, str]] = []  # (mode, method, path) of each answer given
+        self.arrivals = 0  # requests that reached the fake (answered or not yet)
 
     def add(self, mode: str, target: str = "*", *, times: int | None = None,
             **options: Any) -> None:
@@ -104,11 +144,9 @@ class Misbehaviour:
             raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
         if options.get("form", "raw") not in FORMS:
             raise ValueError(f"unknown echo form {options['form']!r}")
-        method, _, rest = target.strip().partition(" ")
-        if not (rest and method.isalpha() and method.isupper()):
-            method, rest = "", target.strip()
+        method, pattern = Match.target(target)
         with self._lock:
-            self._rules.append(_Rule(mode, method or None, rest, times, options))
+            self._rules.append(_Rule(method, pattern, times, mode, options))
 
     def clear(self) -> None:
         with self._lock:
@@ -119,6 +157,7 @@ class Misbehaviour:
         def middleware(environ: dict, start_response: Callable[..., Any]) -> Any:
             method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
             with self._lock:
+                self.arrivals += 1
                 rule = next((r for r in self._rules if r.take(method, path)), None)
                 if rule is not None:
                     self.log.append((rule.mode, method, path))
@@ -192,6 +231,51 @@ class Misbehaviour:
         start_response(f"{status} OK", [("Content-Type", "application/json"),
                                         ("Content-Length", str(len(body)))])
         return [body]
+
+    def _error_body(self, app: WSGI, environ: dict, start_response: Callable[..., Any], *,
+                    status: int = 200, body: Any = None, apply: bool = False) -> Any:
+        if apply:
+            Response.from_app(app, environ).close()
+        text = json.dumps({"error": "internal"} if body is None else body)
+        return Response(text, status=status, mimetype="application/json")(environ,
+                                                                           start_response)
+
+    def _partial(self, app: WSGI, environ: dict, start_response: Callable[..., Any], *,
+                 path: str = "success", keep: int = 0) -> Any:
+        def cut(answer: Any) -> Any:
+            *parents, last = path.split(".")
+            node = answer
+            for key in parents:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict) and isinstance(node.get(last), list):
+                node[last] = node[last][:keep]
+            elif isinstance(node, dict) and isinstance(node.get(last), int):
+                node[last] = min(node[last], keep)
+            return answer
+        return self._rewritten(app, environ, start_response, cut)
+
+    def _stuck(self, app: WSGI, environ: dict, start_response: Callable[..., Any], *,
+               field: str = "processingStatus", value: Any = "IN_PROGRESS") -> Any:
+        def held(answer: Any) -> Any:
+            if isinstance(answer, dict):
+                return {k: value if k == field else held(v) for k, v in answer.items()}
+            if isinstance(answer, list):
+                return [held(v) for v in answer]
+            return answer
+        return self._rewritten(app, environ, start_response, held)
+
+    @staticmethod
+    def _rewritten(app: WSGI, environ: dict, start_response: Callable[..., Any],
+                   change: Callable[[Any], Any]) -> Any:
+        """The honest answer (the request carried out), its JSON body changed by
+        `change`; an answer that is not JSON passes as it is."""
+        answer = Response.from_app(app, environ)
+        try:
+            body = json.loads(answer.get_data())
+        except ValueError:
+            return answer(environ, start_response)
+        answer.set_data(json.dumps(change(body)))
+        return answer(environ, start_response)
 
     def _stoppable(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:

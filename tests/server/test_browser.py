@@ -64,8 +64,8 @@ def tops(page, *selectors: str) -> list[float]:
 
 
 def check_leads_with_the_banner_and_the_split_tables(page, height: int) -> None:
-    """The banner first, on the first screen; then the ad feeds, the marketplace
-    payloads, the match rates and the tag, in that order."""
+    """The banner first, on the first screen; then the ad feeds, their match rates, the
+    marketplace payloads and the tag, in that order."""
     banner = page.locator("#banner")
     assert banner.is_visible()
     assert banner.bounding_box()["y"] < height / 2
@@ -73,7 +73,8 @@ def check_leads_with_the_banner_and_the_split_tables(page, height: int) -> None:
     assert "The last sync failed" in text and "since" in text
     assert "the shop answered 503 (after 6 tries)" in text
     assert "The snapshot of" in text and "still served" in text
-    order = tops(page, "#banner", "#feeds", "#payloads", "#snippets", "#sync")
+    order = tops(page, "#banner", "#feeds", "#tracking-match", "#payloads", "#snippets",
+                 "#sync")
     assert order == sorted(order), order
     assert page.locator("#feeds-title").inner_text() == "Ad feeds: paste these URLs"
     assert page.locator("#payloads-title").inner_text() == "Marketplace payloads"

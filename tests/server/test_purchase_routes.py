@@ -116,10 +116,14 @@ def test_the_purchases_benchmark_runs(tmp_path, monkeypatch):
 
     monkeypatch.setenv("VENDRE_FEEDS_WEBHOOK_SECRET", "restored-after-the-test")
     answers = purchases_bench.measure_answers(5, tmp_path)
+    full = purchases_bench.measure_answers(2, tmp_path, waiting=50, only=("webhook",))
     run = purchases_bench.measure_run(5, tmp_path)
     assert set(answers) == {"webhook", "beacon", "health"} and run["orders"] == 5
+    assert set(full) == {"webhook"}
+    assert Inbox.in_dir(tmp_path / "answers-50").open_count() == 52  # 50 filled, 2 sent
     assert run["ga4_requests"] == 5 and run["meta_requests"] == 1
-    assert "| `POST /hooks/vendre/<secret>`" in purchases_bench.section(answers, run, 5)
+    text = purchases_bench.section(answers, run, 5, full, 50)
+    assert "| `POST /hooks/vendre/<secret>`" in text and "with 50 orders waiting" in text
 
 
 def test_too_many_waiting_webhooks_get_503(cfg, monkeypatch):
@@ -247,3 +251,21 @@ def test_the_webhook_secret_never_reaches_a_log_line(cfg, web, caplog):
     text = caplog.text
     assert "/hooks/vendre/***" in text
     assert SECRET not in text
+
+
+def test_the_webhook_counts_are_read_from_the_index_alone(cfg):
+    """A webhook's capacity check and the poller's look run on every request and every
+    few seconds: each is answered from an index, never from the table rows, whose bodies
+    (up to 1 MB each) stand before processed_at. The index that left processed_at out
+    read every waiting body for one count: 1 s a webhook at 99,000 waiting orders."""
+    import sqlite3
+
+    from feeds.storage import inbox as inbox_module
+
+    inbox = Inbox.in_dir(cfg.data_dir)
+    inbox.put_webhook("1", b'{"id": 1}', _now(), 10)
+    with sqlite3.connect(inbox.path) as conn:
+        for sql, args in ((inbox_module.COUNT_WAITING, ()),
+                          (inbox_module.COUNT_WAITING + inbox_module.RECEIVED_BEFORE, (0,))):
+            plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+            assert "COVERING INDEX" in plan, (sql, plan)

@@ -272,7 +272,11 @@ def _free_port() -> int:
 def test_serve_runs_the_schedule_and_stops_cleanly(tmp_path, stop_signal):
     cfg_path = write_config(tmp_path, access_key=ACCESS_KEY)
     port = _free_port()
+    # Ctrl-C's handler as in a terminal: a test run started in the background (`pytest &`
+    # from a script) has SIGINT ignored, which its children inherit, and Python keeps.
     script = (
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from feeds.config import load_config\n"
         "from feeds.server.run import run_server\n"
         f"cfg = load_config({str(cfg_path)!r}, env={{}})\n"

@@ -12,6 +12,14 @@ A channel with a `Push` delivery (`feeds.core.outputs`) names a client: a
 `plan_changes()` is the shared arithmetic of an incremental push: which SKUs are
 new, which changed only in price, only in stock, or in content, and which are no
 longer published.
+
+Nothing is sent or lost silently: an article whose send no answer acknowledged in a
+way the client can read (an error body with a 200, an answer in no known shape, one
+that leaves it out, a report that cannot be read or never comes within
+`report_timeout_hours`) is recorded `unconfirmed`, and the push ends with exit 1
+naming how many (`PushUnconfirmed`). The next push confirms each one per SKU where the
+marketplace can say (CDON's status by SKU, Fyndiq's article by SKU), else sends it
+again in full (Amazon and Mirakl: the next feed's or import's report confirms it).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +42,7 @@ from feeds.errors import ConfigError, FeedsError, LockBusy, NotFound, StoreError
 from feeds.log import add_secret, add_secret_pair
 from feeds.net import MIB
 from feeds.pipeline.deliver.guards import (
+    HELD,
     REMOVAL_FLOOR,
     RemovalRefused,
     ScrubbedLedger,
@@ -66,6 +75,7 @@ __all__ = [
     "update_actions",
     "PushError",
     "PushStatus",
+    "PushUnconfirmed",
     "RemovalRefused",
     "check_status",
     "ledger_of",
@@ -77,6 +87,8 @@ __all__ = [
     "Pusher",
     "canonical",
     "get_pusher",
+    "overdue",
+    "report_timeout_s",
     "plan_changes",
     "push",
     "push_running",
@@ -87,6 +99,15 @@ __all__ = [
 
 class PushError(FeedsError):
     """A push could not be completed (after retries); the ledger keeps what was acked."""
+
+
+class PushUnconfirmed(PushError):
+    """A push ended, but the marketplace's answers left articles unconfirmed (or an
+    answer could not be read): recorded as a failed run; the next push takes them up."""
+
+    def __init__(self, report: PushReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,14 @@ class PushReport:
     rejected: dict[str, str] = field(default_factory=dict)    # sku -> the marketplace's words
     requests: int = 0
     message: str = ""
+    # sku -> why, for the articles this push leaves unconfirmed (filled in at its end)
+    unconfirmed: dict[str, str] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)  # answers that could not be read
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether every answer could be read and no article is left unconfirmed."""
+        return not (self.unconfirmed or self.unread)
 
     def count(self, action: str, n: int = 1) -> None:
         if n:
@@ -142,16 +171,24 @@ class PushReport:
     def summary(self) -> str:
         verb = "would send" if self.dry_run else "sent"
         done = ", ".join(f"{action} {n}" for action, n in sorted(self.actions.items()))
-        if not done:
+        if not done and not self.unconfirmed:
             line = f"{self.name}: nothing to send: the marketplace already holds this"
         else:
-            line = f"{self.name}: {verb} {done}"
+            # Nothing acknowledged is not "already holds this": the unconfirmed follow.
+            line = f"{self.name}: {verb} {done or 'nothing acknowledged'}"
             if not self.dry_run:
                 line += f" in {self.requests} requests"
         if self.rejected:
             line += f"; {len(self.rejected)} rejected"
         if self.left_out:
             line += f"; {len(self.left_out)} dropped by the rules"
+        if self.unconfirmed:
+            reasons = list(dict.fromkeys(self.unconfirmed.values()))
+            why = "; ".join(reasons[:2]) + (f"; and {len(reasons) - 2} other reasons"
+                                            if len(reasons) > 2 else "")
+            line += (f"; {len(self.unconfirmed)} unconfirmed ({why}): the next push confirms "
+                     "them or sends them again")
+        line += "".join(f"; {note}" for note in self.unread)
         return line + (f"; {self.message}" if self.message else "")
 
 
@@ -208,6 +245,8 @@ def push(cfg: Config, name: str, *, http: httpx.Client | None = None,
     :raises ConfigError: a credential missing from the environment.
     :raises LockBusy: another push of this channel is running.
     :raises RemovalRefused: the removal guard tripped (nothing was sent).
+    :raises PushUnconfirmed: the push ended, but left articles unconfirmed or could not
+        read an answer (its report is attached).
     :raises FeedsError: the push failed (what was acknowledged before stays recorded).
     """
     import time
@@ -346,7 +385,7 @@ def _guard_removals(spec: FeedSpec, document: Path, ledger: Ledger, name: str,
     than `max_removal_percent` of the articles for sale; a dry run or a forced push
     says so in its report."""
     entries = ledger.entries(name)
-    if sum(e.state is SkuState.LIVE for e in entries.values()) <= REMOVAL_FLOOR:
+    if sum(e.state in HELD for e in entries.values()) <= REMOVAL_FLOOR:
         return  # cannot trip: spare reading the file
     removal = removal_check(entries, _published_skus(spec, document),
                             int(getattr(spec.settings, "max_removal_percent", 20)))
@@ -368,7 +407,8 @@ def _guard_removals(spec: FeedSpec, document: Path, ledger: Ledger, name: str,
 
 def _run(pusher: Pusher, ctx: PushContext, notes: Iterable[str] = ()) -> PushReport:
     """`pusher.push(ctx)`, recorded: as running before its first request (what it sends
-    updated as it goes), then how it ended."""
+    updated as it goes), then how it ended. A push that leaves articles unconfirmed, or
+    could not read an answer, is recorded as failed and raises `PushUnconfirmed`."""
     started = datetime.now(UTC)
     run_id = None
     ctx = replace(ctx, previous_run=ctx.ledger.last_run(ctx.name))
@@ -389,12 +429,20 @@ def _run(pusher: Pusher, ctx: PushContext, notes: Iterable[str] = ()) -> PushRep
     except BaseException as exc:  # Ctrl-C, or a bug: still not "interrupted" unseen
         failed(f"stopped by {type(exc).__name__}")
         raise
+    if not ctx.dry_run:
+        report.unconfirmed = {e.sku: e.errors[0] if e.errors else "no answer read"
+                              for e in ctx.ledger.entries(ctx.name).values()
+                              if e.state is SkuState.UNCONFIRMED}
     counts = dict(report.actions)
     counts.update(rejected=len(report.rejected), left_out=len(report.left_out),
-                  requests=report.requests)
+                  unconfirmed=len(report.unconfirmed), requests=report.requests)
     report.message = "; ".join(filter(None, [*notes, report.message]))
-    ctx.ledger.record_run(ctx.name, PushRun(started, datetime.now(UTC), True, ctx.dry_run,
-                                            counts, report.message), run_id)
+    ok = ctx.dry_run or report.confirmed
+    ctx.ledger.record_run(ctx.name, PushRun(started, datetime.now(UTC), ok, ctx.dry_run,
+                                            counts, report.message if ok else report.summary()),
+                          run_id)
+    if not ok:
+        raise PushUnconfirmed(report)
     return report
 
 
@@ -553,8 +601,10 @@ def plan_changes(items: Iterable[dict[str, Any]], entries: Mapping[str, LedgerEn
                  ) -> ChangePlan:
     """Compare the published items with the ledger.
 
-    A SKU the ledger does not know is created; a pending one is retried (looked up
-    first); a rejected one is sent again in full (its content may have been fixed).
+    A SKU the ledger does not know is created; a pending or unconfirmed one is retried
+    (the caller looks it up first where the marketplace can say, else sends it again in
+    full: no earlier state hides a change); a rejected one is sent again in full (its
+    content may have been fixed).
     For a known SKU, a content change is one update, and price and stock changes
     are their own updates. SKUs the ledger holds but the file no longer does are
     `removed` (deleted or paused by the caller's policy).
@@ -568,7 +618,7 @@ def plan_changes(items: Iterable[dict[str, Any]], entries: Mapping[str, LedgerEn
         if entry is None or entry.state is SkuState.DELETED:
             plan.create.append(item)
             continue
-        if entry.state is SkuState.PENDING:
+        if entry.state in (SkuState.PENDING, SkuState.UNCONFIRMED):
             plan.retry.append(item)
             continue
         now = parts(item)
@@ -634,6 +684,19 @@ def count_actions(decisions: Mapping[str, str], report: PushReport) -> None:
             report.count(part)
 
 
+def report_timeout_s(ctx: PushContext) -> float:
+    """`[channels.<name>] report_timeout_hours`, in seconds (24 hours for a plugin channel
+    whose settings do not have it)."""
+    return float(getattr(ctx.settings, "report_timeout_hours", 24.0)) * 3600
+
+
+def overdue(ctx: PushContext, entry: LedgerEntry) -> bool:
+    """Whether `entry` was sent more than `report_timeout_hours` before this push began
+    (its feed, import or batch has had time enough to be reported on)."""
+    return entry.updated_at is not None and \
+        ctx.now - entry.updated_at > timedelta(seconds=report_timeout_s(ctx))
+
+
 def batched(items: list[Any], size: int) -> Iterator[list[Any]]:
     """`items` in lists of at most `size`."""
     for start in range(0, len(items), size):
@@ -654,6 +717,7 @@ class PushStatus:
     pending: tuple[LedgerEntry, ...]
     running: bool = False
     note: str = ""
+    unconfirmed: tuple[LedgerEntry, ...] = ()
 
     @property
     def interrupted(self) -> bool:
@@ -682,11 +746,20 @@ class PushStatus:
             lines.append("  a push is running")
         if self.note:
             lines.append(f"  {self.note}")
-        for entry in self.rejected[:limit]:
-            lines.append(f"  rejected {entry.sku}: {'; '.join(entry.errors) or 'no reason given'}")
-        if len(self.rejected) > limit:
-            lines.append(f"  (and {len(self.rejected) - limit} more rejected)")
+        lines += _listed("rejected", self.rejected, limit, "no reason given")
+        lines += _listed("unconfirmed", self.unconfirmed, limit, "no answer read")
+        if self.unconfirmed:
+            lines.append("  the next push confirms the unconfirmed ones or sends them again")
         return lines
+
+
+def _listed(word: str, entries: tuple[LedgerEntry, ...], limit: int, silent: str
+            ) -> list[str]:
+    """One line per entry, `word sku: its messages`, at most `limit`, then how many more."""
+    lines = [f"  {word} {e.sku}: {'; '.join(e.errors) or silent}" for e in entries[:limit]]
+    if len(entries) > limit:
+        lines.append(f"  (and {len(entries) - limit} more {word})")
+    return lines
 
 
 def push_status(ledger: Ledger, name: str, *, running: bool = False, note: str = ""
@@ -698,7 +771,8 @@ def push_status(ledger: Ledger, name: str, *, running: bool = False, note: str =
     ordered = sorted(entries.values(), key=lambda e: e.sku)
     return PushStatus(name, by_state, ledger.last_run(name),
                       tuple(e for e in ordered if e.state is SkuState.REJECTED),
-                      tuple(e for e in ordered if e.state is SkuState.PENDING), running, note)
+                      tuple(e for e in ordered if e.state is SkuState.PENDING), running, note,
+                      tuple(e for e in ordered if e.state is SkuState.UNCONFIRMED))
 
 
 def pushed_channels(cfg: Config) -> list[str]:

@@ -17,6 +17,14 @@ pending SKUs are looked up, never created twice. An article that exists already
 (Fyndiq's 409, CDON's `sku_already_exists`) is adopted with unknown content and
 updated in full. A dry run plans and counts, and sends nothing.
 
+An article or action an answer does not acknowledge in a way the client can read (an
+error body with a 2xx, an answer in no known shape, one that leaves it out) is
+recorded `unconfirmed`. The next push looks an unconfirmed create up by SKU (adopted
+with unknown content, so updated in full; or created when the marketplace does not
+have it) and sends anything else unconfirmed again in full (`MerchantPusher.resend`):
+both marketplaces key articles by SKU and refuse a second one with the same SKU, so
+sending again never makes a duplicate.
+
 `MerchantPusher` holds the flow; `cdon` and `fyndiq` subclass it with their
 request and answer shapes (marketplaces.md 1.2, 2.3, 2.4): the `update_article` body
 (`content`), whether a price update carries `original_price`, how answers read.
@@ -43,11 +51,11 @@ from feeds.pipeline.deliver import (
     unchanged,
 )
 from feeds.pipeline.deliver.http import send
+from feeds.pipeline.deliver.settle import unconfirmed
 from feeds.storage.ledger import LedgerEntry, SkuState
 
 __all__ = ["DENIED", "Action", "MerchantPusher", "Outcome", "Run", "content_body",
-           "flat_errors",
-           "item_parts"]
+           "flat_errors", "item_parts", "unsaid"]
 
 PLAN_CHUNK = 1000  # items compared with the ledger at a time
 _PRICE_KEYS = ("price", "original_price")
@@ -100,6 +108,19 @@ class Outcome:
     batch_id: str = ""
     exists: bool = False  # a create refused because the SKU exists already
     gone: bool = False    # an action on an article the marketplace no longer has
+    unconfirmed: str = ""  # why the answer cannot be read as acknowledging it ("" = it can)
+
+
+def unsaid(what: str, answer_known: bool, quote: str = "") -> Outcome:
+    """The outcome of an article or action the answer `what` did not acknowledge: it left
+    it out (`answer_known`), or its shape is none the client knows (`quote`: its start)."""
+    if answer_known:
+        return Outcome(unconfirmed=_left_out(what))
+    return Outcome(unconfirmed=f"{what}: an answer in no known shape ({quote})")
+
+
+def _left_out(what: str) -> str:
+    return f"{what}: the answer did not acknowledge it"
 
 
 @dataclass(frozen=True)
@@ -112,6 +133,9 @@ class Action:
     changes: Mapping[str, Any]          # LedgerEntry fields set on success
     label: str                          # the report's word
     remote_id: str = ""
+    # The item to create instead when the marketplace answers that it has no such article
+    # (an action sent to an article whose existence is not known: `CdonPusher.resend`).
+    create: Mapping[str, Any] | None = None
 
 
 class MerchantPusher:
@@ -151,8 +175,18 @@ class MerchantPusher:
         raise NotImplementedError
 
     def find(self, run: Run, sku: str) -> str | None:
-        """The remote id of an existing article `sku`, or None when there is none."""
+        """The remote id of an existing article `sku`, or None when there is none (or the
+        answer does not say)."""
         raise NotImplementedError
+
+    def resend(self, run: Run, item: Mapping[str, Any]) -> None:
+        """Send again in full a published article whose last send is not confirmed:
+        updated when the marketplace is known to have it, else created (a marketplace
+        that has it refuses the create and the article is adopted: Fyndiq's 409)."""
+        if run.entries[_sku(item)].remote_id:
+            run.update_all(item)
+        else:
+            run.create(item)
 
     def conflicts(self, action: Action, queued: set[tuple[str, str]]) -> bool:
         """Whether `action` may not join the queued ones in one call."""
@@ -230,11 +264,13 @@ class Run:
             self.create(item)
             done.add(_sku(item))
         for item in plan.retry:
-            # Still pending: a dry run did not look it up (a push creates it if the
-            # marketplace does not have it); a push's look-up did not settle it, so it
-            # waits for the next push rather than risk a second article.
-            if self.ctx.dry_run:
+            # Pending or unconfirmed: a dry run did not look it up (a push creates it if
+            # the marketplace does not have it); a push's look-up could not confirm it, so
+            # it is sent again in full (a change is never held back by an earlier send).
+            if self.ctx.dry_run and not known[_sku(item)].remote_id:
                 self.report.count(CREATE)
+            else:
+                self.api.resend(self, item)
             done.add(_sku(item))
         for item in plan.content:
             sku, entry = _sku(item), known[_sku(item)]
@@ -263,8 +299,8 @@ class Run:
                 continue
             pause = pause_all or sku in self.ctx.left_out
             if not entry.remote_id:
-                if entry.state is not SkuState.PENDING:
-                    gone.append(sku)
+                if entry.state not in (SkuState.PENDING, SkuState.UNCONFIRMED):
+                    gone.append(sku)  # else kept: looked up by the next push
             elif pause:
                 if entry.state is not SkuState.PAUSED:
                     pauses.append(entry)
@@ -294,33 +330,44 @@ class Run:
     # -- the actions of one item
 
     def update_content(self, item: Mapping[str, Any]) -> None:
-        sku = _sku(item)
-        self.queue(Action(sku, "update_article", self.api.content(item),
-                          {"state": SkuState.LIVE, "content_hash": item_parts(item).content},
-                          CONTENT, self.entries[sku].remote_id))
+        self.queue(self._content(item))
 
     def update_price(self, item: Mapping[str, Any], entry: LedgerEntry) -> None:
+        self.queue(self._price(item, entry))
+
+    def update_quantity(self, item: Mapping[str, Any]) -> None:
+        self.queue(self._quantity(item))
+
+    def update_all(self, item: Mapping[str, Any]) -> None:
+        """Content, price and stock of an article whose content is unknown (adopted, or
+        its last send unconfirmed)."""
+        for action in self.full_update(item):
+            self.queue(action)
+
+    def full_update(self, item: Mapping[str, Any]) -> list[Action]:
+        """The actions of `update_all`, not queued."""
+        return [self._content(item), self._price(item, self.entries[_sku(item)]),
+                self._quantity(item)]
+
+    def _content(self, item: Mapping[str, Any]) -> Action:
         sku = _sku(item)
+        return Action(sku, "update_article", self.api.content(item),
+                      {"state": SkuState.LIVE, "content_hash": item_parts(item).content},
+                      CONTENT, self.entries[sku].remote_id)
+
+    def _price(self, item: Mapping[str, Any], entry: LedgerEntry) -> Action:
         body: dict[str, Any] = {"price": item["price"]}
         if self.api.original_price:
             # Fyndiq, "Update an article price": price and original_price are both required;
             # without a sale the original price is the price.
             body["original_price"] = item.get("original_price", item["price"])
-        self.queue(Action(sku, "update_article_price", body,
-                          {"price": item_parts(item).price}, PRICE, entry.remote_id))
+        return Action(_sku(item), "update_article_price", body,
+                      {"price": item_parts(item).price}, PRICE, entry.remote_id)
 
-    def update_quantity(self, item: Mapping[str, Any]) -> None:
+    def _quantity(self, item: Mapping[str, Any]) -> Action:
         sku = _sku(item)
-        self.queue(Action(sku, "update_article_quantity", {"quantity": item["quantity"]},
-                          {"quantity": item["quantity"]}, QUANTITY,
-                          self.entries[sku].remote_id))
-
-    def update_all(self, item: Mapping[str, Any]) -> None:
-        """Content, price and stock of an adopted article whose content is unknown."""
-        entry = self.entries[_sku(item)]
-        self.update_content(item)
-        self.update_price(item, entry)
-        self.update_quantity(item)
+        return Action(sku, "update_article_quantity", {"quantity": item["quantity"]},
+                      {"quantity": item["quantity"]}, QUANTITY, self.entries[sku].remote_id)
 
     # -- queues and calls
 
@@ -354,20 +401,27 @@ class Run:
         batch, self._creates = self._creates, []
         now = self.stamp()
         parts = [item_parts(item) for item in batch]
-        self.put(LedgerEntry(_sku(item), SkuState.PENDING, p.content, p.price, p.quantity,
-                             updated_at=now) for item, p in zip(batch, parts, strict=True))
+        sent = [LedgerEntry(_sku(item), SkuState.PENDING, p.content, p.price, p.quantity,
+                            updated_at=now) for item, p in zip(batch, parts, strict=True)]
+        self.put(sent)
         outcomes = self.api.create(self, batch)
         done, adopted = [], []
-        for item, p, outcome in zip(batch, parts, outcomes, strict=True):
+        what = f"{self.api.title} create"
+        for item, p, target, outcome in zip(batch, parts, sent, outcomes, strict=True):
             sku = _sku(item)
-            if outcome is None:
-                continue  # the answer did not say: stays pending, looked up next time
+            if outcome is None or outcome.unconfirmed:
+                done.append(unconfirmed(target, outcome.unconfirmed if outcome else
+                                        _left_out(what)))
+                continue
             if outcome.exists:
                 remote = self.api.find(self, sku)
                 if remote is not None:
                     done.append(LedgerEntry(sku, SkuState.LIVE, remote_id=remote,
                                             updated_at=now))
                     adopted.append(item)
+                else:
+                    done.append(unconfirmed(target, f"{what}: the SKU exists already, but a "
+                                                    "look-up by SKU did not find it"))
                 continue
             if outcome.errors:
                 self.report.rejected[sku] = "; ".join(outcome.errors)
@@ -377,6 +431,8 @@ class Run:
                 continue
             remote = outcome.remote_id or self.api.find(self, sku)
             if remote is None:
+                done.append(unconfirmed(target, f"{what}: accepted without an id, and a "
+                                                "look-up by SKU did not find it"))
                 continue
             self.report.count(CREATE)
             done.append(LedgerEntry(sku, SkuState.LIVE, p.content, p.price, p.quantity,
@@ -391,15 +447,21 @@ class Run:
         batch, self._actions, self._queued = self._actions, [], set()
         outcomes = self.api.act(self, batch)
         now, changed, deleted = self.stamp(), {}, []
+        unsure: dict[str, str] = {}                    # sku -> why
+        recreate: dict[str, Mapping[str, Any]] = {}    # sku -> the item to create now
         for action, outcome in zip(batch, outcomes, strict=True):
-            if outcome is None:
-                continue  # not acknowledged: the next push plans it again
+            if outcome is None or outcome.unconfirmed:
+                unsure.setdefault(action.sku, outcome.unconfirmed if outcome else
+                                  _left_out(f"{self.api.title} update"))
+                continue
             entry = changed.get(action.sku) or self.entries.get(action.sku)
             if entry is None:
                 continue
             if outcome.gone:  # deleted elsewhere: forgotten, so the next push creates it
                 deleted.append(action.sku)
                 changed.pop(action.sku, None)
+                if action.create is not None:
+                    recreate[action.sku] = action.create  # ... or this one, at once
                 continue
             if outcome.errors:
                 # The refused values are recorded as sent, so that the next push does not
@@ -415,8 +477,14 @@ class Run:
                 continue
             changed[action.sku] = replace(entry, **action.changes, errors=(), updated_at=now,
                                           batch_id=outcome.batch_id or entry.batch_id)
+        for sku, why in unsure.items():
+            entry = changed.get(sku) or self.entries.get(sku)
+            if entry is not None and sku not in deleted:
+                changed[sku] = replace(unconfirmed(entry, why), updated_at=now)
         self.put(changed.values())
         self.forget(deleted)
+        for item in recreate.values():
+            self.create(item)
 
 
 def _denied(entry: LedgerEntry) -> bool:

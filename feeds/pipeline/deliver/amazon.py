@@ -27,7 +27,17 @@ longer sellable a DELETE (or quantity 0 under `on_removed = "zero"`); an item th
 build's rules now keep out gets quantity 0. A SKU Amazon refused is not sent
 unchanged again. SKUs in a feed are `pending` (with the feed id) until its report is
 read, so a push cut short, or a feed still processing after the polling limit, is
-settled by the next push or `push-status`.
+settled by the next push or `push-status`; meanwhile a SKU whose item changed again is
+sent in the next feed anyway.
+
+A report that cannot be read (over `max_response_mb` once inflated, not JSON, or not in
+the shape of listings-feed-processing-report-schema-v2, which requires `header`,
+`issues` and `summary` with `messagesProcessed`: https://github.com/amzn/
+selling-partner-api-models/blob/main/schemas/feeds/listings-feed-processing-report-
+schema-v2.json), one that counts fewer messages processed than the feed held (which of
+them is not said), and a feed still processing `report_timeout_hours` after it was sent
+leave its SKUs `unconfirmed`: the next push sends them again, and that feed's report
+confirms them. Every later push no longer asks for a report it cannot read.
 
 The report holds the message issues and, as the feed's header asks
 (`includedData: ["issues"]`), the issues Amazon found in each listing after
@@ -61,11 +71,21 @@ from feeds.pipeline.deliver import (
     content_hash,
     count_actions,
     plan_published,
+    report_timeout_s,
     unchanged,
     update_actions,
 )
-from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, send
-from feeds.pipeline.deliver.settle import by_batch, pending, settled
+from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, quoted, send
+from feeds.pipeline.deliver.settle import (
+    by_batch,
+    pending,
+    processing,
+    settled,
+    status_of,
+    stuck,
+    unconfirmed,
+    unread_status,
+)
 from feeds.storage.ledger import LedgerEntry, SkuState
 
 __all__ = ["PUSHER", "AmazonPusher", "item_parts"]
@@ -223,6 +243,11 @@ class _Api:
                                     "Amazon getFeed"))
 
     def processing_report(self, document_id: str) -> Mapping[str, Any]:
+        """The processing report, in the schema's shape.
+
+        :raises PushHttpError: it could not be fetched or read (too large, not JSON, in
+            no known shape).
+        """
         info = as_mapping(json_body(self._spapi("GET", f"{FEEDS}/documents/{document_id}",
                                                 "getFeedDocument"), "Amazon getFeedDocument"))
         if not info.get("url"):
@@ -232,7 +257,18 @@ class _Api:
         report, problem = parse_json(data)
         if problem:
             raise PushHttpError(f"Amazon processing report: not readable ({problem})")
-        return as_mapping(report)
+        if not isinstance(report, Mapping) or not isinstance(report.get("issues"), list) \
+                or _processed(report) is None:
+            raise PushHttpError(f"Amazon processing report: in no known shape "
+                                f"({quoted(report)})")
+        return report
+
+    def read_report(self, feed_id: str, document_id: str) -> tuple[Mapping[str, Any], str]:
+        """The processing report of feed `feed_id`, or {} and why it cannot be read."""
+        try:
+            return self.processing_report(document_id), ""
+        except PushHttpError as exc:
+            return {}, f"feed {feed_id}: its processing report cannot be read ({exc})"
 
 
 # ---------------------------------------------------------------- the pusher
@@ -254,7 +290,8 @@ class AmazonPusher:
             entries = _look_up(api, ctx, new, decisions)
         count_actions(decisions, report)
         if waiting:
-            report.message = f"{len(waiting)} SKUs wait for an earlier feed's report"
+            report.message = "; ".join(filter(None, [
+                report.message, f"{len(waiting)} SKUs wait for an earlier feed's report"]))
         if ctx.dry_run and ctx.settings.look_up_skus and new:
             report.message = "; ".join(filter(None, [report.message, (
                 f"a push first asks Amazon whether the {len(new)} SKUs new to the ledger are "
@@ -266,9 +303,9 @@ class AmazonPusher:
         feeds = []
         while batch := list(islice(messages, MAX_MESSAGES)):
             feeds.append(_send_feed(api, ctx, batch))
-        _poll(api, ctx, feeds)
-        problems = [p for f in feeds if (p := _record(api, ctx, f, report))]
-        unsettled = [f.feed_id for f in feeds if f.status not in FINAL]
+        timed_out = _poll(api, ctx, feeds)
+        problems = [p for f in feeds if (p := _record(api, ctx, f, report, timed_out))]
+        unsettled = [f.feed_id for f in feeds if f.status not in FINAL and not timed_out]
         sent = f"{len(feeds)} feed{'s' if len(feeds) != 1 else ''}: " + \
             ", ".join(f.feed_id for f in feeds)
         report.message = "; ".join(filter(None, [sent, report.message] + (
@@ -385,24 +422,40 @@ def _send_feed(api: _Api, ctx: PushContext, messages: list[_Message]) -> _Feed:
     return _Feed(feed_id, [m.target for m in messages])
 
 
-def _poll(api: _Api, ctx: PushContext, feeds: list[_Feed]) -> None:
-    """getFeed for every unfinished feed, with growing pauses, up to POLL_LIMIT seconds."""
+def _poll(api: _Api, ctx: PushContext, feeds: list[_Feed]) -> bool:
+    """getFeed for every unfinished feed, with growing pauses, up to POLL_LIMIT seconds
+    (or `report_timeout_hours`, if sooner); whether that timeout ended the polling. A
+    feed whose answer holds no status is not asked again (its status stays '')."""
     waited, step = 0.0, 0
+    timeout = report_timeout_s(ctx)
     while True:
         for feed in feeds:
-            if feed.status not in FINAL:
+            if feed.status and feed.status not in FINAL:
                 feed.info = api.get_feed(feed.feed_id)
-                feed.status = str(feed.info.get("processingStatus", ""))
-        if all(f.status in FINAL for f in feeds) or waited >= POLL_LIMIT:
-            return
+                feed.status = _processing(feed.info)
+        if all(f.status in FINAL or not f.status for f in feeds):
+            return False
+        if waited >= min(POLL_LIMIT, timeout):
+            return waited >= timeout
         delay = POLL_DELAYS[min(step, len(POLL_DELAYS) - 1)]
-        ctx.sleep(delay)
+        ctx.sleep(min(delay, max(timeout - waited, 0.0)))
         waited, step = waited + delay, step + 1
 
 
-def _record(api: _Api, ctx: PushContext, feed: _Feed, report: PushReport) -> str:
+def _record(api: _Api, ctx: PushContext, feed: _Feed, report: PushReport,
+            timed_out: bool) -> str:
     """Each message's outcome into the ledger; a problem of the whole feed, or ''."""
+    if not feed.status:
+        why = unread_status(report, f"feed {feed.feed_id}", feed.info)
+        ctx.ledger.put(ctx.name, [unconfirmed(replace(t, batch_id=feed.feed_id), why)
+                                  for t in feed.targets])
+        return ""
     if feed.status not in FINAL:
+        if timed_out:
+            ctx.ledger.put(ctx.name, [unconfirmed(replace(t, batch_id=feed.feed_id),
+                                                  stuck(ctx, f"feed {feed.feed_id}",
+                                                        feed.status))
+                                      for t in feed.targets])
         return ""
     if feed.status != "DONE":
         ctx.ledger.put(ctx.name, [pending(t) for t in feed.targets])
@@ -412,29 +465,50 @@ def _record(api: _Api, ctx: PushContext, feed: _Feed, report: PushReport) -> str
     if not document:
         ctx.ledger.put(ctx.name, [pending(t) for t in feed.targets])
         return f"feed {feed.feed_id} is DONE without a processing report"
-    issues, general = _issues(api.processing_report(str(document)),
-                              {n: t.sku for n, t in enumerate(feed.targets, start=1)})
+    found, why = api.read_report(feed.feed_id, str(document))
+    targets = [replace(t, batch_id=feed.feed_id) for t in feed.targets]
+    if why:
+        ctx.ledger.put(ctx.name, [unconfirmed(t, why) for t in targets])
+        return ""
+    issues, general = _issues(found, {n: t.sku for n, t in enumerate(targets, start=1)})
+    partial = _partly(found, feed.feed_id, len(targets))
     done = []
-    for target in feed.targets:
-        found = issues.get(target.sku, [])
-        errors = tuple(text for severity, text in found if severity == "ERROR")
+    for target in targets:
+        mine = issues.get(target.sku, [])
+        errors = tuple(text for severity, text in mine if severity == "ERROR")
         if errors:
             report.rejected[target.sku] = "; ".join(errors)
-            done.append(replace(target, state=SkuState.REJECTED, errors=errors,
-                                batch_id=feed.feed_id))
+            done.append(replace(target, state=SkuState.REJECTED, errors=errors))
+        elif partial:
+            done.append(unconfirmed(target, partial))
         else:
-            done.append(replace(target, errors=tuple(t for _, t in found),
-                                batch_id=feed.feed_id))
+            done.append(replace(target, errors=tuple(t for _, t in mine)))
     ctx.ledger.put(ctx.name, done)
     return f"feed {feed.feed_id}: {'; '.join(general)}" if general else ""
+
+
+def _processed(report: Mapping[str, Any]) -> int | None:
+    """The report's `summary.messagesProcessed`, or None when it has none."""
+    summary = report.get("summary")
+    count = summary.get("messagesProcessed") if isinstance(summary, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _partly(report: Mapping[str, Any], feed_id: str, sent: int) -> str:
+    """Why the messages without an issue are not confirmed, when the report counts fewer
+    messages processed than `sent` (it does not say which), else ''."""
+    processed = _processed(report)
+    if processed is None or processed >= sent:
+        return ""
+    return f"feed {feed_id}: its report counts {processed} of {sent} messages processed"
 
 
 def _feed_problem(api: _Api, feed: _Feed) -> str:
     document = feed.info.get("resultFeedDocumentId")
     if not document:
         return ""
-    _, general = _issues(api.processing_report(str(document)), {})
-    return "; ".join(general)
+    found, why = api.read_report(feed.feed_id, str(document))
+    return why or "; ".join(_issues(found, {})[1])
 
 
 def _issues(report: Mapping[str, Any], by_message: Mapping[int, str]
@@ -481,24 +555,39 @@ def _issue(issue: Mapping[str, Any]) -> tuple[str, str]:
 
 def _settle_pending(api: _Api, ctx: PushContext, entries: Mapping[str, LedgerEntry]
                     ) -> set[str]:
-    """Read the reports of earlier feeds whose SKUs are still pending; the SKUs whose
-    feed is still processing."""
+    """Read the reports of earlier feeds whose SKUs are still pending; the SKUs that wait
+    for a feed still processing (unchanged since; not yet `report_timeout_hours` old)."""
     feeds = by_batch(entries)
     waiting: set[str] = set()
-    published = {str(m.get("sku", "")) for m in ctx.items()} if feeds else set()
+    published = {str(m.get("sku", "")): item_parts(m) for m in ctx.items()} if feeds else {}
     for feed_id, group in feeds.items():
-        info = api.get_feed(feed_id)
-        status = str(info.get("processingStatus", ""))
+        info, status = status_of(api.report, f"feed {feed_id}",
+                                 lambda feed_id=feed_id: api.get_feed(feed_id), _processing)
         if status not in FINAL:
-            waiting.update(e.sku for e in group)
+            waiting |= processing(ctx, api.report, group, published, f"feed {feed_id}",
+                                  status)
             continue
         document = info.get("resultFeedDocumentId")
         if status != "DONE" or not document:
             ctx.ledger.put(ctx.name, [pending(e) for e in group])  # sent again next time
             continue
-        issues, _ = _issues(api.processing_report(str(document)), {})
+        found, why = api.read_report(feed_id, str(document))
+        if why:
+            ctx.ledger.put(ctx.name, [unconfirmed(e, why) for e in group])
+            continue
+        issues, _ = _issues(found, {})
+        partial = _partly(found, feed_id, len(group))
         ctx.ledger.put(ctx.name, [
-            settled(e, [t for sev, t in issues.get(e.sku, []) if sev == "ERROR"],
+            unconfirmed(e, partial) if partial and not _errors(issues, e.sku) else
+            settled(e, _errors(issues, e.sku),
                     [t for sev, t in issues.get(e.sku, []) if sev != "ERROR"], published)
             for e in group])
     return waiting
+
+
+def _errors(issues: Mapping[str, list[tuple[str, str]]], sku: str) -> list[str]:
+    return [text for severity, text in issues.get(sku, []) if severity == "ERROR"]
+
+
+def _processing(info: Mapping[str, Any]) -> str:
+    return str(info.get("processingStatus") or "")

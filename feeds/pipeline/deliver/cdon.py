@@ -22,9 +22,17 @@ pending one pending, else it is ok. `article_does_not_exist` means the article i
 live on CDON (it is forgotten, so the next push creates it). The shapes seen before,
 a bare list of rows and `{"statuses": [...]}` whose rows carry a `status` and a
 `batch_id` (with `unknown_batch_ids`), are read too. An answer in none of these shapes
-is `Unreadable` (`read_statuses`): nothing is learnt from it, the articles it was
-asked about stay as they were (pending stays pending, an open batch stays open) and
-the report says so. It never counts as ok.
+is `Unreadable` (`read_statuses`): nothing is learnt from it, and the push that got it
+ends with exit 1. The SKUs it was asked about by SKU (pending, or unconfirmed creates)
+become unconfirmed and are sent again at once; an open batch stays open until
+`report_timeout_hours` after it was sent, then its articles are unconfirmed and sent
+again too. It never counts as ok.
+
+An article whose existence is not known (its create was never acknowledged, and the
+status by SKU could not say) is sent again as update actions first (`resend`): CDON
+answers an action on an unknown SKU with "Article not found" at once, and only then
+is it created. A create of an SKU CDON has is accepted but not applied, which only
+the status (perhaps unreadable) would tell.
 
 In the ledger, `batch_id` names the batch whose verdict is still open (cleared once
 CDON's status is final), and a non-empty `remote_id` means the article exists on
@@ -38,7 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from feeds.pipeline.deliver import batched
+from feeds.pipeline.deliver import batched, overdue
 from feeds.pipeline.deliver._merchants import (
     Action,
     MerchantPusher,
@@ -46,8 +54,10 @@ from feeds.pipeline.deliver._merchants import (
     Run,
     content_body,
     flat_errors,
+    unsaid,
 )
-from feeds.pipeline.deliver.http import json_body
+from feeds.pipeline.deliver.http import json_body, quoted
+from feeds.pipeline.deliver.settle import unconfirmed
 from feeds.storage.ledger import LedgerEntry, SkuState
 
 __all__ = ["PUSHER", "CdonPusher", "Row", "Unreadable", "Verdict", "read_statuses"]
@@ -69,11 +79,13 @@ class CdonPusher(MerchantPusher):
         return body
 
     def create(self, run: Run, items: Sequence[Mapping[str, Any]]) -> list[Outcome | None]:
-        answer = _answer(run.call("POST", "/v2/articles/bulk", "create",
-                                  json={"articles": list(items)}), "create")
+        body = json_body(run.call("POST", "/v2/articles/bulk", "create",
+                                  json={"articles": list(items)}), "CDON create")
+        answer = _mapping(body)
         batch = str(answer.get("batch_id") or "")
         accepted = {str(s.get("sku")): s for s in _rows(answer, "success")}
         refused = {str(f.get("sku")): f for f in _rows(answer, "failed")}
+        silent = unsaid("CDON create", _known(answer), quoted(body))
         outcomes: list[Outcome | None] = []
         for item in items:
             sku = str(item["sku"])
@@ -83,17 +95,19 @@ class CdonPusher(MerchantPusher):
                 outcomes.append(Outcome(remote_id=str(accepted[sku].get("id") or sku),
                                         batch_id=batch))
             else:
-                outcomes.append(None)
+                outcomes.append(silent)
         return outcomes
 
     def act(self, run: Run, actions: Sequence[Action]) -> list[Outcome | None]:
-        body = [{"sku": a.sku, "action": a.action, **({} if a.body is None else {"body": a.body})}
+        sent = [{"sku": a.sku, "action": a.action, **({} if a.body is None else {"body": a.body})}
                 for a in actions]
-        answer = _answer(run.call("PUT", "/v2/articles/bulk", "update",
-                                  json={"actions": body}), "update")
+        body = json_body(run.call("PUT", "/v2/articles/bulk", "update",
+                                  json={"actions": sent}), "CDON update")
+        answer = _mapping(body)
         batch = str(answer.get("batch_id") or "")
         accepted = {(str(s.get("sku")), str(s.get("action"))) for s in _rows(answer, "success")}
         refused = {(str(f.get("sku")), str(f.get("action"))): f for f in _rows(answer, "failed")}
+        silent = unsaid("CDON update", _known(answer), quoted(body))
         outcomes: list[Outcome | None] = []
         for a in actions:
             key = (a.sku, a.action)
@@ -102,8 +116,19 @@ class CdonPusher(MerchantPusher):
                 outcomes.append(Outcome(errors=errors, gone=any("not found" in e.lower()
                                                                 for e in errors)))
             else:
-                outcomes.append(Outcome(batch_id=batch) if key in accepted else None)
+                outcomes.append(Outcome(batch_id=batch) if key in accepted else silent)
         return outcomes
+
+    def resend(self, run: Run, item: Mapping[str, Any]) -> None:
+        """Update in full by SKU; an article whose existence is not known is created only
+        once CDON answers "Article not found" (see the module docstring)."""
+        sku = str(item["sku"])
+        if run.entries[sku].remote_id:
+            run.update_all(item)
+            return
+        for action in run.full_update(item):
+            run.queue(replace(action, remote_id=sku, create=item,
+                              changes={**action.changes, "remote_id": sku}))
 
     def find(self, run: Run, sku: str) -> str | None:
         answer = self._by_sku(run, [sku])
@@ -113,21 +138,25 @@ class CdonPusher(MerchantPusher):
     # -- statuses
 
     def resolve(self, run: Run) -> None:
-        pending = sorted(s for s, e in run.entries.items() if e.state is SkuState.PENDING)
-        for group in batched(pending, self.status_limit):
+        """Pending SKUs and unconfirmed creates, by SKU; then the open batches."""
+        unsure = sorted(s for s, e in run.entries.items() if not e.remote_id and
+                        e.state in (SkuState.PENDING, SkuState.UNCONFIRMED))
+        for group in batched(unsure, self.status_limit):
             answer = self._by_sku(run, group)
             if isinstance(answer, Unreadable):
-                _note_unreadable(run, answer, f"{len(group)} pending SKUs stay pending")
+                why = _note_unreadable(run, answer, f"{len(group)} SKUs are sent again")
+                run.put(unconfirmed(run.entries[sku], why) for sku in group)
             else:
-                self._settle_pending(run, _by_sku_verdicts(answer))
+                self._settle_pending(run, group, _by_sku_verdicts(answer))
         open_batches = sorted({e.batch_id for e in run.entries.values() if e.batch_id and
                                e.state in (SkuState.LIVE, SkuState.PAUSED)})
         for group in batched(open_batches, self.status_limit):
             answer = self._by_batch(run, group)
             if isinstance(answer, Unreadable):
-                _note_unreadable(run, answer, f"{len(group)} batches stay open")
+                why = _note_unreadable(run, answer, f"{len(group)} batches stay open")
+                self._late(run, set(group), why)
             else:
-                self._settle_open(run, answer)
+                self._settle_open(run, answer, set(group))
 
     def _by_sku(self, run: Run, skus: Sequence[str]) -> list[Row] | Unreadable:
         return read_statuses(json_body(run.call("POST", "/v1/statuses/sku", "statuses",
@@ -138,16 +167,24 @@ class CdonPusher(MerchantPusher):
                                                 json={"batch_ids": list(batch_ids)}),
                                        "CDON statuses"))
 
-    def _settle_pending(self, run: Run, verdicts: Mapping[str, Verdict]) -> None:
-        """Pending SKUs CDON knows are adopted (as sent); unknown ones are forgotten, to be
-        created again; SKUs the answer does not name stay pending."""
+    def _settle_pending(self, run: Run, asked: Sequence[str],
+                        verdicts: Mapping[str, Verdict]) -> None:
+        """Pending SKUs CDON knows are adopted (as sent), unconfirmed ones with unknown
+        content (so updated in full: what CDON made of an unacknowledged send is not
+        known); unknown ones are forgotten, to be created again; SKUs the answer does not
+        name are unconfirmed (sent again)."""
         now, found, gone = run.stamp(), [], []
-        for sku, verdict in verdicts.items():
-            entry = run.entries.get(sku)
-            if entry is None or entry.state is not SkuState.PENDING:
+        for sku in asked:
+            entry, verdict = run.entries[sku], verdicts.get(sku)
+            if verdict is None:
+                found.append(unconfirmed(entry, "CDON statuses: the answer by SKU did not "
+                                                "name it"))
                 continue
             if _MISSING in verdict.codes:
                 gone.append(sku)
+                continue
+            if entry.state is SkuState.UNCONFIRMED:
+                found.append(LedgerEntry(sku, SkuState.LIVE, remote_id=sku, updated_at=now))
                 continue
             entry = LedgerEntry(sku, SkuState.LIVE, entry.content_hash, entry.price,
                                 entry.quantity, remote_id=sku, updated_at=now,
@@ -158,9 +195,10 @@ class CdonPusher(MerchantPusher):
         run.put(found)
         run.forget(gone)
 
-    def _settle_open(self, run: Run, rows: Sequence[Row]) -> None:
+    def _settle_open(self, run: Run, rows: Sequence[Row], asked: set[str]) -> None:
         """Final verdicts of the batches the entries wait for; a batch CDON says it does not
-        know (the older shape's `unknown_batch_ids`) has nothing more to tell."""
+        know (the older shape's `unknown_batch_ids`) has nothing more to tell. An article
+        still without a verdict `report_timeout_hours` after it was sent is unconfirmed."""
         now, settled, gone = run.stamp(), [], []
         verdicts: dict[str, Verdict] = {}
         forgotten: set[str] = set()
@@ -184,6 +222,20 @@ class CdonPusher(MerchantPusher):
                     if e.batch_id in forgotten and e.sku not in verdicts]
         run.put(settled)
         run.forget(gone)
+        self._late(run, asked - forgotten, "CDON statuses: no verdict within "
+                   f"{_hours(run)} h of sending it (report_timeout_hours)")
+
+    @staticmethod
+    def _late(run: Run, batches: set[str], why: str) -> None:
+        """The articles of `batches` still waiting for a verdict, sent more than
+        `report_timeout_hours` ago, unconfirmed (to be sent again)."""
+        late = [unconfirmed(replace(e, batch_id=""), why) for e in run.entries.values()
+                if e.batch_id in batches and e.state in (SkuState.LIVE, SkuState.PAUSED)
+                and overdue(run.ctx, e)]
+        run.put(late)
+        if late:
+            note = f"{why}: its {len(late)} articles are sent again"
+            run.report.message = "; ".join(filter(None, [run.report.message, note]))
 
     @staticmethod
     def _judged(run: Run, entry: LedgerEntry, verdict: Verdict) -> LedgerEntry | None:
@@ -236,8 +288,8 @@ class Row:
 @dataclass(frozen=True)
 class Unreadable:
     """A status answer in none of the known shapes. Nothing is learnt from it: the SKUs
-    and batches asked about stay as they were (this is the one place an 'unconfirmed'
-    state would start from)."""
+    asked about by SKU become unconfirmed, the batches asked about stay open (until
+    `report_timeout_hours`)."""
 
     why: str
 
@@ -325,14 +377,25 @@ def _by_sku_verdicts(rows: Sequence[Row]) -> dict[str, Verdict]:
     return verdicts
 
 
-def _note_unreadable(run: Run, answer: Unreadable, what: str) -> None:
-    note = f"CDON statuses: an unreadable answer ({answer.why}): {what}"
-    run.report.message = f"{run.report.message}; {note}" if run.report.message else note
+def _note_unreadable(run: Run, answer: Unreadable, what: str) -> str:
+    """Notes the unreadable answer in the report (the push ends with exit 1); the reason
+    to record against the articles it was about."""
+    why = f"CDON statuses: an unreadable answer ({answer.why})"
+    run.report.unread.append(f"{why}: {what}")
+    return why
 
 
-def _answer(response: Any, what: str) -> Mapping[str, Any]:
-    body = json_body(response, f"CDON {what}")
+def _hours(run: Run) -> str:
+    return f"{float(getattr(run.ctx.settings, 'report_timeout_hours', 24.0)):g}"
+
+
+def _mapping(body: Any) -> Mapping[str, Any]:
     return body if isinstance(body, Mapping) else {}
+
+
+def _known(answer: Mapping[str, Any]) -> bool:
+    """Whether a bulk answer is in the documented shape (accepted and refused lists)."""
+    return isinstance(answer.get("success"), list) or isinstance(answer.get("failed"), list)
 
 
 def _rows(answer: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

@@ -22,12 +22,15 @@ The collection's rules the bodies follow:
   loop: create -> 409 -> adopt -> 403 -> ...). Only a change to the item sends it again.
 
 Fyndiq has no status endpoint: the per-item answers are the verdict, and `push-status`
-looks up what is still pending by sku.
+looks up what is still pending by sku. An article a bulk answer does not acknowledge
+(no `responses` list, or one shorter than the request) is unconfirmed: the next push
+looks an unconfirmed create up by SKU (`GET /articles/sku/{sku}`; adopted with unknown
+content, so updated in full) and sends anything else unconfirmed again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -40,9 +43,10 @@ from feeds.pipeline.deliver._merchants import (
     Run,
     content_body,
     flat_errors,
+    unsaid,
 )
-from feeds.pipeline.deliver.http import json_body
-from feeds.storage.ledger import SkuState
+from feeds.pipeline.deliver.http import json_body, quoted
+from feeds.storage.ledger import LedgerEntry, SkuState
 
 __all__ = ["EDITABLE", "PUSHER", "FyndiqPusher"]
 
@@ -71,18 +75,14 @@ class FyndiqPusher(MerchantPusher):
     def create(self, run: Run, items: Sequence[Mapping[str, Any]]) -> list[Outcome | None]:
         answer = json_body(run.call("POST", "/articles/bulk", "create", json=list(items)),
                            "Fyndiq create")
-        responses = _responses(answer)
-        return [_created(responses[i]) if i < len(responses) else None
-                for i in range(len(items))]
+        return _outcomes(answer, len(items), _created, "Fyndiq create")
 
     def act(self, run: Run, actions: Sequence[Action]) -> list[Outcome | None]:
         body = [{"action": a.action, "id": a.remote_id, "body": dict(a.body or {})}
                 for a in actions]
         answer = json_body(run.call("PUT", "/articles/bulk", "update", json=body),
                            "Fyndiq update")
-        responses = _responses(answer)
-        return [_acted(responses[i]) if i < len(responses) else None
-                for i in range(len(actions))]
+        return _outcomes(answer, len(actions), _acted, "Fyndiq update")
 
     def conflicts(self, action: Action, queued: set[tuple[str, str]]) -> bool:
         return self.key(action) in queued  # one action once per article and call
@@ -99,15 +99,18 @@ class FyndiqPusher(MerchantPusher):
         return str(found) if found else None
 
     def resolve(self, run: Run) -> None:
-        """Pending SKUs Fyndiq has are adopted (as sent); the others are forgotten, to be
-        created again."""
+        """Pending SKUs Fyndiq has are adopted (as sent), unconfirmed creates with unknown
+        content (updated in full); the others are forgotten, to be created again (a 409
+        adopts one the look-up missed)."""
         now, found, gone = run.stamp(), [], []
         for sku, entry in sorted(run.entries.items()):
-            if entry.state is not SkuState.PENDING:
+            if entry.remote_id or entry.state not in (SkuState.PENDING, SkuState.UNCONFIRMED):
                 continue
             remote = self.find(run, sku)
             if remote is None:
                 gone.append(sku)
+            elif entry.state is SkuState.UNCONFIRMED:
+                found.append(LedgerEntry(sku, SkuState.LIVE, remote_id=remote, updated_at=now))
             else:
                 found.append(replace(entry, state=SkuState.LIVE, remote_id=remote,
                                      updated_at=now))
@@ -115,15 +118,19 @@ class FyndiqPusher(MerchantPusher):
         run.forget(gone)
 
 
-def _responses(answer: Any) -> list[Mapping[str, Any] | None]:
+def _outcomes(answer: Any, n: int, read: Callable[[Mapping[str, Any]], Outcome], what: str
+              ) -> list[Outcome | None]:
+    """The outcome of each of the `n` articles or actions sent, from the answer's
+    `responses` (in request order); one the answer leaves out, or does not give as an
+    object, is unconfirmed."""
     rows = answer.get("responses") if isinstance(answer, Mapping) else None
-    return [r if isinstance(r, Mapping) else None for r in rows] \
-        if isinstance(rows, list) else []
+    if not isinstance(rows, list):
+        return [unsaid(what, False, quoted(answer))] * n
+    return [read(rows[i]) if i < len(rows) and isinstance(rows[i], Mapping)
+            else unsaid(what, True) for i in range(n)]
 
 
-def _created(response: Mapping[str, Any] | None) -> Outcome | None:
-    if response is None:
-        return None
+def _created(response: Mapping[str, Any]) -> Outcome:
     status = response.get("status_code")
     if status == 409:
         return Outcome(exists=True)
@@ -134,9 +141,7 @@ def _created(response: Mapping[str, Any] | None) -> Outcome | None:
     return Outcome(errors=_errors(response))
 
 
-def _acted(response: Mapping[str, Any] | None) -> Outcome | None:
-    if response is None:
-        return None
+def _acted(response: Mapping[str, Any]) -> Outcome:
     status = response.get("status_code")
     if status == 403:
         return Outcome(errors=(f"403: {DENIED}",))  # the collection's words for it

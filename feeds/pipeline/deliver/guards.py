@@ -7,7 +7,8 @@
   before it is created, as on a first push.
 - The removal guard (`removal_check`): like the feeds' drop guard, a push that would
   delete, pause or zero more than `max_removal_percent` of the articles the
-  marketplace holds for sale (per the ledger), and more than `REMOVAL_FLOOR`, is
+  marketplace holds for sale (per the ledger: live or unconfirmed), and more than
+  `REMOVAL_FLOOR`, is
   refused before anything is sent, unless forced.
 - `ScrubbedLedger`: whatever a marketplace said that ends up in the ledger (its
   messages, a failed run's error) is stored scrubbed of every form of every
@@ -28,13 +29,16 @@ from feeds.errors import FeedsError
 from feeds.log import shown
 from feeds.storage.ledger import Account, Ledger, LedgerEntry, PushRun, SkuState
 
-__all__ = ["REMOVAL_FLOOR", "Removal", "RemovalRefused", "ScrubbedLedger", "account_of",
+__all__ = ["HELD", "REMOVAL_FLOOR", "Removal", "RemovalRefused", "ScrubbedLedger", "account_of",
            "removal_check"]
 
 REMOVAL_FLOOR = 10        # fewer removals than this never trip the guard
 MESSAGE_MAX = 2000        # characters of a run's message stored
 ERROR_MAX = 500           # characters of one marketplace message stored per SKU
 ERRORS_MAX = 20           # messages stored per SKU
+# The states of an article the marketplace may hold for sale: live, and unconfirmed (its
+# last send was not acknowledged, so it may well be for sale).
+HELD = frozenset({SkuState.LIVE, SkuState.UNCONFIRMED})
 
 
 class RemovalRefused(FeedsError):
@@ -97,9 +101,9 @@ class Removal:
 
 def removal_check(entries: Mapping[str, LedgerEntry], published: Iterable[str],
                   percent_allowed: int) -> Removal:
-    """The articles the ledger has for sale (live) that the published file no longer
-    holds: each is deleted, paused or zeroed by a push."""
-    live = {sku for sku, e in entries.items() if e.state is SkuState.LIVE}
+    """The articles the ledger has for sale (live, or unconfirmed) that the published file
+    no longer holds: each is deleted, paused or zeroed by a push."""
+    live = {sku for sku, e in entries.items() if e.state in HELD}
     removed = live.difference(published)
     return Removal(len(removed), len(live), percent_allowed)
 

@@ -23,6 +23,7 @@ back is scrubbed of every form of every credential before it is cut (`feeds.log.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,7 +37,8 @@ from feeds.errors import ConfigError, FeedsError
 from feeds.log import shown
 from feeds.net import MIB, Deadlines, RoutingTransport, parse_json, parse_retry_after, read_body
 
-__all__ = ["Limits", "PushAuthError", "PushHttpError", "bounded_client", "json_body", "send"]
+__all__ = ["Limits", "PushAuthError", "PushHttpError", "bounded_client", "json_body", "quoted",
+           "send"]
 
 log = logging.getLogger("feeds.pipeline.deliver")
 
@@ -234,6 +236,13 @@ def json_body(response: httpx.Response, what: str) -> Any:
         raise PushHttpError(f"{what}: the answer is not readable ({problem})",
                             response.status_code)
     return value
+
+
+def quoted(value: Any, limit: int = 80) -> str:
+    """The start of an answer's JSON on one line, scrubbed of every credential, for a
+    message that says its shape is none the client knows."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return shown(text, limit)
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:

@@ -16,6 +16,13 @@ Mirakl's seller OpenAPI ("Call Frequency") allows OF01 with offers only, OF02 an
 OF03 each at most once a minute per seller: every call of the three waits until a
 minute after the previous one of its kind (the previous push's end counts as its
 last call), and a 429 waits as told.
+
+Rows whose acceptance cannot be read are `unconfirmed`, and the next import sends them
+again (its error report confirms them): an OF01 answer without an import id, an OF02
+answer without a status, an error report that cannot be read, an OF02 that counts fewer
+rows read than were sent or more rows in error than the error report names (it does not
+say which of the others), and an import still running `report_timeout_hours` after it
+was sent (the polling of one push stops then too).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from feeds.channels.mirakl import COLUMNS
 from feeds.core.outputs import Csv
 from feeds.errors import ConfigError
 from feeds.formats.csv_doc import CsvHandler
+from feeds.net import parse_json
 from feeds.pipeline.deliver import (
     ItemParts,
     PushContext,
@@ -41,10 +49,20 @@ from feeds.pipeline.deliver import (
     content_hash,
     count_actions,
     plan_published,
+    report_timeout_s,
     update_actions,
 )
-from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, send
-from feeds.pipeline.deliver.settle import by_batch, pending, settled
+from feeds.pipeline.deliver.http import PushHttpError, as_mapping, json_body, quoted, send
+from feeds.pipeline.deliver.settle import (
+    by_batch,
+    pending,
+    processing,
+    settled,
+    status_of,
+    stuck,
+    unconfirmed,
+    unread_status,
+)
 from feeds.storage.ledger import LedgerEntry, SkuState
 
 __all__ = ["PUSHER", "MiraklPusher", "row_parts"]
@@ -85,6 +103,7 @@ class _Api:
         # When each endpoint was last called (monotonic); the previous push that talked
         # to the operator ended after all of its calls.
         self._last: dict[str, float] = {}
+        self.waited = 0.0  # seconds this push waited for its turns
         last = ctx.previous_run
         if last is not None and last.counts.get("requests"):
             ago = (datetime.now(UTC) - (last.finished_at or last.started_at)).total_seconds()
@@ -99,6 +118,7 @@ class _Api:
                 self.ctx.echo(f"{self.ctx.name}: Mirakl takes offer imports at most once a "
                               f"minute; waiting {wait:.0f} s")
             self.ctx.sleep(wait)
+            self.waited += wait
         self._last[endpoint] = time.monotonic()
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
@@ -110,15 +130,18 @@ class _Api:
                     params=self.params, headers={"Authorization": self.ctx.credentials["api_key"],
                                                  "Accept": "application/json"}, **kwargs)
 
-    def import_offers(self, data: bytes) -> str:
+    def import_offers(self, data: bytes) -> tuple[str, str]:
+        """The import's id, or '' and why the answer does not give one."""
         self._turn("OF01")
         response = self._call("POST", IMPORTS, "OF01 offer import",
                               files={"file": (f"{self.ctx.name}-offers.csv", data, "text/csv")},
                               data={"import_mode": "NORMAL"})
-        found = as_mapping(json_body(response, "Mirakl OF01")).get("import_id")
-        if found in (None, ""):
-            raise PushHttpError("Mirakl OF01: no import_id in the answer")
-        return str(found)
+        body, problem = parse_json(response.content)
+        found = as_mapping(body).get("import_id")
+        if problem or found in (None, "") or isinstance(found, bool | list | dict):
+            return "", (f"Mirakl OF01: HTTP {response.status_code} without an import id "
+                        f"({problem or quoted(body)})")
+        return str(found), ""
 
     def status(self, import_id: str) -> Mapping[str, Any]:
         self._turn("OF02")
@@ -144,7 +167,8 @@ class MiraklPusher:
             waiting = _settle_pending(api, ctx, entries)
             entries = ctx.ledger.entries(ctx.name)
         if waiting:
-            report.message = f"{len(waiting)} SKUs wait for an earlier import"
+            report.message = "; ".join(filter(None, [
+                report.message, f"{len(waiting)} SKUs wait for an earlier import"]))
         decisions = _decide(ctx, entries, waiting)
         deletes = _delete_rows(ctx, decisions, report)
         count_actions(decisions, report)
@@ -154,24 +178,32 @@ class MiraklPusher:
         targets: list[LedgerEntry] = []
         data = "".join(CsvHandler(_FORMAT).render(_rows(ctx, decisions, deletes, targets), {}))
         ctx.ledger.put(ctx.name, [pending(t) for t in targets])
-        import_id = api.import_offers(data.encode("utf-8"))
-        ctx.ledger.put(ctx.name, [pending(t, import_id) for t in targets])
-        status = _poll(api, ctx, import_id)
+        import_id, why = api.import_offers(data.encode("utf-8"))
+        if why:
+            ctx.ledger.put(ctx.name, [unconfirmed(t, why) for t in targets])
+            return report
+        sent = [pending(t, import_id) for t in targets]
+        ctx.ledger.put(ctx.name, sent)
+        status, late = _poll(api, ctx, import_id)
         report.message = "; ".join(filter(None, [f"import {import_id}", report.message]))
         state = _status(status)
         if state not in FINAL:
-            report.message += ("; still processing: its results are recorded by the next "
-                               "push or push-status")
+            why = stuck(ctx, f"import {import_id}", state) if late else \
+                _unread(api, import_id, status)
+            if why:
+                ctx.ledger.put(ctx.name, [unconfirmed(t, why) for t in sent])
+            else:
+                report.message += ("; still processing: its results are recorded by the "
+                                   "next push or push-status")
             return report
         if state != "COMPLETE":
             ctx.ledger.put(ctx.name, [pending(t) for t in targets])
             raise PushError(f"{ctx.name}: import {import_id} ended {state}: "
                             f"{status.get('reason_status') or 'no reason given'}")
-        errors = _errors(api, import_id, status, data)
+        errors, why = _outcome(api, import_id, status, data, len(targets))
         report.rejected.update(errors)
-        ctx.ledger.put(ctx.name, [
-            replace(t, state=SkuState.REJECTED, errors=(errors[t.sku],), batch_id=import_id)
-            if t.sku in errors else replace(t, batch_id=import_id) for t in targets])
+        ctx.ledger.put(ctx.name, [_judged(replace(t, batch_id=import_id), errors, why)
+                                  for t in targets])
         return report
 
     def check(self, ctx: PushContext) -> None:
@@ -237,14 +269,54 @@ def _status(body: Mapping[str, Any]) -> str:
     return str(body.get("status") or body.get("import_status") or "")
 
 
-def _poll(api: _Api, ctx: PushContext, import_id: str) -> Mapping[str, Any]:
-    """OF02 until the import is final, at most `POLLS` times (once a minute: `_Api`)."""
+def _poll(api: _Api, ctx: PushContext, import_id: str) -> tuple[Mapping[str, Any], bool]:
+    """OF02 until the import is final, at most `POLLS` times (once a minute: `_Api`); its
+    last answer, and whether `report_timeout_hours` ended the polling (the next turn would
+    come after it). An answer without a status ends the polling too."""
     body: Mapping[str, Any] = {}
+    start = api.waited
     for _ in range(POLLS):
         body = api.status(import_id)
-        if _status(body) in FINAL:
-            break
-    return body
+        if _status(body) in FINAL or not _status(body):
+            return body, False
+        if api.waited - start + MIN_INTERVAL > report_timeout_s(ctx):
+            return body, True
+    return body, False
+
+
+def _unread(api: _Api, import_id: str, status: Mapping[str, Any]) -> str:
+    """Why an OF02 answer without a status leaves the rows unconfirmed ('' with one)."""
+    return "" if _status(status) else unread_status(api.report, f"import {import_id}", status)
+
+
+def _judged(entry: LedgerEntry, errors: Mapping[str, str], why: str) -> LedgerEntry:
+    """A row's entry once its import completed: rejected with the error report's message,
+    unconfirmed when the import's outcome is only partly known (`why`), else sent."""
+    if entry.sku in errors:
+        return replace(entry, state=SkuState.REJECTED, errors=(errors[entry.sku],))
+    return unconfirmed(entry, why) if why else entry
+
+
+def _outcome(api: _Api, import_id: str, status: Mapping[str, Any], sent: str, rows: int
+             ) -> tuple[dict[str, str], str]:
+    """The rows in error (SKU -> message), and why the others are not confirmed ('' when
+    they are): the error report could not be read, or OF02 counts fewer rows read than
+    the `rows` sent, or more rows in error than the report names."""
+    try:
+        errors = _errors(api, import_id, status, sent)
+    except PushHttpError as exc:
+        return {}, f"import {import_id}: its error report cannot be read ({exc})"
+    read, in_error = status.get("lines_read"), status.get("lines_in_error")
+    if _count(read) and read < rows:
+        return errors, f"import {import_id}: OF02 counts {read} of {rows} rows read"
+    if _count(in_error) and in_error > len(errors):
+        return errors, (f"import {import_id}: OF02 counts {in_error} rows in error, the error "
+                        f"report names {len(errors)}")
+    return errors, ""
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _errors(api: _Api, import_id: str, status: Mapping[str, Any], sent: str = ""
@@ -286,17 +358,21 @@ def _settle_pending(api: _Api, ctx: PushContext, entries: Mapping[str, LedgerEnt
     import is still running."""
     imports = by_batch(entries)
     waiting: set[str] = set()
-    published = {row["sku"] for row in ctx.items()} if imports else set()
+    published = {row["sku"]: row_parts(row) for row in ctx.items()} if imports else {}
     for import_id, group in imports.items():
-        status = api.status(import_id)
-        state = _status(status)
+        status, state = status_of(api.report, f"import {import_id}",
+                                  lambda import_id=import_id: api.status(import_id), _status)
         if state not in FINAL:
-            waiting.update(e.sku for e in group)
+            waiting |= processing(ctx, api.report, group, published, f"import {import_id}",
+                                  state)
             continue
         if state != "COMPLETE":
             ctx.ledger.put(ctx.name, [pending(e) for e in group])  # sent again next time
             continue
-        errors = _errors(api, import_id, status)
-        ctx.ledger.put(ctx.name, [settled(e, [errors[e.sku]] if e.sku in errors else [], [],
-                                          published) for e in group])
+        errors, why = _outcome(api, import_id, status, "", len(group))
+        ctx.ledger.put(ctx.name, [
+            unconfirmed(e, why) if why and e.sku not in errors else
+            settled(e, [errors[e.sku]] if e.sku in errors else [], [], published)
+            for e in group])
     return waiting
+
