@@ -32,11 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,8 +54,9 @@ __all__ = ["Figure", "fill_store", "main", "markdown", "measure"]
 
 BATCH = 5000
 THREE = ("google", "meta", "criteo")
-BASELINE, GOOGLE, ONE_PROCESS, THREE_CHANNELS = \
-    "baseline", "google", "google, one process", "google, meta, criteo"
+BASELINE, GOOGLE, ONE_PROCESS, THREE_CHANNELS, FROM_JSON = \
+    "baseline", "google", "google, one process", "google, meta, criteo", \
+    "google, from the JSON (no prepared forms)"
 GOAL_RATIO, GOAL_THREE, GOAL_BIG_S, GOAL_PEAK_MB = 1.0, 1.5, 30.0, 100.0
 
 
@@ -82,10 +85,10 @@ def fill_store(data_dir: Path, products: int,
                           for o in orders)
 
 
-def _config(work: Path) -> Path:
-    path = work / "vendre-feeds.toml"
+def _config(work: Path, data: str = "data") -> Path:
+    path = work / f"vendre-feeds-{data}.toml"
     path.write_text(
-        f'data_dir = "{work / "data"}"\n'
+        f'data_dir = "{work / data}"\n'
         f'[shop]\nname = "Bench"\nbase_url = "{synthetic.BASE_URL}"\n'
         'default_brand = "Bench"\n', encoding="utf-8")
     return path
@@ -122,24 +125,38 @@ class Figure:
         return ", ".join(f"{r.seconds:.1f}" for r in self.runs)
 
 
-def _items(work: Path, channels: Sequence[str]) -> int:
-    return sum(json.loads((work / "data" / "state" / "feeds" / f"{c}.json").read_text())["items"]
+def _items(work: Path, channels: Sequence[str], data: str = "data") -> int:
+    return sum(json.loads((work / data / "state" / "feeds" / f"{c}.json").read_text())["items"]
                for c in channels)
 
 
-def _runners(work: Path, config: Path, *, one_process: bool, three: bool
-             ) -> dict[str, Callable[[], tuple[Measured, int]]]:
+def _without_forms(work: Path) -> Path:
+    """A copy of the snapshot in `work / "json"` whose prepared forms no build uses (as
+    after an upgrade that changed the parser, before the next sync): its config."""
+    (work / "json").mkdir()
+    source = sqlite3.connect(work / "data" / "catalog.sqlite3")
+    copy = sqlite3.connect(work / "json" / "catalog.sqlite3")
+    with closing(source), closing(copy):
+        source.backup(copy)
+        copy.execute("DELETE FROM prepared_keys")
+        copy.commit()
+    return _config(work, "json")
+
+
+def _runners(work: Path, config: Path, *, one_process: bool, three: bool,
+             from_json: Path | None) -> dict[str, Callable[[], tuple[Measured, int]]]:
     def baseline() -> tuple[Measured, int]:
         measured = run_measured("bench.baseline_google",
                                 [str(work / "data" / "catalog.sqlite3"),
                                  str(work / "baseline.xml"), synthetic.BASE_URL], work=work)
         return measured, int(measured.stdout.strip())
 
-    def build(*channels: str) -> Callable[[], tuple[Measured, int]]:
+    def build(*channels: str, config: Path = config, data: str = "data"
+              ) -> Callable[[], tuple[Measured, int]]:
         def run() -> tuple[Measured, int]:
             measured = run_measured("feeds", ["-q", "--config", str(config), "build",
                                               *channels, "--force"], work=work)
-            return measured, _items(work, channels)
+            return measured, _items(work, channels, data)
         return run
 
     def in_one_process() -> tuple[Measured, int]:
@@ -152,18 +169,21 @@ def _runners(work: Path, config: Path, *, one_process: bool, three: bool
         runners[ONE_PROCESS] = in_one_process
     if three:
         runners[THREE_CHANNELS] = build(*THREE)
+    if from_json is not None:
+        runners[FROM_JSON] = build("google", config=from_json, data="json")
     return runners
 
 
 def measure(products: int, work_root: Path, rounds: int, *, one_process: bool = True,
-            three: bool = True, progress: Callable[[str], None] = print
-            ) -> dict[str, Figure]:
+            three: bool = True, from_json: bool = True,
+            progress: Callable[[str], None] = print) -> dict[str, Figure]:
     """Fill a snapshot of `products`, then run every figure once per round, interleaved."""
     work = Path(tempfile.mkdtemp(prefix=f"build-{products}-", dir=work_root))
     try:
         config = _config(work)
         fill_store(work / "data", products, cfg=load_config(config))
-        runners = _runners(work, config, one_process=one_process, three=three)
+        runners = _runners(work, config, one_process=one_process, three=three,
+                           from_json=_without_forms(work) if from_json else None)
         found: dict[str, list[Measured]] = {name: [] for name in runners}
         items: dict[str, int] = {}
         for n in range(rounds):
@@ -251,6 +271,11 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
         lines.append(f"- Google, Meta and Criteo in one build / Google alone = "
                      f"**{ratio(small, THREE_CHANNELS, GOOGLE):.2f}x** "
                      f"(goal at most {GOAL_THREE:.1f}x).")
+    if FROM_JSON in small:
+        lines.append(f"- Without the forms the sync prepares (the first build after an "
+                     f"upgrade that changed the parser, or a store synced by an older "
+                     f"version): the baseline's wall time / the build's = "
+                     f"{ratio(small, BASELINE, FROM_JSON):.2f}x.")
     if big is not None:
         g = big[GOOGLE]
         lines += [
@@ -313,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
     try:
         small = measure(args.products, work_root, args.rounds)
-        big = measure(args.big, work_root, args.big_rounds, one_process=False, three=False) \
+        big = measure(args.big, work_root, args.big_rounds, one_process=False, three=False,
+                      from_json=False) \
             if args.big else None
         split = profile_split(args.products, work_root)
     finally:
