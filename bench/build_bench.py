@@ -32,37 +32,49 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import synthetic
-from bench.common import Measured, machine_info, run_measured, write_section
+from bench.common import ROOT, Measured, machine_info, run_measured, write_section
+from feeds.config import Config, load_config
+from feeds.jobs.sync import prepare_products
 from feeds.storage.store import Store
 
 __all__ = ["Figure", "fill_store", "main", "markdown", "measure"]
 
 BATCH = 5000
 THREE = ("google", "meta", "criteo")
-BASELINE, GOOGLE, ONE_PROCESS, THREE_CHANNELS = \
-    "baseline", "google", "google, one process", "google, meta, criteo"
+BASELINE, GOOGLE, ONE_PROCESS, THREE_CHANNELS, FROM_JSON = \
+    "baseline", "google", "google, one process", "google, meta, criteo", \
+    "google, from the JSON (no prepared forms)"
 GOAL_RATIO, GOAL_THREE, GOAL_BIG_S, GOAL_PEAK_MB = 1.0, 1.5, 30.0, 100.0
 
 
 def fill_store(data_dir: Path, products: int,
-               edit: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None) -> None:
+               edit: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None,
+               cfg: Config | None = None) -> None:
     """A snapshot of `products` synthetic products, categories and recent orders.
 
     :param edit: `edit(position, product)` -> the product stored (e.g. with a new price).
+    :param cfg: prepare the products for its channels' targets, as `vendre-feeds sync`
+        does (`feeds.jobs.sync.prepare_products`); without it, only their JSON is stored.
     """
     store = Store.in_dir(data_dir)
     now = datetime.now(UTC)
     with store.write_snapshot(now) as writer:
         writer.add_categories(synthetic.categories())
+        if cfg is not None:
+            prepare_products(cfg, writer, now)
         for offset in range(0, products, BATCH):
             page = synthetic.products(offset, min(BATCH, products - offset))
             if edit is not None:
@@ -73,10 +85,10 @@ def fill_store(data_dir: Path, products: int,
                           for o in orders)
 
 
-def _config(work: Path) -> Path:
-    path = work / "vendre-feeds.toml"
+def _config(work: Path, data: str = "data") -> Path:
+    path = work / f"vendre-feeds-{data}.toml"
     path.write_text(
-        f'data_dir = "{work / "data"}"\n'
+        f'data_dir = "{work / data}"\n'
         f'[shop]\nname = "Bench"\nbase_url = "{synthetic.BASE_URL}"\n'
         'default_brand = "Bench"\n', encoding="utf-8")
     return path
@@ -113,24 +125,38 @@ class Figure:
         return ", ".join(f"{r.seconds:.1f}" for r in self.runs)
 
 
-def _items(work: Path, channels: Sequence[str]) -> int:
-    return sum(json.loads((work / "data" / "state" / "feeds" / f"{c}.json").read_text())["items"]
+def _items(work: Path, channels: Sequence[str], data: str = "data") -> int:
+    return sum(json.loads((work / data / "state" / "feeds" / f"{c}.json").read_text())["items"]
                for c in channels)
 
 
-def _runners(work: Path, config: Path, *, one_process: bool, three: bool
-             ) -> dict[str, Callable[[], tuple[Measured, int]]]:
+def _without_forms(work: Path) -> Path:
+    """A copy of the snapshot in `work / "json"` whose prepared forms no build uses (as
+    after an upgrade that changed the parser, before the next sync): its config."""
+    (work / "json").mkdir()
+    source = sqlite3.connect(work / "data" / "catalog.sqlite3")
+    copy = sqlite3.connect(work / "json" / "catalog.sqlite3")
+    with closing(source), closing(copy):
+        source.backup(copy)
+        copy.execute("DELETE FROM prepared_keys")
+        copy.commit()
+    return _config(work, "json")
+
+
+def _runners(work: Path, config: Path, *, one_process: bool, three: bool,
+             from_json: Path | None) -> dict[str, Callable[[], tuple[Measured, int]]]:
     def baseline() -> tuple[Measured, int]:
         measured = run_measured("bench.baseline_google",
                                 [str(work / "data" / "catalog.sqlite3"),
                                  str(work / "baseline.xml"), synthetic.BASE_URL], work=work)
         return measured, int(measured.stdout.strip())
 
-    def build(*channels: str) -> Callable[[], tuple[Measured, int]]:
+    def build(*channels: str, config: Path = config, data: str = "data"
+              ) -> Callable[[], tuple[Measured, int]]:
         def run() -> tuple[Measured, int]:
             measured = run_measured("feeds", ["-q", "--config", str(config), "build",
                                               *channels, "--force"], work=work)
-            return measured, _items(work, channels)
+            return measured, _items(work, channels, data)
         return run
 
     def in_one_process() -> tuple[Measured, int]:
@@ -143,17 +169,21 @@ def _runners(work: Path, config: Path, *, one_process: bool, three: bool
         runners[ONE_PROCESS] = in_one_process
     if three:
         runners[THREE_CHANNELS] = build(*THREE)
+    if from_json is not None:
+        runners[FROM_JSON] = build("google", config=from_json, data="json")
     return runners
 
 
 def measure(products: int, work_root: Path, rounds: int, *, one_process: bool = True,
-            three: bool = True, progress: Callable[[str], None] = print
-            ) -> dict[str, Figure]:
+            three: bool = True, from_json: bool = True,
+            progress: Callable[[str], None] = print) -> dict[str, Figure]:
     """Fill a snapshot of `products`, then run every figure once per round, interleaved."""
     work = Path(tempfile.mkdtemp(prefix=f"build-{products}-", dir=work_root))
     try:
-        fill_store(work / "data", products)
-        runners = _runners(work, _config(work), one_process=one_process, three=three)
+        config = _config(work)
+        fill_store(work / "data", products, cfg=load_config(config))
+        runners = _runners(work, config, one_process=one_process, three=three,
+                           from_json=_without_forms(work) if from_json else None)
         found: dict[str, list[Measured]] = {name: [] for name in runners}
         items: dict[str, int] = {}
         for n in range(rounds):
@@ -178,8 +208,8 @@ def profile_split(products: int, work_root: Path) -> dict[str, dict[str, float]]
     """CPU seconds of each piece of one in-process build (`bench.build_profile`)."""
     work = Path(tempfile.mkdtemp(prefix=f"profile-{products}-", dir=work_root))
     try:
-        fill_store(work / "data", products)
         config = _config(work)
+        fill_store(work / "data", products, cfg=load_config(config))
         return {", ".join(c): json.loads(run_measured("bench.build_profile",
                                                       [str(config), *c], work=work).stdout)
                 for c in (("google",), THREE)}
@@ -241,6 +271,11 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
         lines.append(f"- Google, Meta and Criteo in one build / Google alone = "
                      f"**{ratio(small, THREE_CHANNELS, GOOGLE):.2f}x** "
                      f"(goal at most {GOAL_THREE:.1f}x).")
+    if FROM_JSON in small:
+        lines.append(f"- Without the forms the sync prepares (the first build after an "
+                     f"upgrade that changed the parser, or a store synced by an older "
+                     f"version): the baseline's wall time / the build's = "
+                     f"{ratio(small, BASELINE, FROM_JSON):.2f}x.")
     if big is not None:
         g = big[GOOGLE]
         lines += [
@@ -262,17 +297,28 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
         lines += ["", "### Where the CPU goes: one build in one process "
                       "(`python -m bench.build_profile`)", "",
                   "CPU seconds of each piece of the pass, timed on the same snapshot, then the "
-                  "whole in-process build; `rest` is what the build spent besides the pass: "
-                  "the parse-back check, writing the file and its .gz twin, the report, the "
-                  "feed ids and publishing.", "",
-                  "| channels | read (SQLite) | decode (orjson) | parse | map + rules "
-                  "| render | rest | whole build |",
+                  "whole in-process build; `load` reads the products the sync prepared "
+                  "(`feeds/vendre/prepared.py`), `derive` decodes and derives the others "
+                  "from their JSON (their number in brackets: those without a form valid "
+                  "at the build's time); `rest` is what the build spent besides the pass: the "
+                  "parse-back check, writing the file and its .gz twin, the report, the "
+                  "feed ids, publishing and starting up.", "",
+                  "| channels | read (SQLite) | load (prepared) | derive (from JSON) "
+                  "| map + rules | render | rest | whole build |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, s in split.items():
-            lines.append(f"| {name} | {s['read']:.2f} s | {s['decode']:.2f} s | "
-                         f"{s['parse']:.2f} s | {s['map_rules']:.2f} s | {s['render']:.2f} s | "
-                         f"{s['rest']:.2f} s | {s['build']:.2f} s |")
+            lines.append(f"| {name} | {s['read']:.2f} s | {s['load']:.2f} s | "
+                         f"{s['derive']:.2f} s ({s['from_json']:,}) | {s['map_rules']:.2f} s | "
+                         f"{s['render']:.2f} s | {s['rest']:.2f} s | {s['build']:.2f} s |")
     return "\n".join(lines)
+
+
+def compiled() -> None:
+    """The project's bytecode, written once as installing a package writes it: runs that
+    read it do not compile the project again (with PYTHONDONTWRITEBYTECODE set, as on the
+    machine BENCHMARKS.md was measured on, every process would, about 0.1 s each)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "feeds", "tracking", "bench"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -288,10 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                f"--rounds {args.rounds} --big-rounds {args.big_rounds}"
                + (" --write" if args.write else ""))
     machine = machine_info()
+    compiled()
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
     try:
         small = measure(args.products, work_root, args.rounds)
-        big = measure(args.big, work_root, args.big_rounds, one_process=False, three=False) \
+        big = measure(args.big, work_root, args.big_rounds, one_process=False, three=False,
+                      from_json=False) \
             if args.big else None
         split = profile_split(args.products, work_root)
     finally:

@@ -63,7 +63,8 @@ def test_synthetic_orders_are_recent_and_name_generated_products():
 def test_sync_benchmark_runs_and_stores_every_item(tmp_path):
     result = run_benchmark(products=600, latency=0.0, categories=120, orders=30,
                            concurrencies=(1, 4), work_dir=tmp_path)
-    assert [run.concurrency for run in result.runs] == [1, 4]
+    assert [(run.concurrency, run.again) for run in result.runs] == \
+        [(1, False), (4, False), (4, True)]  # the last into the data dir of the one before
     expected = {"products": 600, "categories": 120, "orders": 30}
     for run in result.runs:
         assert run.stored == expected
@@ -75,6 +76,7 @@ def test_sync_benchmark_runs_and_stores_every_item(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the temporary data dirs are gone
     text = result.markdown()
     assert "| baseline | 1 |" in text and "| concurrent | 4 |" in text
+    assert "| again, same data dir | 4 |" in text
     assert "0 ms" in text
 
 
@@ -121,21 +123,24 @@ def test_build_benchmark_interleaves_every_figure_and_reports_the_ratios(tmp_pat
     said = []
     figures = bench.measure(400, tmp_path, rounds=2, progress=said.append)
     assert list(figures) == [bench.BASELINE, bench.GOOGLE, bench.ONE_PROCESS,
-                             bench.THREE_CHANNELS]
-    assert [line.split(": ")[1].split(" ")[0] for line in said[:4]] == \
-        ["baseline", "google", "google,", "google,"]  # round 1 runs each figure once
+                             bench.THREE_CHANNELS, bench.FROM_JSON]
+    assert [line.split(": ")[1].split(" ")[0] for line in said[:5]] == \
+        ["baseline", "google", "google,", "google,", "google,"]  # round 1: each figure once
     google = figures[bench.GOOGLE].items
-    assert google == figures[bench.BASELINE].items == figures[bench.ONE_PROCESS].items > 300
+    assert google == figures[bench.BASELINE].items == figures[bench.ONE_PROCESS].items \
+        == figures[bench.FROM_JSON].items > 300
     assert figures[bench.THREE_CHANNELS].items > 2 * google  # meta and criteo wrote too
     assert all(len(f.runs) == 2 for f in figures.values())
     split = bench.profile_split(400, tmp_path)
     for name in ("google", "google, meta, criteo"):
-        assert split[name]["build"] >= split[name]["parse"] > 0
+        assert split[name]["build"] >= split[name]["load"] > 0  # the sync prepared them
+        assert split[name]["from_json"] == 0  # each valid at the time of the build
     text = bench.markdown(figures, figures, split, products=400, rounds=2, big_products=400,
                           big_rounds=2, command="python -m bench.build_bench",
                           machine=bench.machine_info(), load_after="0.00")
     assert "the baseline's wall time / the build's" in text
     assert "| build google, meta, criteo |" in text and "| google, meta, criteo |" in text
+    assert "Without the forms the sync prepares" in text
     assert list(tmp_path.iterdir()) == []
 
 

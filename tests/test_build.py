@@ -260,7 +260,7 @@ def test_interrupted_build_leaves_the_old_feed(tmp_path, monkeypatch):
     import feeds.pipeline.items as build_module
 
     calls = {"n": 0}
-    real = build_module.parse_product
+    real = build_module._one  # every product, whether prepared at sync or not
 
     def dies_midway(*args, **kwargs):
         calls["n"] += 1
@@ -268,7 +268,7 @@ def test_interrupted_build_leaves_the_old_feed(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(build_module, "parse_product", dies_midway)
+    monkeypatch.setattr(build_module, "_one", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         build(cfg, "google")
     assert feed.read_bytes() == before

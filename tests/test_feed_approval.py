@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
+from feeds.channels import criteo
 from feeds.pipeline.run import build_feeds
 from tests.conftest import NOW, make_config
 from tests.feedkit import NS, fill
@@ -205,6 +209,25 @@ def test_a_text_from_another_language_is_a_counted_warning(tmp_path):
 
 
 # ---------------------------------------------------------------- 10: Criteo images, URLs
+
+
+URL_PARTS = ["https://", "http://", "HTTP://", "//", "shop.se", "[::1]", "[", "]", "å", "/",
+             "?", "#", ":80", "@", ".png", ".JPG", ".webp", "\t", "\n", " ", "\x00", "a", "%20"]
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(parts=st.lists(st.sampled_from(URL_PARTS) | st.text(max_size=3), max_size=8))
+@example(parts=["https://shop.se/a", "\t", "b.png"])
+@example(parts=["https://[::1", "/a.png"])
+@example(parts=["https://å.se/b.png?x"])
+@example(parts=[" https://shop.se", "/b.png"])
+def test_criteo_reads_an_images_path_as_urlsplit_does(parts):
+    url = "".join(parts)
+    try:
+        expected = urlsplit(url).path
+    except ValueError:  # urlsplit refuses it: no path to judge (it used to end the build)
+        expected = ""
+    assert criteo._url_path(url) == expected
 
 
 def test_criteo_takes_the_first_png_gif_or_jpeg(tmp_path):

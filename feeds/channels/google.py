@@ -79,7 +79,22 @@ _PROMOTIONAL = re.compile(r"!!|\b(?:REA|GRATIS FRAKT|FRI FRAKT|FREE SHIPPING|SAL
                           r"ERBJUDANDE|BILLIGAST|BEST PRICE)\b")
 
 
+# The last title judged and the verdict: Google, Meta and Criteo judge the same title
+# object one after the other. One tuple, replaced whole (see `_last` below).
+_last_title: tuple[Any, str | None] = (None, None)
+
+
 def promotional_title(v: Any, _item: Any) -> str | None:
+    global _last_title
+    last = _last_title
+    if last[0] is v and v is not None:
+        return last[1]
+    verdict = _promotional(v)
+    _last_title = (v, verdict)
+    return verdict
+
+
+def _promotional(v: Any) -> str | None:
     if not v:
         return None
     if v.isupper() and sum(map(str.isalpha, v)) >= 8:

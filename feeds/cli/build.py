@@ -66,10 +66,9 @@ def upload(app: App, everything: bool) -> None:
 def upload_published(app: App, cfg: Config, *, everything: bool = False) -> FeedsError | None:
     """After a local publish: upload to `[publish] target` (when set) and say what went
     up; the failure is returned, for the caller to raise after its own."""
-    from feeds.server.upload import Uploader, publishing
-
-    if not publishing(cfg):
+    if not cfg.publish.target:  # `feeds.server.upload.publishing`, before loading Flask
         return None
+    from feeds.server.upload import Uploader
     try:
         uploader = Uploader(cfg)
         synced = uploader.files(everything=everything)

@@ -24,6 +24,7 @@ __all__ = [
     "Order",
     "OrderLine",
     "Product",
+    "product_of",
     "round_money",
     "whole_product",
 ]
@@ -146,6 +147,12 @@ def whole_product(**values: Any) -> Product:
     if values.keys() != _PRODUCT_FIELDS:
         wrong = sorted(_PRODUCT_FIELDS.symmetric_difference(values))
         raise TypeError(f"whole_product needs exactly the fields of Product: {wrong}")
+    return product_of(values)
+
+
+def product_of(values: dict[str, Any]) -> Product:
+    """`whole_product` of a dict the caller made with exactly Product's fields (not
+    checked here); the dict becomes the product's own."""
     product = object.__new__(Product)
     object.__setattr__(product, "__dict__", values)
     return product

@@ -34,7 +34,8 @@ class Checker(Protocol):
 
     def feed(self, data: bytes) -> None: ...
 
-    def close(self) -> ParsedFeed: ...
+    def close(self) -> ParsedFeed | None:
+        """The verdict; None where the bytes alone could not decide (`check` the file)."""
 
 
 class FormatHandler(Protocol):

@@ -20,6 +20,7 @@ lxml trees must never cross threads).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -33,7 +34,7 @@ from feeds.formats import rss_fast
 from feeds.formats.digest import IdDigest, ParsedFeed
 from feeds.formats.pieces import Pieces
 
-__all__ = ["FeedChecker", "FeedItem", "RssXmlHandler", "check_feed"]
+__all__ = ["FeedChecker", "FeedItem", "RssXmlHandler", "StreamChecker", "check_feed"]
 
 _READ = 1 << 20
 
@@ -88,6 +89,142 @@ class FeedChecker:
         for prefix, uri in self._wanted.items():
             if self._declared.get(prefix) != uri:
                 raise FeedInvalid(f"{self._name}: namespace {prefix}={uri} is not declared")
+
+
+class StreamChecker:
+    """`FeedChecker`'s verdict for the common document, about four times cheaper; None
+    from `close()` where it cannot be sure (then `check_feed` reads the file back).
+
+    The bytes go through libxml2 as they come, with no tree built (a parser target
+    that only hears namespace declarations): that proves the document well-formed,
+    as `FeedChecker`'s parser does with the same hardening. The items and their ids
+    are read from the same bytes by pattern, which finds exactly the items and ids
+    the XML means only where nothing can hide markup or rebind a prefix; so it
+    decides only for a document that declares UTF-8, has no comment, CDATA section,
+    processing instruction or DOCTYPE (`<!`, `<?`), declares every namespace on its
+    root element (and no default namespace), writes each item as `<item>` with its
+    id element first (`<g:id>text</g:id>`), never nests items, and whose ids carry
+    no character reference or carriage return; anything else gives None. Every
+    document the fast renderer (`rss_fast`) writes is of that kind.
+    """
+
+    def __init__(self, name: str, *, item_tag: str, id_tag: str,
+                 namespaces: Mapping[str, str]) -> None:
+        self._name, self._wanted = name, namespaces
+        self._declared = _Declarations()
+        self._parser = etree.XMLParser(target=self._declared, resolve_entities=False,
+                                       no_network=True, load_dtd=False, huge_tree=True)
+        self._id_ns, _, self._id_name = id_tag[1:].partition("}")
+        self._sure = item_tag == "item" and id_tag.startswith("{")
+        self._pending = b""  # the bytes after the last `</item>` read so far
+        self._items: re.Pattern[bytes] | None = None  # known once the head is read
+        self._root_declarations = 0
+        self._digest = IdDigest()
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self._parser.feed(data)
+        except etree.XMLSyntaxError as exc:
+            raise FeedInvalid(f"{self._name} is not well-formed XML: {exc}") from None
+        if not self._sure:
+            return
+        data = self._pending + data
+        cut = data.rfind(b"</item>") + len(b"</item>")
+        if cut < len(b"</item>"):
+            self._pending = data
+            return
+        self._pending = data[cut:]
+        self._read(data[:cut])
+
+    def close(self) -> ParsedFeed | None:
+        try:
+            self._parser.close()
+        except etree.XMLSyntaxError as exc:
+            raise FeedInvalid(f"{self._name} is not well-formed XML: {exc}") from None
+        if self._sure:
+            self._read(self._pending)
+        if not self._sure:
+            return None
+        for prefix, uri in self._wanted.items():
+            if self._declared.found.get(prefix) != uri:
+                raise FeedInvalid(f"{self._name}: namespace {prefix}={uri} is not declared")
+        return ParsedFeed(self._digest.count, self._digest.hexdigest())
+
+    def _read(self, part: bytes) -> None:
+        """The items of `part`, a run of whole items (the head before the first)."""
+        if self._items is None:
+            part = self._head(part)
+            if not self._sure:
+                return
+        assert self._items is not None
+        # [between, id, between, id, ..., between]: each item matched whole, its id
+        # element first, no item, comment, CDATA or processing instruction inside; the
+        # text between items must hold none of those either.
+        found = self._items.split(part)
+        if self._declared.count != self._root_declarations or \
+                _UNSURE.search(b"".join(found[::2])):
+            self._sure = False
+            return
+        texts = [_text(raw) for raw in found[1::2]]
+        if not all(texts):  # an empty id, a reference, a CR: `FeedInvalid` says which
+            self._sure = False
+            return
+        self._digest.add_all(texts)
+
+    def _head(self, part: bytes) -> bytes:
+        """`part` after the root element's start tag, once that tag declared every
+        namespace of the document so far and bound the id's to one prefix; else not sure."""
+        head = _HEAD.match(part)
+        declared = self._declared.found
+        prefixes = [p for p, uri in declared.items() if uri == self._id_ns]
+        if head is None or self._declared.count != (head.group(1) or b"").count(b"xmlns") or \
+                None in declared or "" in declared or len(prefixes) != 1:
+            self._sure = False
+            return b""
+        self._root_declarations = self._declared.count
+        tag = re.escape(f"{prefixes[0]}:{self._id_name}".encode())
+        self._items = re.compile(
+            rb"<item>\s*+<%s>([^<]*+)</%s>(?:[^<]*+<(?![!?]|/?item[\s/>]))*+[^<]*+</item>"
+            % (tag, tag))
+        return part[head.end():]
+
+
+class _Declarations:
+    """A parser target that hears only the namespace declarations (libxml2 then builds
+    no tree and calls no Python per element)."""
+
+    def __init__(self) -> None:
+        self.found: dict[str | None, str] = {}
+        self.count = 0
+
+    def start_ns(self, prefix: str | None, uri: str) -> None:
+        self.found.setdefault(prefix, uri)
+        self.count += 1
+
+    def close(self) -> None:
+        return None
+
+
+# The XML declaration (UTF-8) and the root element's start tag (group 1: its attributes).
+_HEAD = re.compile(rb"""<\?xml version=["']1\.0["'] encoding=["']utf-8["']\s*\?>\s*"""
+                   rb"<[A-Za-z_][\w.-]*(\s[^<>]*)?>", re.IGNORECASE)
+# Between the items: no item's tag, comment, CDATA, DOCTYPE or processing instruction.
+_UNSURE = re.compile(rb"<(?:[!?]|/?item[\s/>])")
+_PREDEFINED = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
+
+
+def _text(raw: bytes) -> str:
+    """An id element's text as the XML means it, stripped; '' where not sure (a
+    character reference, or a CR, which XML reads as a line feed)."""
+    text = raw.decode("utf-8")
+    if "\r" in text:
+        return ""
+    if "&" in text:
+        if "&#" in text:
+            return ""
+        for entity, char in _PREDEFINED:
+            text = text.replace(entity, char)
+    return text.strip()
 
 
 def _release(element: etree._Element) -> None:
@@ -149,11 +286,12 @@ class RssXmlHandler:
             return None
         return Pieces(rss_fast.head(meta), rss_fast.render_items, rss_fast.TAIL)
 
-    def checker(self, name: str) -> FeedChecker:
-        """A check to feed the document's bytes as they are written (see `FeedChecker`)."""
+    def checker(self, name: str) -> StreamChecker:
+        """A check to feed the document's bytes as they are written (see `StreamChecker`;
+        where it is not sure, `check` reads the file back)."""
         fmt = self.format
-        return FeedChecker(name, item_tag=fmt.item_tag, id_tag=fmt.id_tag,
-                           namespaces=fmt.namespaces)
+        return StreamChecker(name, item_tag=fmt.item_tag, id_tag=fmt.id_tag,
+                             namespaces=fmt.namespaces)
 
     def check(self, path: Path) -> ParsedFeed:
         """Stream-check a finished document (see `check_feed`)."""

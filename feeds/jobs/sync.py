@@ -21,13 +21,15 @@ from typing import Any, Protocol
 from feeds.config import Config, api_key_from_env, require
 from feeds.errors import FeedsError, VendreError, VendreUnavailable
 from feeds.log import add_secret, mask
+from feeds.pipeline.plan import derive_contexts, feed_specs
 from feeds.progress import Progress
 from feeds.storage.layout import Layout
 from feeds.storage.lock import SNAPSHOT, held
 from feeds.storage.store import SnapshotWriter, Store, SyncRecord
-from feeds.vendre.parse import order_key, parse_order
+from feeds.vendre.parse import order_key, parse_category, parse_order
+from feeds.vendre.prepared import Preparer
 
-__all__ = ["PageSource", "run_sync", "sync_shop"]
+__all__ = ["PageSource", "prepare_products", "run_sync", "sync_shop"]
 
 log = logging.getLogger("feeds.jobs.sync")
 
@@ -82,6 +84,7 @@ def run_sync(cfg: Config, client: PageSource, store: Store, *, progress: Progres
     try:
         with store.write_snapshot(now) as writer:
             _copy(client, "categories", writer.add_categories, progress, warnings, clock)
+            prepare_products(cfg, writer, now)
             _copy(client, "products", writer.add_products, progress, warnings, clock)
             if cfg.vendre.orders:
                 _sync_orders(cfg, client, writer, progress, warnings, now, clock)
@@ -94,6 +97,22 @@ def run_sync(cfg: Config, client: PageSource, store: Store, *, progress: Progres
             raise
         raise failure from exc
     return store.syncs(limit=1)[0]
+
+
+def prepare_products(cfg: Config, writer: SnapshotWriter, now: datetime) -> None:
+    """Have `writer` store every product derived for each target the enabled channels
+    read, next to its JSON, once the categories are staged (`feeds.vendre.prepared`:
+    a build loads them instead of deriving each product again). The sync mostly waits
+    for the shop meanwhile; a config that names no channel prepares nothing."""
+    try:
+        specs = feed_specs(cfg)
+    except FeedsError as exc:  # the build will say the same, more usefully
+        log.warning("products not prepared for the build: %s", exc)
+        return
+    categories = {c.id: c for c in map(parse_category, writer.staged_categories())}
+    preparer = Preparer(list(derive_contexts(cfg, specs, categories, now).values()))
+    if preparer:
+        writer.prepare_with(preparer.keys, preparer.prepare)
 
 
 class _Deadline:

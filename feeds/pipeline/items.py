@@ -35,13 +35,16 @@ from feeds.vendre.parse import (
     parse_product,
     with_descendants,
 )
+from feeds.vendre.prepared import load, micros_now, product
 
 __all__ = ["BLOCK_PRODUCTS", "FeedBatch", "FeedJob", "PassJob", "PassWorker", "Row", "merge",
-           "products_pass", "skip_reason", "store_blocks", "verdict"]
+           "products_pass", "skip_reason", "store_blocks", "store_rows", "verdict"]
 
 BLOCK_PRODUCTS = 250  # stored rows per block: small enough to keep memory flat
 
-Row = tuple[bytes, bytes | None]  # a product's stored JSON and its variant parent's
+# A product as stored: its prepared form (`feeds.vendre.prepared`), or else its JSON and
+# its variant parent's.
+Row = tuple[bytes | None, bytes | None, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,12 @@ class PassJob:
     duplicate_ids: frozenset[str]
     default_brand: str
     now: Any
+    # Per derivation, the index of its key among the snapshot's prepared forms' keys
+    # (`Store.prepared_keys`); () when the pass derives every product from its JSON.
+    prepared: tuple[int, ...] = ()
+    # The snapshot's prepared keys those indices were taken from (checked again as the
+    # pass reads: a sync in between may have filed the forms under other keys).
+    prepared_keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -101,6 +110,7 @@ class _Feed:
         self.channel = job.channel
         self.settings = job.settings
         self.derivations = job.derivations
+        self.single = job.derivations[0] if len(job.derivations) == 1 else None
         self.render_items = job.render_items
         self.id_key = job.id_key
         self.check = checker(job.channel.all_rules)
@@ -111,9 +121,19 @@ class _Feed:
                                                     pass_job.categories)
 
 
+def store_rows(job: PassJob) -> Iterator[Row]:
+    """The snapshot's stored rows, in store order (one read transaction): prepared forms
+    where they hold every derivation of the job, else the JSON."""
+    store = Store(job.store)
+    if job.prepared:
+        return store.iter_prepared_rows(job.prepared_keys, sum(1 << n for n in job.prepared),
+                                        micros_now(job.now))
+    return ((None, raw, parent) for raw, parent in store.iter_product_rows())
+
+
 def store_blocks(job: PassJob, size: int = BLOCK_PRODUCTS) -> Iterator[list[Row]]:
-    """The snapshot's stored rows, in store order, `size` at a time (one read transaction)."""
-    rows = Store(job.store).iter_product_rows()
+    """`store_rows`, `size` at a time."""
+    rows = store_rows(job)
     while block := list(islice(rows, size)):
         yield block
 
@@ -131,16 +151,22 @@ class PassWorker:
         job, feeds = self._job, self._feeds
         batch = [FeedBatch() for _ in feeds]
         work = list(zip(feeds, batch, strict=True))
-        for stored, stored_parent in rows:
-            raw = decode(stored)
-            parent = self._decoded_parent(stored_parent) if stored_parent else None
-            why = not_sellable_because(raw, parent)
+        prepared = job.prepared
+        for form, stored, stored_parent in rows:
+            if form is not None:  # derived at sync (`feeds.vendre.prepared`)
+                found = load(form)
+                why = found[0]
+            else:
+                raw = decode(stored)
+                parent = self._decoded_parent(stored_parent) if stored_parent else None
+                why = not_sellable_because(raw, parent)
             if why:  # excluded from every feed, as `_one` would find out after parsing it
                 for out in batch:
                     out.products += 1
                     out.excluded[why] += 1
                 continue
-            derived = [parse_product(raw, ctx, parent) for ctx in job.derive]
+            derived = [product(found[1 + n]) for n in prepared] if form is not None else \
+                [parse_product(raw, ctx, parent) for ctx in job.derive]
             for feed, out in work:
                 _one(feed, derived, job.duplicate_ids, out)
         for feed, out in work:
@@ -199,7 +225,11 @@ def _one(feed: _Feed, derived: Sequence[Product], duplicates: frozenset[str],
          out: FeedBatch) -> None:
     """Map and check one product for one feed, into `out`."""
     out.products += 1
-    products = Derived({name: derived[index] for name, index in feed.derivations})
+    if feed.single is not None:  # a feed file: one target
+        name, index = feed.single
+        products = Derived({name: derived[index]})
+    else:
+        products = Derived({name: derived[index] for name, index in feed.derivations})
     product = products.primary
     why = skip_reason(product, feed.settings, feed.excluded_categories)
     if why:
@@ -231,15 +261,18 @@ def verdict(channel: Channel, check: Checker, duplicates: frozenset[str],
             out: FeedBatch) -> None:
     """Check one mapped item: its violations into `out`, and the finished item unless an
     error drops it. `found` are the violations deriving the product already gave."""
-    violations = [*found, *_channel_violations(item_id, found, item, check)]
+    violations = _channel_violations(item_id, found, item, check)
+    if found:
+        violations[:0] = found
     if item_id in duplicates:
         violations.append(Violation(Severity.ERROR, item_id, "id",
                                     "article number used by several products", "id_duplicate"))
-    out.violations += violations
-    if has_error(violations):
-        out.dropped += 1
-    else:
-        out.items.append(channel.finish(item))
+    if violations:  # most items have none: no generator for `has_error`
+        out.violations += violations
+        if has_error(violations):
+            out.dropped += 1
+            return
+    out.items.append(channel.finish(item))
 
 
 def _channel_violations(item_id: str, found: tuple[Violation, ...], item: dict[str, Any],

@@ -22,8 +22,8 @@ from feeds.errors import ConfigError, NotFound
 from feeds.storage.store import Store
 from feeds.vendre.parse import DeriveContext, parse_category, parse_order
 
-__all__ = ["FeedSpec", "SharedInputs", "derive_context", "feed_specs", "home_feeds",
-           "home_stems", "shared_inputs"]
+__all__ = ["FeedSpec", "SharedInputs", "derive_context", "derive_contexts", "feed_specs",
+           "home_feeds", "home_stems", "shared_inputs"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,18 @@ def derive_context(cfg: Config, target: Target, categories: Mapping[int, Categor
                          default_brand=cfg.shop.default_brand, categories=categories,
                          variant_axes=cfg.shop.variant_axes,
                          backorder_days=cfg.shop.backorder_days)
+
+
+def derive_contexts(cfg: Config, specs: Sequence[FeedSpec], categories: Mapping[int, Category],
+                    now: datetime) -> dict[tuple[Any, ...], DeriveContext]:
+    """One derivation per distinct target of `specs` (`Target.derivation`), in the
+    order the files first read them."""
+    found: dict[tuple[Any, ...], DeriveContext] = {}
+    for spec in specs:
+        for target in spec.targets:
+            if target.derivation not in found:
+                found[target.derivation] = derive_context(cfg, target, categories, now)
+    return found
 
 
 def home_feeds(cfg: Config) -> dict[str, str]:

@@ -55,7 +55,7 @@ from feeds.pipeline.items import (
 from feeds.pipeline.plan import (
     FeedSpec,
     SharedInputs,
-    derive_context,
+    derive_contexts,
     feed_specs,
     shared_inputs,
 )
@@ -68,6 +68,8 @@ from feeds.storage.layout import Layout, PublishedFeed
 from feeds.storage.lock import BUILD, held
 from feeds.storage.report import Counts, ReportWriter
 from feeds.storage.store import Store
+from feeds.vendre.parse import DeriveContext
+from feeds.vendre.prepared import context_key
 
 __all__ = ["CHILD_MIN_PRODUCTS", "FeedResult", "build_feeds", "pass_job"]
 
@@ -136,25 +138,30 @@ def pass_job(cfg: Config, specs: Sequence[FeedSpec], store: Store, inputs: Share
              *, pieces: Sequence[Pieces | None] = ()) -> PassJob:
     """The pass for `specs`: one derivation per distinct target, shared by every file;
     `pieces[i]` (when given and not None) renders the items of `specs[i]` in the pass."""
-    keys: dict[tuple[Any, ...], int] = {}
-    derive = []
+    contexts = derive_contexts(cfg, specs, inputs.categories, inputs.now)
+    keys = {key: n for n, key in enumerate(contexts)}
     feeds = []
     for n, spec in enumerate(specs):
-        derivations = []
-        for target in spec.targets:
-            key = target.derivation
-            if key not in keys:
-                keys[key] = len(derive)
-                derive.append(derive_context(cfg, target, inputs.categories, inputs.now))
-            derivations.append((target.file, keys[key]))
+        derivations = tuple((t.file, keys[t.derivation]) for t in spec.targets)
         piece = pieces[n] if n < len(pieces) else None
-        feeds.append(FeedJob(spec.stem, spec.channel, spec.settings, tuple(derivations),
+        feeds.append(FeedJob(spec.stem, spec.channel, spec.settings, derivations,
                              piece.render_items if piece else None,
                              id_field(spec.channel.format)))
-    return PassJob(store=store.path, derive=tuple(derive), feeds=tuple(feeds),
+    derive = tuple(contexts.values())
+    return PassJob(store=store.path, derive=derive, feeds=tuple(feeds),
                    categories=inputs.categories, labels=inputs.labels,
                    duplicate_ids=inputs.duplicate_ids, default_brand=cfg.shop.default_brand,
-                   now=inputs.now)
+                   now=inputs.now, **_prepared(store, derive))
+
+
+def _prepared(store: Store, derive: Sequence[DeriveContext]) -> dict[str, Any]:
+    """Where each derivation's products are among the snapshot's prepared forms, and the
+    keys they were found among; nothing when one of them is not prepared (or they are
+    stale): the pass then reads the JSON."""
+    keys = store.prepared_keys()
+    stored = {key: n for n, key in enumerate(keys)}
+    found = tuple(stored.get(context_key(ctx), -1) for ctx in derive) if stored else ()
+    return {"prepared": found, "prepared_keys": keys} if found and -1 not in found else {}
 
 
 # ---------------------------------------------------------------- one file
@@ -312,8 +319,9 @@ class _File:
     def _check(self) -> None:
         # In this thread on purpose: lxml trees must not cross threads (a tree built in
         # the writer thread and collected in this one aborts the interpreter).
-        parsed = self.checker.close() if self.checker is not None else \
-            self.format.check(self.rendered)
+        parsed = self.checker.close() if self.checker is not None else None
+        if parsed is None:  # no check as the bytes were written, or it was not sure
+            parsed = self.format.check(self.rendered)
         if parsed.items != self.digest.count or parsed.digest != self.digest.hexdigest():
             raise FeedInvalid(f"{self.spec.file}: the output holds {parsed.items} items but "
                               f"{self.digest.count} were rendered, or their ids differ "

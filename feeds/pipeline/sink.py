@@ -9,7 +9,6 @@ bounded by the queue.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import queue
 import threading
@@ -20,11 +19,16 @@ from types import TracebackType
 __all__ = ["FeedSink", "Written"]
 
 _QUEUE_CHUNKS = 8  # each chunk is one batch of rendered text, some hundreds of kB
-# Measured on a 66 MB Google feed (BENCHMARKS.md): level 6 took 0.57 s for 5.98 MB, level 3
-# 0.29 s for 7.56 MB, level 1 0.25 s for 8.72 MB, level 9 1.26 s for 5.62 MB. The twin is
-# made on every publish and read by a few fetchers a day: half the CPU for a quarter
-# more bytes.
-_GZIP_LEVEL = 3
+# The twin is made on every publish and read by a few fetchers a day. Measured on a 13 MB
+# Google feed (BENCHMARKS.md), in CPU per item: zlib level 3 3.0 µs (1.52 MB), level 1
+# 2.7 µs (1.75 MB), level 6 6.4 µs (1.20 MB); ISA-L's deflate (python-isal) level 2 0.72 µs
+# (1.69 MB): a quarter of the CPU for a tenth more bytes. Both release the GIL.
+try:
+    from isal.igzip import IGzipFile as _GzipFile
+    _GZIP_LEVEL = 2
+except ImportError:  # a platform without python-isal's wheels: the standard library's zlib
+    from gzip import GzipFile as _GzipFile  # type: ignore[assignment]
+    _GZIP_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ class FeedSink:
             # No file name and a zero time in the gzip header: the same feed gives the same
             # .gz bytes, so an unchanged feed is not uploaded again (feeds.storage.objects).
             with self._path.open("wb") as plain, self._gz_path.open("wb") as raw, \
-                    gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                  compresslevel=_GZIP_LEVEL, mtime=0) as packed:
+                    _GzipFile(filename="", mode="wb", fileobj=raw,
+                              compresslevel=_GZIP_LEVEL, mtime=0) as packed:
                 while (chunk := self._queue.get()) is not None:
                     plain.write(chunk)
                     packed.write(chunk)

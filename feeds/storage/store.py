@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ import orjson
 
 from feeds.errors import StoreError
 
-__all__ = ["SnapshotWriter", "Store", "SyncRecord", "decode"]
+__all__ = ["Prepare", "SnapshotWriter", "Store", "SyncRecord", "decode"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS products (
 CREATE INDEX IF NOT EXISTS products_article ON products(article_number);
 CREATE TABLE IF NOT EXISTS categories (id INTEGER PRIMARY KEY, raw TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, order_date INTEGER, raw TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS prepared (id INTEGER PRIMARY KEY, targets INTEGER NOT NULL,
+                                     valid_from INTEGER, valid_until INTEGER,
+                                     form BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS prepared_keys (n INTEGER PRIMARY KEY, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS syncs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
     ok INTEGER NOT NULL, products INTEGER, categories INTEGER, orders INTEGER,
@@ -43,7 +47,15 @@ CREATE TABLE new_products (
     date_modified INTEGER, raw TEXT NOT NULL);
 CREATE TABLE new_categories (id INTEGER PRIMARY KEY, raw TEXT NOT NULL);
 CREATE TABLE new_orders (id TEXT PRIMARY KEY, order_date INTEGER, raw TEXT NOT NULL);
+CREATE TABLE new_prepared (id INTEGER PRIMARY KEY, targets INTEGER NOT NULL,
+                           valid_from INTEGER, valid_until INTEGER, form BLOB NOT NULL);
+CREATE TABLE new_prepared_keys (n INTEGER PRIMARY KEY, key TEXT NOT NULL);
 """
+MAX_MASK_BITS = 62  # a prepared form's mask is a SQLite integer: one bit per key
+_TABLES = ("products", "categories", "orders", "prepared", "prepared_keys")
+# (form, mask, valid from, valid until) of a product decoded from its stored JSON, and of
+# its parent's or None (`feeds.vendre.prepared.Preparer.prepare`).
+Prepare = Callable[[Any, Any], tuple[bytes, int, int | None, int | None]]
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,19 @@ def _column_text(value: Any) -> str:
     return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
 
 
+_PREPARED = "INSERT OR REPLACE INTO new_prepared VALUES (?,?,?,?,?)"
+
+
+def _prepared_row(vendre_id: int, prepared: tuple[bytes, int, int | None, int | None]
+                  ) -> tuple[Any, ...]:
+    form, mask, since, until = prepared
+    return vendre_id, mask, since, until, form
+
+
+def _categories(conn: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
+    return [json.loads(r[0]) for r in conn.execute(f"SELECT raw FROM {table}")]
+
+
 class SnapshotWriter:
     """Stages one snapshot; `Store.write_snapshot` commits or discards it."""
 
@@ -122,14 +147,85 @@ class SnapshotWriter:
         self.warnings: list[str] = []
         self.orders_replaced = False
         self.orders_since: datetime | None = None  # the window kept when orders carry over
+        self._prepare: Prepare | None = None
+        self._prepared_keys: tuple[str, ...] = ()
+        self._keep = False
+
+    def prepare_with(self, keys: Sequence[str], prepare: Prepare) -> None:
+        """Store a prepared form of every product of this snapshot next to its JSON:
+        `prepare(raw, parent)` gives it (raw and parent decoded from the stored JSON, as
+        a build reads them), filed under `keys` (bit n of its mask: `keys[n]`). Where the
+        live snapshot's forms were filed under the same keys, a product whose JSON (and
+        its parent's) did not change keeps its form: it would derive the same."""
+        self._prepare, self._prepared_keys = prepare, tuple(keys)
+        live = tuple(k for (k,) in self._conn.execute(
+            "SELECT key FROM prepared_keys ORDER BY n"))
+        self._keep = bool(keys) and live == self._prepared_keys
 
     def add_products(self, items: Iterable[Mapping[str, Any]]) -> int:
         rows = [(p["id"], _int_or_none(p.get("parent")) or None,
                  _column_text(p.get("article_number")), _int_or_none(p.get("date_modified")),
                  _dumps(p)) for p in items]
         self._conn.executemany("INSERT OR REPLACE INTO new_products VALUES (?,?,?,?,?)", rows)
+        if self._prepare is not None:  # variants wait for every parent (`_prepare_rest`)
+            prepare = self._prepare
+            plain = [row for row in rows if row[1] is None]
+            kept = self._kept(plain)
+            self._conn.executemany(
+                _PREPARED, [kept.get(row[0]) or _prepared_row(row[0], prepare(decode(row[4]),
+                                                                              None))
+                            for row in plain])
         self.counts["products"] += len(rows)
         return len(rows)
+
+    def _kept(self, rows: list[tuple[Any, ...]]) -> dict[int, tuple[Any, ...]]:
+        """The live prepared rows of those of `rows` (products without a parent) whose
+        stored JSON is the same in the live snapshot."""
+        if not self._keep or not rows:
+            return {}
+        texts = {row[0]: row[4] for row in rows}
+        return {vid: (vid, mask, since, until, form) for vid, raw, mask, since, until, form
+                in self._conn.execute(
+                    "SELECT o.id, o.raw, x.targets, x.valid_from, x.valid_until, x.form "
+                    "FROM products o JOIN prepared x ON x.id = o.id WHERE o.parent IS NULL "
+                    f"AND o.id IN ({','.join('?' * len(texts))})", list(texts))
+                if raw == texts[vid]}
+
+    def _prepare_rest(self) -> None:
+        """The prepared forms not made as products came: variants (their parent may come
+        later, or again; kept where neither changed), and any product staged before
+        `prepare_with`."""
+        prepare = self._prepare
+        if prepare is None:
+            return
+        self._conn.execute("DELETE FROM new_prepared WHERE id IN "
+                           "(SELECT id FROM new_products WHERE parent IS NOT NULL)")
+        if self._keep:
+            self._conn.execute(
+                "INSERT INTO new_prepared SELECT c.id, x.targets, x.valid_from, "
+                "x.valid_until, x.form FROM new_products c "
+                "JOIN products o ON o.id = c.id AND o.parent IS c.parent AND o.raw = c.raw "
+                "JOIN prepared x ON x.id = c.id "
+                "LEFT JOIN new_products np ON np.id = c.parent "
+                "LEFT JOIN products op ON op.id = o.parent "
+                "WHERE c.parent IS NOT NULL AND np.raw IS op.raw")
+        last = None
+        while rows := self._conn.execute(  # a few hundred at a time: memory stays flat
+                "SELECT c.id, c.raw, p.raw FROM new_products c LEFT JOIN new_products p "
+                "ON p.id = c.parent WHERE (?1 IS NULL OR c.id > ?1) "
+                "AND c.id NOT IN (SELECT id FROM new_prepared) ORDER BY c.id LIMIT 500",
+                (last,)).fetchall():
+            self._conn.executemany(
+                _PREPARED, [_prepared_row(vid, prepare(decode(raw),
+                                                       decode(parent) if parent else None))
+                            for vid, raw, parent in rows])
+            last = rows[-1][0]
+        self._conn.executemany("INSERT INTO new_prepared_keys VALUES (?,?)",
+                               enumerate(self._prepared_keys))
+
+    def staged_categories(self) -> list[dict[str, Any]]:
+        """The categories staged so far, as a build of this snapshot will read them."""
+        return _categories(self._conn, "new_categories")
 
     def add_categories(self, items: Iterable[Mapping[str, Any]]) -> int:
         rows = [(c["id"], _dumps(c)) for c in items]
@@ -269,7 +365,8 @@ class Store:
         added, removed, changed = writer.diff()
         if not writer.orders_replaced:
             writer.carry_stored_orders()
-        for table in ("products", "categories", "orders"):
+        writer._prepare_rest()
+        for table in _TABLES:
             conn.execute(f"DROP TABLE {table}")
             conn.execute(f"ALTER TABLE new_{table} RENAME TO {table}")
         conn.execute("CREATE INDEX products_article ON products(article_number)")
@@ -341,6 +438,47 @@ class Store:
                 "ORDER BY c.id")
             yield from cursor
 
+    def prepared_keys(self) -> tuple[str, ...]:
+        """The keys the snapshot's prepared forms are filed under (bit n of a form's mask
+        is `keys[n]`); () when it has none, or not one for every product."""
+        if not self.exists():
+            return ()
+        with self._read() as conn:
+            keys = tuple(k for (k,) in conn.execute("SELECT key FROM prepared_keys ORDER BY n"))
+            counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                      for t in ("products", "prepared")]
+        return keys if counts[0] == counts[1] else ()
+
+    def iter_prepared_rows(self, keys: Sequence[str], need: int, now: int, chunk: int = 256
+                           ) -> Iterator[tuple[bytes | None, bytes | None, bytes | None]]:
+        """Every product, in the order of `iter_product_rows`: (form, None, None) where
+        its prepared form holds every target of the mask `need` and is valid at `now`
+        (the unit of its validity), else (None, its stored JSON, its parent's); one read
+        transaction. `keys` are the `prepared_keys` the mask was made from: when a sync
+        has since filed the forms under other keys, every product comes as its JSON."""
+        with self._read(own=True) as conn:
+            conn.execute("BEGIN")
+            live = tuple(k for (k,) in conn.execute("SELECT key FROM prepared_keys ORDER BY n"))
+            if live != tuple(keys):
+                need = 1 << MAX_MASK_BITS  # no form holds it: the JSON of every product
+            conn.text_factory = bytes
+            forms = conn.execute(
+                "SELECT id, targets & ?1 = ?1 AND (valid_from IS NULL OR valid_from <= ?2) "
+                "AND (valid_until IS NULL OR ?2 < valid_until), form FROM prepared "
+                "ORDER BY id", (need, now))
+            while block := forms.fetchmany(chunk):
+                missing = [vid for vid, usable, _ in block if not usable]
+                raws = {vid: (raw, parent) for vid, raw, parent in conn.execute(
+                    "SELECT c.id, c.raw, p.raw FROM products c LEFT JOIN products p "
+                    f"ON p.id = c.parent WHERE c.id IN ({','.join('?' * len(missing))})",
+                    missing)} if missing else {}
+                if len(raws) != len(missing):
+                    raise StoreError(f"the store {self.path} holds prepared products that "
+                                     "it does not hold; run `vendre-feeds sync` again")
+                for vid, usable, form in block:
+                    yield (form, None, None) if usable else (None, *raws[vid])
+            conn.execute("COMMIT")
+
     def product(self, vendre_id: int) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """One product (and its parent) by Vendre id, or None."""
         return self._one_product("c.id = ?", vendre_id)
@@ -387,7 +525,7 @@ class Store:
 
     def raw_categories(self) -> list[dict[str, Any]]:
         with self._read() as conn:
-            return [json.loads(r[0]) for r in conn.execute("SELECT raw FROM categories")]
+            return _categories(conn, "categories")
 
     def raw_orders(self) -> list[dict[str, Any]]:
         """Every stored order, oldest first (the sync keeps those of the last `orders_days`)."""

@@ -39,6 +39,8 @@ from feeds.core.validation import Severity, Violation
 
 __all__ = [
     "DeriveContext",
+    "Window",
+    "derive_window",
     "gtin_check_digit_ok",
     "not_sellable_because",
     "with_descendants",
@@ -329,11 +331,31 @@ def _google_category(ids: tuple[int, ...], ctx: DeriveContext) -> int | None:
 
 
 class _Problems:
-    """Collects the violations found while deriving one product."""
+    """Collects the violations found while deriving one product, and the stretch of time
+    in which the derivation is the same (`since` <= now < `until`; None: unbounded): the
+    clock is read only through `before` and `day`, which narrow it."""
 
     def __init__(self, item_id: str) -> None:
         self.item_id = item_id
         self.found: list[Violation] = []
+        self.since: datetime | None = None
+        self.until: datetime | None = None
+
+    def before(self, ctx: DeriveContext, moment: datetime) -> bool:
+        """Whether `ctx.now` is before `moment` (true until then, false from then on)."""
+        if ctx.now < moment:
+            self.until = moment if self.until is None else min(self.until, moment)
+            return True
+        self.since = moment if self.since is None else max(self.since, moment)
+        return False
+
+    def day(self, ctx: DeriveContext, ahead: timedelta) -> datetime:
+        """The start of the day (UTC) `ahead` from `ctx.now` (the same all that day)."""
+        day = _day_of(ctx.now + ahead)
+        since, until = day - ahead, day + timedelta(days=1) - ahead
+        self.since = since if self.since is None else max(self.since, since)
+        self.until = until if self.until is None else min(self.until, until)
+        return day
 
     def add(self, severity: Severity, field_: str, message: str, rule: str) -> None:
         self.found.append(Violation(severity, self.item_id, field_, message, rule))
@@ -392,27 +414,26 @@ def _availability(quantity: int, raw: Mapping[str, Any], ctx: DeriveContext,
     or out of stock; preorders and backorders always with the date Google requires."""
     if quantity > 0:
         return Availability.IN_STOCK, None
-    now = ctx.now
     value = raw.get("date_available")
     available = to_datetime(value)
     if available is None and value not in (None, "", 0) and \
             not (type(value) in (int, float) and value < 0):  # negative: MySQL's zero date
         problems.unusable("date_available", value, "a unix time or a date")
-    released = _delivery_date(raw.get("delivery_time"))
     checkout = raw.get("stock_allow_checkout")
-    release = available if available is not None and available > now else \
-        released if released is not None and released > now else None
+    if checkout is False:  # the shop says it cannot be bought before it arrives
+        return Availability.OUT_OF_STOCK, None
+    released = _delivery_date(raw.get("delivery_time"))
+    release = available if available is not None and problems.before(ctx, available) else \
+        released if released is not None and problems.before(ctx, released) else None
     if release is not None:
-        if checkout is False:  # the shop says it cannot be bought before it arrives
-            return Availability.OUT_OF_STOCK, None
-        if release > now + _MAX_AHEAD:
+        if problems.before(ctx, release - _MAX_AHEAD):  # more than a year ahead
             problems.add(Severity.WARNING, "availability_date", f"release date "
                          f"{release:%Y-%m-%d} is more than a year ahead; sent as a year "
                          "from now (Google's limit)", "availability_date_capped")
-            release = _day_of(now + _MAX_AHEAD)
+            release = problems.day(ctx, _MAX_AHEAD)
         return Availability.PREORDER, release
     if checkout is True:
-        return Availability.BACKORDER, _backorder_date(raw, ctx)
+        return Availability.BACKORDER, _backorder_date(raw, ctx, problems)
     return Availability.OUT_OF_STOCK, None
 
 
@@ -429,15 +450,17 @@ def _delivery_date(text: Any) -> datetime | None:
         return None
 
 
-def _backorder_date(raw: Mapping[str, Any], ctx: DeriveContext) -> datetime:
+def _backorder_date(raw: Mapping[str, Any], ctx: DeriveContext, problems: _Problems
+                    ) -> datetime:
     """When a backorder is expected in stock: the `delivery_time` text's date, else
     `lead_time` days, else `[shop] backorder_days`."""
     released = _delivery_date(raw.get("delivery_time"))
-    if released is not None and ctx.now < released <= ctx.now + _MAX_AHEAD:
+    if released is not None and problems.before(ctx, released) and \
+            not problems.before(ctx, released - _MAX_AHEAD):  # within a year
         return released
     lead = raw.get("lead_time")
     days = lead if type(lead) is int and 0 < lead <= 365 else ctx.backorder_days
-    return _day_of(ctx.now + timedelta(days=days))
+    return problems.day(ctx, timedelta(days=days))
 
 
 def _day_of(moment: datetime) -> datetime:
@@ -489,7 +512,7 @@ def _sale(raw: Mapping[str, Any], net: Decimal, vat: Decimal | None, ctx: Derive
                      "left out", "sale_range_unreadable")
         return None, None, None
     start, end = window
-    if (start and start > ctx.now) or (end and end <= ctx.now):
+    if (start and problems.before(ctx, start)) or (end and not problems.before(ctx, end)):
         return None, None, None
     pricing = ctx.pricing
     return Money(pricing.gross(special, vat), pricing.target_currency), start, end
@@ -573,9 +596,25 @@ def parse_product(raw: Mapping[str, Any], ctx: DeriveContext,
     Never raises: an unusable field is ignored with a violation (module docstring).
     """
     try:
-        return _product(raw, ctx, parent)
+        return _product(raw, ctx, parent)[0]
     except Exception as exc:  # the last resort: one product must never end a build
         return _unreadable(raw, ctx, exc)
+
+
+Window = tuple[datetime | None, datetime | None]  # since <= now < until; None: unbounded
+
+
+def derive_window(raw: Mapping[str, Any], ctx: DeriveContext,
+                  parent: Mapping[str, Any] | None = None) -> tuple[Product, Window] | None:
+    """`parse_product(raw, ctx, parent)`, and the stretch of time in which it is the same
+    for any `ctx.now` (every release, backorder and sale date compared with the clock
+    falls on the same side, and estimated dates fall on the same day); (None, None) for
+    a product whose derivation never read the clock. None for a product that could not
+    be read at all."""
+    try:
+        return _product(raw, ctx, parent)
+    except Exception:
+        return None
 
 
 _ML_EXPECTED = "a text or an object of texts per language"
@@ -585,7 +624,8 @@ _BY_ARTICLE = IdField.ARTICLE_NUMBER
 
 
 def _product(raw: Mapping[str, Any], ctx: DeriveContext,
-             parent: Mapping[str, Any] | None) -> Product:
+             parent: Mapping[str, Any] | None) -> tuple[Product, Window]:
+    """The product, and the stretch of time in which it is the same (`_Problems`)."""
     is_object = type(raw) is dict or isinstance(raw, Mapping)
     not_an_object, raw = (None, raw) if is_object else (raw, {})
     vendre_id = _int(raw.get("id"))
@@ -662,7 +702,7 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
     _language_fallback(ctx.language, problems, title=title_language,
                        description=description_language)
     why_not = _not_sellable_because(raw, net, is_parent) or _parent_hidden(parent)
-    return whole_product(
+    product = whole_product(
         vendre_id=vendre_id,
         article_number=_article_number(raw.get("article_number")),
         feed_id=item_id,
@@ -702,6 +742,7 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
         brand_from_shop=brand_from_shop,
         commodity_code=_text(raw, "commodity_code", problems),
     )
+    return product, (problems.since, problems.until)
 
 
 _DESCRIPTIONS = ("description", "description_short", "meta_description")
