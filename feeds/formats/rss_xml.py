@@ -53,17 +53,11 @@ class FeedChecker:
         self._digest = IdDigest()
 
     def feed(self, data: bytes) -> None:
-        try:
-            self._parser.feed(data)
-        except etree.XMLSyntaxError as exc:
-            raise FeedInvalid(f"{self._name} is not well-formed XML: {exc}") from None
+        _well_formed(self._name, self._parser.feed, data)
         self._read_events()
 
     def close(self) -> ParsedFeed:
-        try:
-            self._parser.close()
-        except etree.XMLSyntaxError as exc:
-            raise FeedInvalid(f"{self._name} is not well-formed XML: {exc}") from None
+        _well_formed(self._name, self._parser.close)
         self._read_events()
         self._check_namespaces()
         return ParsedFeed(self._digest.count, self._digest.hexdigest())
@@ -122,10 +116,7 @@ class StreamChecker:
         self._digest = IdDigest()
 
     def feed(self, data: bytes) -> None:
-        try:
-            self._parser.feed(data)
-        except etree.XMLSyntaxError as exc:
-            raise FeedInvalid(f"{self._name} is not well-formed XML: {exc}") from None
+        _well_formed(self._name, self._parser.feed, data)
         if not self._sure:
             return
         data = self._pending + data
@@ -137,10 +128,7 @@ class StreamChecker:
         self._read(data[:cut])
 
     def close(self) -> ParsedFeed | None:
-        try:
-            self._parser.close()
-        except etree.XMLSyntaxError as exc:
-            raise FeedInvalid(f"{self._name} is not well-formed XML: {exc}") from None
+        _well_formed(self._name, self._parser.close)
         if self._sure:
             self._read(self._pending)
         if not self._sure:
@@ -225,6 +213,14 @@ def _text(raw: bytes) -> str:
         for entity, char in _PREDEFINED:
             text = text.replace(entity, char)
     return text.strip()
+
+
+def _well_formed(name: str, step: Any, *args: Any) -> None:
+    """Run one step of a parser (`feed`, `close`); a syntax error is `FeedInvalid`."""
+    try:
+        step(*args)
+    except etree.XMLSyntaxError as exc:
+        raise FeedInvalid(f"{name} is not well-formed XML: {exc}") from None
 
 
 def _release(element: etree._Element) -> None:
