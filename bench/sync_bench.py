@@ -35,6 +35,7 @@ from pathlib import Path
 
 from bench import synthetic
 from bench.common import BENCHMARKS_FILE, machine_info, run_measured, write_section
+from feeds.config import load_config
 from tests.fakes.vendre_api import FakeVendre
 
 __all__ = ["SECTION", "BenchResult", "RunResult", "main", "run_benchmark"]
@@ -62,6 +63,8 @@ class RunResult:
     stored: dict[str, int]  # rows counted in the SQLite store afterwards
     output: str  # the CLI's stdout (its summary lines)
     again: bool = False  # a second sync into the data dir of the one before
+    prepared: bool = True  # False: no channel enabled, so nothing prepared for a build
+    forms: int = 0  # prepared forms in the store afterwards
 
     @property
     def pages_per_s(self) -> float:
@@ -100,7 +103,9 @@ class BenchResult:
                 "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
         for run in self.runs:
             name = "baseline" if run is self.baseline else \
-                "again, same data dir" if run.again else "concurrent"
+                "again, same data dir" if run.again else \
+                "concurrent, nothing prepared (no channel enabled)" if not run.prepared else \
+                "concurrent"
             rows.append(
                 f"| {name} | {run.concurrency} | {run.wall_s:.1f} s | {run.pages:,} "
                 f"| {run.pages_per_s:,.1f} | {run.items_per_s:,.0f} | {run.peak_rss_mb:.0f} MB "
@@ -111,7 +116,8 @@ class BenchResult:
 
     def markdown(self) -> str:
         m, base = self.machine, self.baseline
-        last = next(run for run in reversed(self.runs) if not run.again)
+        last = next(run for run in reversed(self.runs) if not run.again and run.prepared)
+        bare = next((run for run in self.runs if not run.prepared), None)
         ms = self.latency_s * 1000
         waited = base.pages * self.latency_s
         peak = max(run.peak_rss_mb for run in self.runs)
@@ -142,10 +148,15 @@ class BenchResult:
             "(`feeds/vendre/prepared.py`; the build then loads it instead of deriving); the "
             "last run syncs the same catalogue again into the data dir of the one before, "
             "as a scheduled refresh does: a product whose JSON did not change keeps what "
-            "was derived from it.",
+            "was derived from it. The run with nothing prepared enables no channel, so the "
+            "sync has no target to derive for: the same sync without that work.",
             "",
             self.table(),
             "",
+            *([f"**What preparing costs.** At concurrency {last.concurrency}: "
+               f"{last.sync_cpu_s:.1f} s of the sync's CPU and {last.wall_s:.1f} s of wall "
+               f"time, against {bare.sync_cpu_s:.1f} s and {bare.wall_s:.1f} s with nothing "
+               f"to prepare, in the same run.", ""] if bare is not None else []),
             f"**Memory.** Peak RSS of the sync process: {peak:.0f} MB at most, {verdict} the "
             f"{RSS_LIMIT_MB} MB the issue allows. It is the process's own high-water mark "
             "(VmHWM, read by a small wrapper in the child at exit). `ru_maxrss` is not used: "
@@ -184,7 +195,7 @@ def _mean_product_bytes(products: int, sample: int = 2000) -> int:
     return round(sum(sizes) / len(sizes))
 
 
-def _write_config(tmp: Path, api_url: str, concurrency: int) -> Path:
+def _write_config(tmp: Path, api_url: str, concurrency: int, prepare: bool = True) -> Path:
     config = tmp / "vendre-feeds.toml"
     config.write_text(
         f'data_dir = "{tmp / "data"}"\n\n'
@@ -196,14 +207,21 @@ def _write_config(tmp: Path, api_url: str, concurrency: int) -> Path:
         "[shop]\n"
         'base_url = "https://shop.example"\n',
         encoding="utf-8")
+    if not prepare:
+        # Without an enabled channel the sync has no target to prepare products for: the
+        # same sync otherwise, to measure what preparing costs in the same run.
+        enabled = [n for n, c in load_config(config).channels.items() if c.enabled]
+        with config.open("a", encoding="utf-8") as f:
+            f.writelines(f"\n[channels.{name}]\nenabled = false\n" for name in enabled)
     return config
 
 
-def _count_rows(store: Path) -> dict[str, int]:
+def _count_rows(store: Path, tables: Sequence[str] = ("products", "categories", "orders")
+                ) -> dict[str, int]:
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("products", "categories", "orders")}
+                for t in tables}
     finally:
         conn.close()
 
@@ -225,11 +243,12 @@ def _machine_busy_s() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def _run_sync(shop: FakeVendre, concurrency: int, work_dir: Path, into: Path | None = None
-              ) -> tuple[RunResult, Path]:
-    """One sync child into a fresh data dir, or `into` (a data dir synced before)."""
+def _run_sync(shop: FakeVendre, concurrency: int, work_dir: Path, into: Path | None = None,
+              prepare: bool = True) -> tuple[RunResult, Path]:
+    """One sync child into a fresh data dir, or `into` (a data dir synced before);
+    without `prepare`, with no channel enabled."""
     tmp = into or Path(tempfile.mkdtemp(prefix=f"sync-c{concurrency}-", dir=work_dir))
-    config = _write_config(tmp, shop.url, concurrency)
+    config = _write_config(tmp, shop.url, concurrency, prepare)
     shop.reset()
     own, machine = _own_cpu_s(), _machine_busy_s()
     try:
@@ -241,8 +260,11 @@ def _run_sync(shop: FakeVendre, concurrency: int, work_dir: Path, into: Path | N
     other_cpu = max(0.0, _machine_busy_s() - machine - sync.cpu_s - shop_cpu)
     answered = [r for r in shop.requests if r.status == 200]
     stored = _count_rows(tmp / "data" / "catalog.sqlite3")
+    forms = _count_rows(tmp / "data" / "catalog.sqlite3", ("prepared",))["prepared"]
     return RunResult(
         again=into is not None,
+        prepared=prepare,
+        forms=forms,
         concurrency=concurrency,
         wall_s=sync.seconds,
         pages=len(answered),
@@ -277,11 +299,15 @@ def run_benchmark(*, products: int, latency: float, categories: int = 300, order
                         totals={"products": products}, max_page_size=SHOP_MAX_PAGE_SIZE,
                         latency=latency) as shop:
             last: Path | None = None
-            for concurrency in [*concurrencies, 0]:
-                again = concurrency == 0  # the last one again, into its data dir
-                concurrency = concurrencies[-1] if again else concurrency
-                log(f"sync with concurrency {concurrency}{' again' if again else ''} ...")
-                run, last = _run_sync(shop, concurrency, base, last if again else None)
+            # The last concurrency twice more: again into its data dir, and with nothing
+            # to prepare (no channel enabled), the baseline of what preparing costs.
+            for concurrency in [*concurrencies, 0, -1]:
+                again, prepare = concurrency == 0, concurrency != -1
+                concurrency = concurrencies[-1] if concurrency <= 0 else concurrency
+                log(f"sync with concurrency {concurrency}{' again' if again else ''}"
+                    f"{'' if prepare else ', nothing prepared'} ...")
+                run, last = _run_sync(shop, concurrency, base, last if again else None,
+                                      prepare)
                 if run.stored != expected:
                     raise RuntimeError(f"concurrency {concurrency}: the store holds "
                                        f"{run.stored}, expected {expected}")
