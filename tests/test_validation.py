@@ -3,6 +3,7 @@ violations, in the same order, as applying every rule one after the other."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from feeds.channels import all_channels
 from feeds.core.validation import Rule, Severity, Violation, checker, max_length, required
+from feeds.storage.report import Counts, ReportWriter, violation_json
 
 FIELDS = ["id", "title", "brand", "gtin", "price", "a.b", "availability", "image_link"]
 VALUES = st.one_of(st.none(), st.just(""), st.text(max_size=12), st.integers(-1, 3),
@@ -57,3 +59,40 @@ def test_every_channels_rules(data):
     fields = sorted({r.field for r in rules})
     item = data.draw(st.dictionaries(st.sampled_from(fields), VALUES, max_size=len(fields)))
     assert outcome(checker(rules), "x", item) == outcome(one_by_one, rules, "x", item)
+
+
+# -------------------------------------------------------------- report lines
+
+
+@given(st.sampled_from(list(Severity)), st.text(), st.text(), st.text(), st.text())
+@settings(max_examples=300, deadline=None)
+def test_a_report_line_is_the_json_module_s_text(severity: Severity, item_id: str,
+                                                  field: str, rule: str,
+                                                  message: str) -> None:
+    """The report's own line writer places the same text as json.dumps (any characters,
+    an empty rule named by its field)."""
+    v = Violation(severity, item_id, field, message, rule)
+    assert violation_json(v) == json.dumps(v.as_dict(), ensure_ascii=False)
+    assert json.loads(violation_json(v)) == v.as_dict()
+
+
+def test_a_report_line_of_a_value_that_is_no_text_goes_the_long_way() -> None:
+    v = Violation(Severity.ERROR, 12, "id", "x", "r")  # type: ignore[arg-type]
+    assert violation_json(v) == json.dumps(v.as_dict(), ensure_ascii=False)
+
+
+def test_the_report_holds_every_violation_added_in_order(tmp_path: Any) -> None:
+    target = tmp_path / "r.json"
+    writer = ReportWriter(target)
+    counts = Counts()
+    batches = [[Violation(Severity.WARNING, f"a{n}", "brand", 'say "hi"\n', "brand_required")
+                for n in range(3)], [],
+               (Violation(Severity.ERROR, "b", "id", "é", "") for _ in range(2))]
+    for batch in batches:
+        writer.add(batch, counts)
+    writer.finish({"feed": "f"}, counts)
+    data = json.loads(target.read_text("utf-8"))
+    assert [v["item_id"] for v in data["violations"]] == ["a0", "a1", "a2", "b", "b"]
+    assert data["violations"][3] == {"severity": "error", "item_id": "b", "field": "id",
+                                     "rule": "id", "message": "é"}
+    assert counts.warnings == {"brand_required": 3} and counts.errors == {"": 2}
