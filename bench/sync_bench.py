@@ -103,7 +103,8 @@ class BenchResult:
                 "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
         for run in self.runs:
             name = "baseline" if run is self.baseline else \
-                "again, same data dir" if run.again else \
+                "again, same data dir, nothing prepared" if run.again and not run.prepared \
+                else "again, same data dir" if run.again else \
                 "concurrent, nothing prepared (no channel enabled)" if not run.prepared else \
                 "concurrent"
             rows.append(
@@ -117,7 +118,9 @@ class BenchResult:
     def markdown(self) -> str:
         m, base = self.machine, self.baseline
         last = next(run for run in reversed(self.runs) if not run.again and run.prepared)
-        bare = next((run for run in self.runs if not run.prepared), None)
+        bare = next((run for run in self.runs if not run.prepared and not run.again), None)
+        again = next((run for run in self.runs if run.prepared and run.again), None)
+        bare_again = next((run for run in self.runs if not run.prepared and run.again), None)
         ms = self.latency_s * 1000
         waited = base.pages * self.latency_s
         peak = max(run.peak_rss_mb for run in self.runs)
@@ -148,15 +151,22 @@ class BenchResult:
             "(`feeds/vendre/prepared.py`; the build then loads it instead of deriving); the "
             "last run syncs the same catalogue again into the data dir of the one before, "
             "as a scheduled refresh does: a product whose JSON did not change keeps what "
-            "was derived from it. The run with nothing prepared enables no channel, so the "
-            "sync has no target to derive for: the same sync without that work.",
+            "was derived from it. The runs with nothing prepared enable no channel, so the "
+            "sync has no target to derive for: the same syncs (a first one, then one into "
+            "its data dir) without that work.",
             "",
             self.table(),
             "",
             *([f"**What preparing costs.** At concurrency {last.concurrency}: "
                f"{last.sync_cpu_s:.1f} s of the sync's CPU and {last.wall_s:.1f} s of wall "
                f"time, against {bare.sync_cpu_s:.1f} s and {bare.wall_s:.1f} s with nothing "
-               f"to prepare, in the same run.", ""] if bare is not None else []),
+               f"to prepare, in the same run." + (
+                   f" A later sync of the same catalogue, into the data dir of the one before "
+                   f"(what a scheduled refresh does): {again.sync_cpu_s:.1f} s of CPU and "
+                   f"{again.wall_s:.1f} s of wall time, against {bare_again.sync_cpu_s:.1f} s "
+                   f"and {bare_again.wall_s:.1f} s with nothing to prepare."
+                   if again is not None and bare_again is not None else ""), ""]
+              if bare is not None else []),
             f"**Memory.** Peak RSS of the sync process: {peak:.0f} MB at most, {verdict} the "
             f"{RSS_LIMIT_MB} MB the issue allows. It is the process's own high-water mark "
             "(VmHWM, read by a small wrapper in the child at exit). `ru_maxrss` is not used: "
@@ -299,11 +309,13 @@ def run_benchmark(*, products: int, latency: float, categories: int = 300, order
                         totals={"products": products}, max_page_size=SHOP_MAX_PAGE_SIZE,
                         latency=latency) as shop:
             last: Path | None = None
-            # The last concurrency twice more: again into its data dir, and with nothing
-            # to prepare (no channel enabled), the baseline of what preparing costs.
-            for concurrency in [*concurrencies, 0, -1]:
-                again, prepare = concurrency == 0, concurrency != -1
-                concurrency = concurrencies[-1] if concurrency <= 0 else concurrency
+            # The last concurrency three times more: again into its data dir, then with
+            # nothing to prepare (no channel enabled) into a fresh one and again into that:
+            # the baselines of what preparing costs a first and a later sync.
+            top = concurrencies[-1]
+            plan = [*((c, False, True) for c in concurrencies), (top, True, True),
+                    (top, False, False), (top, True, False)]
+            for concurrency, again, prepare in plan:
                 log(f"sync with concurrency {concurrency}{' again' if again else ''}"
                     f"{'' if prepare else ', nothing prepared'} ...")
                 run, last = _run_sync(shop, concurrency, base, last if again else None,

@@ -64,9 +64,10 @@ def test_sync_benchmark_runs_and_stores_every_item(tmp_path):
     result = run_benchmark(products=600, latency=0.0, categories=120, orders=30,
                            concurrencies=(1, 4), work_dir=tmp_path)
     assert [(run.concurrency, run.again, run.prepared) for run in result.runs] == \
-        [(1, False, True), (4, False, True), (4, True, True), (4, False, False)]
+        [(1, False, True), (4, False, True), (4, True, True), (4, False, False),
+         (4, True, False)]
     # every product prepared, except where no channel is enabled
-    assert [run.forms for run in result.runs] == [600, 600, 600, 0]
+    assert [run.forms for run in result.runs] == [600, 600, 600, 0, 0]
     expected = {"products": 600, "categories": 120, "orders": 30}
     for run in result.runs:
         assert run.stored == expected
@@ -80,6 +81,8 @@ def test_sync_benchmark_runs_and_stores_every_item(tmp_path):
     assert "| baseline | 1 |" in text and "| concurrent | 4 |" in text
     assert "| again, same data dir | 4 |" in text
     assert "| concurrent, nothing prepared (no channel enabled) | 4 |" in text
+    assert "| again, same data dir, nothing prepared | 4 |" in text
+    assert "A later sync of the same catalogue" in text
     assert "0 ms" in text
 
 

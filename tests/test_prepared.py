@@ -362,3 +362,49 @@ def test_a_second_sync_keeps_the_forms_of_what_did_not_change(tmp_path, monkeypa
     without_forms(cfg)
     build_feeds(cfg, now=NOW, force=True)
     assert feeds_of(cfg) == from_forms
+
+
+def forms_of(store: Store) -> list[Any]:
+    keys = store.prepared_keys()
+    assert keys  # a form for every product
+    return list(store.iter_prepared_rows(keys, (1 << len(keys)) - 1, micros_now(NOW)))
+
+
+def test_forms_kept_in_place_equal_those_of_a_sync_from_scratch(tmp_path):
+    # The second sync brings the live forms up to date in place: a product gone, one
+    # changed, one new, a plain product turned variant, a variant whose parent changed,
+    # one sent twice (its last copy counts) must end as a first sync would make them.
+    cfg = demo_cfg(tmp_path)
+    parent = {**copy.deepcopy(HANDMADE), "id": 30000, "is_parent": True}
+    children = [{**copy.deepcopy(HANDMADE), "id": 30000 + n, "parent": 30000,
+                 "article_number": f"C-{n}", "name": {"sv": ""}} for n in (1, 2)]
+    plain = [HANDMADE | {"id": 20000 + n, "article_number": f"X-{n}"} for n in range(8)]
+    fill(cfg, NOW, products=[*plain, parent, *children], categories=[], orders=[])
+    second = [plain[1] | {"price": 55}, *plain[2:6], plain[6] | {"parent": 30000},
+              plain[7] | {"price": 77}, plain[7],
+              HANDMADE | {"id": 20100, "article_number": "NEW"},
+              parent | {"name": {"sv": "Ny förälder"}}, *children,
+              plain[5] | {"price": 99}]  # kept on the first page, changed on the last
+    store = fill(cfg, NOW, products=second, categories=[], orders=[])
+    fresh = demo_cfg(tmp_path / "fresh")
+    assert forms_of(store) == forms_of(fill(fresh, NOW, products=second, categories=[],
+                                            orders=[]))
+    with sqlite3.connect(store.path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert not {t for t in tables if t.startswith("new_")}
+
+
+def test_a_sync_that_fails_at_commit_leaves_the_forms_as_they_were(tmp_path, monkeypatch):
+    cfg = demo_cfg(tmp_path)
+    plain = [HANDMADE | {"id": 20000 + n, "article_number": f"X-{n}"} for n in range(4)]
+    store = fill(cfg, NOW, products=plain, categories=[], orders=[])
+    before = forms_of(store)
+
+    def fail(*_args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Store, "_insert_record", staticmethod(fail))
+    with pytest.raises(Exception, match="disk I/O error"):
+        fill(cfg, NOW, products=[plain[0] | {"price": 1}, plain[1]], categories=[], orders=[])
+    monkeypatch.undo()
+    assert forms_of(store) == before and store.counts()["products"] == 4

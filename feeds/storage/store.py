@@ -2,7 +2,9 @@
 
 A sync writes a whole new snapshot inside one transaction, or nothing: the
 new rows go to staging tables that replace the live ones only at commit, so a
-failed sync leaves the previous snapshot exactly as it was. WAL mode lets the
+failed sync leaves the previous snapshot exactly as it was (the prepared forms,
+brought up to date in place when their keys stay the same, are written in the
+same transaction). WAL mode lets the
 server read the old snapshot while a sync writes the next. Raw JSON is kept,
 so the mapping can be corrected without a re-sync.
 """
@@ -50,9 +52,12 @@ CREATE TABLE new_orders (id TEXT PRIMARY KEY, order_date INTEGER, raw TEXT NOT N
 CREATE TABLE new_prepared (id INTEGER PRIMARY KEY, targets INTEGER NOT NULL,
                            valid_from INTEGER, valid_until INTEGER, form BLOB NOT NULL);
 CREATE TABLE new_prepared_keys (n INTEGER PRIMARY KEY, key TEXT NOT NULL);
+CREATE TABLE new_kept (id INTEGER PRIMARY KEY);
 """
 MAX_MASK_BITS = 62  # a prepared form's mask is a SQLite integer: one bit per key
 _TABLES = ("products", "categories", "orders", "prepared", "prepared_keys")
+# Brought up to date in place when a sync prepares under the live keys (`_prepare_rest`).
+_PREPARED_TABLES = ("prepared", "prepared_keys")
 # (form, mask, valid from, valid until) of a product decoded from its stored JSON, and of
 # its parent's or None (`feeds.vendre.prepared.Preparer.prepare`).
 Prepare = Callable[[Any, Any], tuple[bytes, int, int | None, int | None]]
@@ -171,57 +176,76 @@ class SnapshotWriter:
             prepare = self._prepare
             plain = [row for row in rows if row[1] is None]
             kept = self._kept(plain)
+            fresh = [row for row in plain if row[0] not in kept]
+            if kept:  # a product sent twice: its last copy decides (a fresh form made
+                # since replaces a kept one in `_prepare_rest`)
+                self._conn.executemany("INSERT OR IGNORE INTO new_kept VALUES (?)",
+                                       [(vid,) for vid in kept])
+                self._delete("new_prepared", kept)
             self._conn.executemany(
-                _PREPARED, [kept.get(row[0]) or _prepared_row(row[0], prepare(decode(row[4]),
-                                                                              None))
-                            for row in plain])
+                _PREPARED, [_prepared_row(row[0], prepare(decode(row[4]), None))
+                            for row in fresh])
         self.counts["products"] += len(rows)
         return len(rows)
 
-    def _kept(self, rows: list[tuple[Any, ...]]) -> dict[int, tuple[Any, ...]]:
-        """The live prepared rows of those of `rows` (products without a parent) whose
-        stored JSON is the same in the live snapshot."""
+    def _delete(self, table: str, ids: set[int]) -> None:
+        self._conn.execute(f"DELETE FROM {table} WHERE id IN ({','.join('?' * len(ids))})",
+                           list(ids))
+
+    def _kept(self, rows: list[tuple[Any, ...]]) -> set[int]:
+        """The ids of those of `rows` (products without a parent) whose stored JSON is the
+        same in the live snapshot, which holds their prepared form."""
         if not self._keep or not rows:
-            return {}
+            return set()
         texts = {row[0]: row[4] for row in rows}
-        return {vid: (vid, mask, since, until, form) for vid, raw, mask, since, until, form
-                in self._conn.execute(
-                    "SELECT o.id, o.raw, x.targets, x.valid_from, x.valid_until, x.form "
-                    "FROM products o JOIN prepared x ON x.id = o.id WHERE o.parent IS NULL "
-                    f"AND o.id IN ({','.join('?' * len(texts))})", list(texts))
+        return {vid for vid, raw in self._conn.execute(
+                    "SELECT o.id, o.raw FROM products o JOIN prepared x ON x.id = o.id "
+                    f"WHERE o.parent IS NULL AND o.id IN ({','.join('?' * len(texts))})",
+                    list(texts))
                 if raw == texts[vid]}
 
-    def _prepare_rest(self) -> None:
+    def _prepare_rest(self) -> bool:
         """The prepared forms not made as products came: variants (their parent may come
         later, or again; kept where neither changed), and any product staged before
-        `prepare_with`."""
+        `prepare_with`. True when the live table of forms was brought up to date in place
+        (the same keys: the forms kept are not written again), False when `new_prepared`
+        is the table that replaces it."""
         prepare = self._prepare
         if prepare is None:
-            return
-        self._conn.execute("DELETE FROM new_prepared WHERE id IN "
-                           "(SELECT id FROM new_products WHERE parent IS NOT NULL)")
+            return False
+        conn = self._conn
+        variants = "(SELECT id FROM new_products WHERE parent IS NOT NULL)"
+        conn.execute(f"DELETE FROM new_prepared WHERE id IN {variants}")
+        target = "new_prepared"
         if self._keep:
-            self._conn.execute(
-                "INSERT INTO new_prepared SELECT c.id, x.targets, x.valid_from, "
-                "x.valid_until, x.form FROM new_products c "
+            conn.execute(f"DELETE FROM new_kept WHERE id IN {variants}")
+            conn.execute(
+                "INSERT OR IGNORE INTO new_kept SELECT c.id FROM new_products c "
                 "JOIN products o ON o.id = c.id AND o.parent IS c.parent AND o.raw = c.raw "
                 "JOIN prepared x ON x.id = c.id "
                 "LEFT JOIN new_products np ON np.id = c.parent "
                 "LEFT JOIN products op ON op.id = o.parent "
                 "WHERE c.parent IS NOT NULL AND np.raw IS op.raw")
+            # The live forms of what changed or went go; the new ones join those kept.
+            conn.execute("DELETE FROM prepared WHERE id NOT IN (SELECT id FROM new_kept)")
+            conn.execute("INSERT OR REPLACE INTO prepared SELECT * FROM new_prepared")
+            target = "prepared"
         last = None
-        while rows := self._conn.execute(  # a few hundred at a time: memory stays flat
+        while rows := conn.execute(  # a few hundred at a time: memory stays flat
                 "SELECT c.id, c.raw, p.raw FROM new_products c LEFT JOIN new_products p "
                 "ON p.id = c.parent WHERE (?1 IS NULL OR c.id > ?1) "
-                "AND c.id NOT IN (SELECT id FROM new_prepared) ORDER BY c.id LIMIT 500",
+                f"AND c.id NOT IN (SELECT id FROM {target}) ORDER BY c.id LIMIT 500",
                 (last,)).fetchall():
-            self._conn.executemany(
-                _PREPARED, [_prepared_row(vid, prepare(decode(raw),
-                                                       decode(parent) if parent else None))
-                            for vid, raw, parent in rows])
+            conn.executemany(
+                f"INSERT OR REPLACE INTO {target} VALUES (?,?,?,?,?)",
+                [_prepared_row(vid, prepare(decode(raw), decode(parent) if parent else None))
+                 for vid, raw, parent in rows])
             last = rows[-1][0]
-        self._conn.executemany("INSERT INTO new_prepared_keys VALUES (?,?)",
-                               enumerate(self._prepared_keys))
+        if target == "prepared":
+            return True
+        conn.executemany("INSERT INTO new_prepared_keys VALUES (?,?)",
+                         enumerate(self._prepared_keys))
+        return False
 
     def staged_categories(self) -> list[dict[str, Any]]:
         """The categories staged so far, as a build of this snapshot will read them."""
@@ -365,10 +389,14 @@ class Store:
         added, removed, changed = writer.diff()
         if not writer.orders_replaced:
             writer.carry_stored_orders()
-        writer._prepare_rest()
+        in_place = writer._prepare_rest()
         for table in _TABLES:
+            if in_place and table in _PREPARED_TABLES:
+                conn.execute(f"DROP TABLE new_{table}")
+                continue
             conn.execute(f"DROP TABLE {table}")
             conn.execute(f"ALTER TABLE new_{table} RENAME TO {table}")
+        conn.execute("DROP TABLE new_kept")
         conn.execute("CREATE INDEX products_article ON products(article_number)")
         record = SyncRecord(started_at, datetime.now(UTC), True, added=added, removed=removed,
                             changed=changed, warnings=tuple(writer.warnings),
