@@ -408,3 +408,34 @@ def test_a_sync_that_fails_at_commit_leaves_the_forms_as_they_were(tmp_path, mon
         fill(cfg, NOW, products=[plain[0] | {"price": 1}, plain[1]], categories=[], orders=[])
     monkeypatch.undo()
     assert forms_of(store) == before and store.counts()["products"] == 4
+
+
+def test_a_later_sync_makes_again_the_forms_whose_time_has_passed(tmp_path, monkeypatch):
+    # A backorder's estimated date moves on every day and a sale ends: kept as they were,
+    # their forms would no longer be valid at any build after them, and every build would
+    # derive those products from the JSON.
+    cfg = demo_cfg(tmp_path)
+    plain = [HANDMADE | {"id": 20000 + n, "article_number": f"X-{n}"} for n in range(4)]
+    timed = [HANDMADE | change | {"id": 21000 + n, "article_number": f"T-{n}"}
+             for n, change in enumerate((TIMED[2], TIMED[4]))]
+    parent = {**copy.deepcopy(HANDMADE), "id": 30000, "is_parent": True}
+    timed += [parent, {**copy.deepcopy(HANDMADE), **TIMED[2], "id": 30001, "parent": 30000,
+                       "article_number": "C-1", "name": {"sv": ""}}]
+    store = fill(cfg, NOW, products=[*plain, *timed], categories=[], orders=[])
+    keys = store.prepared_keys()
+    later = NOW + timedelta(days=40)
+    stale = list(store.iter_prepared_rows(keys, 1, micros_now(later)))
+    assert [form is None for form, _, _ in stale] == [False] * 4 + [True] * 2 + [False, True]
+    prepared_ids: list[int] = []
+    real = Preparer.prepare
+
+    def counted(self, raw, parent=None):
+        prepared_ids.append(raw["id"])
+        return real(self, raw, parent)
+
+    monkeypatch.setattr(Preparer, "prepare", counted)
+    fill(cfg, later, products=[*plain, *timed], categories=[], orders=[])
+    assert sorted(prepared_ids) == [21000, 21001, 30001]
+    assert store.prepared_keys() == keys
+    assert all(form is not None for form, _, _ in
+               store.iter_prepared_rows(keys, 1, micros_now(later)))

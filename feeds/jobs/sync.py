@@ -27,7 +27,7 @@ from feeds.storage.layout import Layout
 from feeds.storage.lock import SNAPSHOT, held
 from feeds.storage.store import SnapshotWriter, Store, SyncRecord
 from feeds.vendre.parse import order_key, parse_category, parse_order
-from feeds.vendre.prepared import Preparer
+from feeds.vendre.prepared import Preparer, micros_now
 
 __all__ = ["PageSource", "prepare_products", "run_sync", "sync_shop"]
 
@@ -112,7 +112,7 @@ def prepare_products(cfg: Config, writer: SnapshotWriter, now: datetime) -> None
     categories = {c.id: c for c in map(parse_category, writer.staged_categories())}
     preparer = Preparer(list(derive_contexts(cfg, specs, categories, now).values()))
     if preparer:
-        writer.prepare_with(preparer.keys, preparer.prepare)
+        writer.prepare_with(preparer.keys, preparer.prepare, micros_now(now))
 
 
 class _Deadline:

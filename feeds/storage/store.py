@@ -131,6 +131,9 @@ def _column_text(value: Any) -> str:
 
 
 _PREPARED = "INSERT OR REPLACE INTO new_prepared VALUES (?,?,?,?,?)"
+# A live form `x` valid at the sync's clock (the first parameter), as a build judges it.
+_VALID_AT = "(x.valid_from IS NULL OR x.valid_from <= ?1) " \
+    "AND (x.valid_until IS NULL OR ?1 < x.valid_until)"
 
 
 def _prepared_row(vendre_id: int, prepared: tuple[bytes, int, int | None, int | None]
@@ -154,15 +157,20 @@ class SnapshotWriter:
         self.orders_since: datetime | None = None  # the window kept when orders carry over
         self._prepare: Prepare | None = None
         self._prepared_keys: tuple[str, ...] = ()
+        self._valid_at = 0
         self._keep = False
 
-    def prepare_with(self, keys: Sequence[str], prepare: Prepare) -> None:
+    def prepare_with(self, keys: Sequence[str], prepare: Prepare, valid_at: int) -> None:
         """Store a prepared form of every product of this snapshot next to its JSON:
         `prepare(raw, parent)` gives it (raw and parent decoded from the stored JSON, as
         a build reads them), filed under `keys` (bit n of its mask: `keys[n]`). Where the
         live snapshot's forms were filed under the same keys, a product whose JSON (and
-        its parent's) did not change keeps its form: it would derive the same."""
+        its parent's) did not change keeps its form: it would derive the same, as long as
+        the form is valid at `valid_at` (the sync's clock, in the unit of the forms'
+        validity); one whose time has passed (a backorder's estimated date moves on every
+        day) is made again, else every build would derive it from the JSON."""
         self._prepare, self._prepared_keys = prepare, tuple(keys)
+        self._valid_at = valid_at
         live = tuple(k for (k,) in self._conn.execute(
             "SELECT key FROM prepared_keys ORDER BY n"))
         self._keep = bool(keys) and live == self._prepared_keys
@@ -200,8 +208,9 @@ class SnapshotWriter:
         texts = {row[0]: row[4] for row in rows}
         return {vid for vid, raw in self._conn.execute(
                     "SELECT o.id, o.raw FROM products o JOIN prepared x ON x.id = o.id "
-                    f"WHERE o.parent IS NULL AND o.id IN ({','.join('?' * len(texts))})",
-                    list(texts))
+                    f"AND {_VALID_AT} WHERE o.parent IS NULL "
+                    f"AND o.id IN ({','.join('?' * len(texts))})",
+                    [self._valid_at, *texts])
                 if raw == texts[vid]}
 
     def _prepare_rest(self) -> bool:
@@ -222,10 +231,10 @@ class SnapshotWriter:
             conn.execute(
                 "INSERT OR IGNORE INTO new_kept SELECT c.id FROM new_products c "
                 "JOIN products o ON o.id = c.id AND o.parent IS c.parent AND o.raw = c.raw "
-                "JOIN prepared x ON x.id = c.id "
+                f"JOIN prepared x ON x.id = c.id AND {_VALID_AT} "
                 "LEFT JOIN new_products np ON np.id = c.parent "
                 "LEFT JOIN products op ON op.id = o.parent "
-                "WHERE c.parent IS NOT NULL AND np.raw IS op.raw")
+                "WHERE c.parent IS NOT NULL AND np.raw IS op.raw", (self._valid_at,))
             # The live forms of what changed or went go; the new ones join those kept.
             conn.execute("DELETE FROM prepared WHERE id NOT IN (SELECT id FROM new_kept)")
             conn.execute("INSERT OR REPLACE INTO prepared SELECT * FROM new_prepared")
