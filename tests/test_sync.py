@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 
 import pytest
 
+from feeds.demo.catalog import demo_orders
 from feeds.errors import IncompleteSync, VendreResponseError
 from feeds.jobs.sync import run_sync
 from feeds.progress import make_progress
 from feeds.storage.store import Store
 from tests.conftest import NOW, make_config
+from tests.feedkit import demo_cfg, fill
 
 
 class Pages:
@@ -147,3 +151,22 @@ def test_reads_inside_reading_share_one_connection_of_their_own_thread(tmp_path,
     assert len(opened) == 3  # the held one, the stream's and the other thread's
     store.product(1)
     assert len(opened) == 4  # outside the block: a connection per read again
+
+
+def test_a_new_snapshot_leaves_no_trace_of_the_orders_it_replaced(tmp_path):
+    # Orders carry customers' data: the pages the old ones held are overwritten, whatever
+    # the SQLite library's default (Debian's overwrites everything, upstream's nothing).
+    cfg = demo_cfg(tmp_path)
+    orders = sorted(demo_orders(NOW), key=lambda o: o.get("date_added", 0), reverse=True)
+    secret = "kund-som-slutat@example.com"
+    orders[0] = {**orders[0], "customer": {**orders[0]["customer"], "email": secret}}
+    store = fill(cfg, NOW, orders=orders)
+    assert secret.encode() in store_bytes(store)  # the search would find it
+    fill(cfg, NOW, orders=orders[1:])
+    assert secret.encode() not in store_bytes(store)
+
+
+def store_bytes(store: Store) -> bytes:
+    with closing(sqlite3.connect(store.path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return b"".join(p.read_bytes() for p in store.path.parent.glob("catalog.sqlite3*"))

@@ -58,6 +58,12 @@ MAX_MASK_BITS = 62  # a prepared form's mask is a SQLite integer: one bit per ke
 _TABLES = ("products", "categories", "orders", "prepared", "prepared_keys")
 # Brought up to date in place when a sync prepares under the live keys (`_prepare_rest`).
 _PREPARED_TABLES = ("prepared", "prepared_keys")
+# The tables holding people's data: the pages a new snapshot frees of them are overwritten
+# with zeros (SQLite's secure_delete), whatever the library's default. The catalogue's are
+# not: Debian builds SQLite with secure_delete on, and zeroing the previous snapshot's
+# products doubled the CPU of a later sync's commit (about 2 s per 100,000 products,
+# measured; BENCHMARKS.md) for data that is public on the shop and reused by the next sync.
+_PERSONAL = frozenset({"orders"})
 # (form, mask, valid from, valid until) of a product decoded from its stored JSON, and of
 # its parent's or None (`feeds.vendre.prepared.Preparer.prepare`).
 Prepare = Callable[[Any, Any], tuple[bytes, int, int | None, int | None]]
@@ -403,6 +409,8 @@ class Store:
             if in_place and table in _PREPARED_TABLES:
                 conn.execute(f"DROP TABLE new_{table}")
                 continue
+            overwrite = "ON" if table in _PERSONAL else "OFF"
+            conn.execute(f"PRAGMA secure_delete = {overwrite}")
             conn.execute(f"DROP TABLE {table}")
             conn.execute(f"ALTER TABLE new_{table} RENAME TO {table}")
         conn.execute("DROP TABLE new_kept")
