@@ -243,7 +243,9 @@ class SnapshotWriter:
                 "WHERE c.parent IS NOT NULL AND np.raw IS op.raw", (self._valid_at,))
             # The live forms of what changed or went go; the new ones join those kept.
             conn.execute("DELETE FROM prepared WHERE id NOT IN (SELECT id FROM new_kept)")
-            conn.execute("INSERT OR REPLACE INTO prepared SELECT * FROM new_prepared")
+            columns = "id, targets, valid_from, valid_until, form"
+            conn.execute(f"INSERT OR REPLACE INTO prepared ({columns}) "
+                         f"SELECT {columns} FROM new_prepared")
             target = "prepared"
         last = None
         while rows := conn.execute(  # a few hundred at a time: memory stays flat
