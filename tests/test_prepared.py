@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from feeds.core.ids import IdField
 from feeds.core.model import Category
+from feeds.errors import StoreError
 from feeds.pipeline.plan import feed_specs, shared_inputs
 from feeds.pipeline.run import build_feeds, pass_job
 from feeds.storage.layout import Layout
@@ -404,7 +405,7 @@ def test_a_sync_that_fails_at_commit_leaves_the_forms_as_they_were(tmp_path, mon
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(Store, "_insert_record", staticmethod(fail))
-    with pytest.raises(Exception, match="disk I/O error"):
+    with pytest.raises(StoreError, match="disk I/O error"):
         fill(cfg, NOW, products=[plain[0] | {"price": 1}, plain[1]], categories=[], orders=[])
     monkeypatch.undo()
     assert forms_of(store) == before and store.counts()["products"] == 4

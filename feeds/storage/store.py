@@ -1,12 +1,11 @@
 """The local store: one SQLite file holding the last complete snapshot of the shop.
 
 A sync writes a whole new snapshot inside one transaction, or nothing: the
-new rows go to staging tables that replace the live ones only at commit, so a
-failed sync leaves the previous snapshot exactly as it was (the prepared forms,
-brought up to date in place when their keys stay the same, are written in the
-same transaction). WAL mode lets the
-server read the old snapshot while a sync writes the next. Raw JSON is kept,
-so the mapping can be corrected without a re-sync.
+new rows go to staging tables that replace the live ones only at commit (the
+prepared forms, when their keys stay the same, are brought up to date in place
+within that transaction), so a failed sync leaves the previous snapshot exactly
+as it was. WAL mode lets the server read the old snapshot while a sync writes
+the next. Raw JSON is kept, so the mapping can be corrected without a re-sync.
 """
 
 from __future__ import annotations
@@ -61,8 +60,9 @@ _PREPARED_TABLES = ("prepared", "prepared_keys")
 # The tables holding people's data: the pages a new snapshot frees of them are overwritten
 # with zeros (SQLite's secure_delete), whatever the library's default. The catalogue's are
 # not: Debian builds SQLite with secure_delete on, and zeroing the previous snapshot's
-# products doubled the CPU of a later sync's commit (about 2 s per 100,000 products,
-# measured; BENCHMARKS.md) for data that is public on the shop and reused by the next sync.
+# products added about 2 s of CPU per 100,000 products to every later sync's commit
+# (measured; BENCHMARKS.md), for data that is public on the shop and that the next sync
+# overwrites anyway.
 _PERSONAL = frozenset({"orders"})
 # (form, mask, valid from, valid until) of a product decoded from its stored JSON, and of
 # its parent's or None (`feeds.vendre.prepared.Preparer.prepare`).
