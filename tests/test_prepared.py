@@ -401,14 +401,22 @@ def test_a_sync_that_fails_at_commit_leaves_the_forms_as_they_were(tmp_path, mon
     store = fill(cfg, NOW, products=plain, categories=[], orders=[])
     before = forms_of(store)
 
-    def fail(*_args):
-        raise sqlite3.OperationalError("disk I/O error")
+    record = Store._insert_record
+    calls: list[bool] = []
 
-    monkeypatch.setattr(Store, "_insert_record", staticmethod(fail))
+    def fail_once(conn, r):  # the commit's record fails; recording the failure works
+        calls.append(r.ok)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        record(conn, r)
+
+    monkeypatch.setattr(Store, "_insert_record", staticmethod(fail_once))
     with pytest.raises(StoreError, match="disk I/O error"):
         fill(cfg, NOW, products=[plain[0] | {"price": 1}, plain[1]], categories=[], orders=[])
     monkeypatch.undo()
+    assert calls == [True, False]  # the in-place update had run when the commit failed
     assert forms_of(store) == before and store.counts()["products"] == 4
+    assert not store.syncs(limit=1)[0].ok
 
 
 def test_a_later_sync_makes_again_the_forms_whose_time_has_passed(tmp_path, monkeypatch):
