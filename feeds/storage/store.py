@@ -406,6 +406,7 @@ class Store:
         added, removed, changed = writer.diff()
         if not writer.orders_replaced:
             writer.carry_stored_orders()
+        conn.execute("PRAGMA secure_delete = OFF")  # forms of the catalogue (`_PERSONAL`)
         in_place = writer._prepare_rest()
         for table in _TABLES:
             if in_place and table in _PREPARED_TABLES:
