@@ -329,6 +329,19 @@ def test_a_store_with_a_form_missing_is_read_from_the_json(tmp_path):
     assert store.prepared_keys() == ()
 
 
+def count_prepared(monkeypatch: Any) -> list[int]:
+    """The ids of the products prepared from now on, in order."""
+    prepared: list[int] = []
+    real = Preparer.prepare
+
+    def counted(self: Preparer, raw: Any, parent: Any = None) -> Any:
+        prepared.append(raw["id"])
+        return real(self, raw, parent)
+
+    monkeypatch.setattr(Preparer, "prepare", counted)
+    return prepared
+
+
 def test_a_second_sync_keeps_the_forms_of_what_did_not_change(tmp_path, monkeypatch):
     cfg = demo_cfg(tmp_path)
     parent = {**copy.deepcopy(HANDMADE), "id": 30000, "is_parent": True}
@@ -338,14 +351,7 @@ def test_a_second_sync_keeps_the_forms_of_what_did_not_change(tmp_path, monkeypa
     store = fill(cfg, NOW, products=[*plain, parent, *children], categories=[], orders=[])
     keys = store.prepared_keys()
     first = list(store.iter_prepared_rows(keys, 1, micros_now(NOW)))
-    prepared: list[int] = []
-    real = Preparer.prepare
-
-    def counted(self, raw, parent=None):
-        prepared.append(raw["id"])
-        return real(self, raw, parent)
-
-    monkeypatch.setattr(Preparer, "prepare", counted)
+    prepared = count_prepared(monkeypatch)
     fill(cfg, NOW, products=[*plain[:5], plain[5] | {"price": 55},
                              parent | {"name": {"sv": "Ny förälder"}}, *children],
          categories=[], orders=[])
@@ -435,14 +441,7 @@ def test_a_later_sync_makes_again_the_forms_whose_time_has_passed(tmp_path, monk
     later = NOW + timedelta(days=40)
     stale = list(store.iter_prepared_rows(keys, 1, micros_now(later)))
     assert [form is None for form, _, _ in stale] == [False] * 4 + [True] * 2 + [False, True]
-    prepared_ids: list[int] = []
-    real = Preparer.prepare
-
-    def counted(self, raw, parent=None):
-        prepared_ids.append(raw["id"])
-        return real(self, raw, parent)
-
-    monkeypatch.setattr(Preparer, "prepare", counted)
+    prepared_ids = count_prepared(monkeypatch)
     fill(cfg, later, products=[*plain, *timed], categories=[], orders=[])
     assert sorted(prepared_ids) == [21000, 21001, 30001]
     assert store.prepared_keys() == keys
