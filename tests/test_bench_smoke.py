@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from stdnum import ean
 
 from bench import server_load, synthetic
 from bench.common import machine_info, machine_line, write_section
+from bench.sqlite_replace import replace_rounds
 from bench.sync_bench import run_benchmark
 from feeds.vendre.parse import parse_order
 
@@ -176,3 +178,13 @@ def test_s3_requests_bench_counts_a_quiet_round_as_listings_and_the_status_page(
     assert everything.requests["PUT"] == everything.objects == first.objects
     assert 1 < changed.requests["PUT"] <= changed.objects
     assert "| no change" in s3_requests.markdown([first, quiet, everything, changed], 300, "x")
+
+
+def test_sqlite_replace_benchmark_runs(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    rounds = replace_rounds(path, rows=300, rounds=2, secure_delete=False)
+    assert len(rounds) == 2 and all(0 <= inserted <= whole for inserted, whole in rounds)
+    with sqlite3.connect(path) as conn:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master")]
+        assert tables == ["products"]
+        assert conn.execute("SELECT count(*) FROM products").fetchone()[0] == 300

@@ -191,24 +191,21 @@ class SnapshotWriter:
             plain = [row for row in rows if row[1] is None]
             kept = self._kept(plain)
             fresh = [row for row in plain if row[0] not in kept]
-            if kept:  # a product sent twice: its last copy decides (a fresh form made
-                # since replaces a kept one in `_prepare_rest`)
+            if kept:  # not written again; a product sent twice is as its last copy says
                 self._conn.executemany("INSERT OR IGNORE INTO new_kept VALUES (?)",
                                        [(vid,) for vid in kept])
-                self._delete("new_prepared", kept)
+                self._conn.execute("DELETE FROM new_prepared WHERE id IN "
+                                   f"({','.join('?' * len(kept))})", list(kept))
             self._conn.executemany(
                 _PREPARED, [_prepared_row(row[0], prepare(decode(row[4]), None))
                             for row in fresh])
         self.counts["products"] += len(rows)
         return len(rows)
 
-    def _delete(self, table: str, ids: set[int]) -> None:
-        self._conn.execute(f"DELETE FROM {table} WHERE id IN ({','.join('?' * len(ids))})",
-                           list(ids))
-
     def _kept(self, rows: list[tuple[Any, ...]]) -> set[int]:
         """The ids of those of `rows` (products without a parent) whose stored JSON is the
-        same in the live snapshot, which holds their prepared form."""
+        same in the live snapshot, which holds their prepared form, valid at the sync's
+        clock (a fresh form made on a later page replaces a kept one in `_prepare_rest`)."""
         if not self._keep or not rows:
             return set()
         texts = {row[0]: row[4] for row in rows}
