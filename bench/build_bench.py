@@ -15,16 +15,20 @@ own child process on that snapshot:
   cores, as users run it);
 - the same build in one process (`bench.build_once --in-process`), to show what
   the second core buys;
-- `vendre-feeds build google meta criteo --force` (one pass, three files).
+- `vendre-feeds build google meta criteo --force` (one pass, three files);
+- Google alone and the three feeds again on a copy of the snapshot without the
+  forms the sync prepares: each product decoded and derived from its JSON, as the
+  first build after an upgrade that changed the parser does.
 
 Reported: the median of each figure over the rounds, the ratio of the baseline's
 wall time to Google's (the goal is at least 1.0: as fast as the writer), the
-ratio of three channels to Google alone (the goal is at most 1.5), each
+ratio of three channels to Google alone (the goal is at most 1.5), both with and
+without the prepared forms, each
 process's own peak RSS (VmHWM; the build's child process sampled every 0.2 s)
 and CPU time (of the whole process tree). With `--big`, the baseline and the
-Google build again on a snapshot of that many products (the goals: 1.0 again,
-peak memory flat, and how far from 30 s). Last, the CPU split of one in-process
-build (`bench.build_profile`).
+Google build, with and without the forms, again on a snapshot of that many
+products (the goals: 1.0 again, peak memory flat, and how far from 30 s). Last,
+the CPU split of one in-process build (`bench.build_profile`).
 """
 
 from __future__ import annotations
@@ -54,9 +58,10 @@ __all__ = ["Figure", "fill_store", "main", "markdown", "measure"]
 
 BATCH = 5000
 THREE = ("google", "meta", "criteo")
-BASELINE, GOOGLE, ONE_PROCESS, THREE_CHANNELS, FROM_JSON = \
-    "baseline", "google", "google, one process", "google, meta, criteo", \
-    "google, from the JSON (no prepared forms)"
+BASELINE, GOOGLE, ONE_PROCESS, THREE_CHANNELS = \
+    "baseline", "google", "google, one process", "google, meta, criteo"
+FROM_JSON, THREE_FROM_JSON = "google, from the JSON (no prepared forms)", \
+    "google, meta, criteo, from the JSON"
 GOAL_RATIO, GOAL_THREE, GOAL_BIG_S, GOAL_PEAK_MB = 1.0, 1.5, 30.0, 100.0
 
 
@@ -171,6 +176,8 @@ def _runners(work: Path, config: Path, *, one_process: bool, three: bool,
         runners[THREE_CHANNELS] = build(*THREE)
     if from_json is not None:
         runners[FROM_JSON] = build("google", config=from_json, data="json")
+        if three:
+            runners[THREE_FROM_JSON] = build(*THREE, config=from_json, data="json")
     return runners
 
 
@@ -275,7 +282,10 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
         lines.append(f"- Without the forms the sync prepares (the first build after an "
                      f"upgrade that changed the parser, or a store synced by an older "
                      f"version): the baseline's wall time / the build's = "
-                     f"{ratio(small, BASELINE, FROM_JSON):.2f}x.")
+                     f"**{ratio(small, BASELINE, FROM_JSON):.2f}x**"
+                     + (f"; three feeds / Google alone = "
+                        f"**{ratio(small, THREE_FROM_JSON, FROM_JSON):.2f}x**"
+                        if THREE_FROM_JSON in small else "") + ".")
     if big is not None:
         g = big[GOOGLE]
         lines += [
@@ -288,6 +298,9 @@ def markdown(small: dict[str, Figure], big: dict[str, Figure] | None,
             f"**{ratio(big, BASELINE, GOOGLE):.2f}x** (goal at least {GOAL_RATIO:.1f}x); "
             f"the build took {g.wall:.1f} s, {g.wall / GOAL_BIG_S:.1f}x the {GOAL_BIG_S:.0f} s "
             "aimed at.",
+            *([f"- Without the forms: the baseline's wall time / the build's = "
+               f"**{ratio(big, BASELINE, FROM_JSON):.2f}x**; the build took "
+               f"{big[FROM_JSON].wall:.1f} s."] if FROM_JSON in big else []),
             f"- Peak RSS per process: {g.peak_mb:.0f} MB (build) and {g.child_peak_mb:.0f} MB "
             f"(child) against {small[GOOGLE].peak_mb:.0f} MB and "
             f"{small[GOOGLE].child_peak_mb:.0f} MB at {products:,} (goal: at most "
@@ -338,8 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work_root = Path(tempfile.mkdtemp(prefix="vendre-feeds-bench-"))
     try:
         small = measure(args.products, work_root, args.rounds)
-        big = measure(args.big, work_root, args.big_rounds, one_process=False, three=False,
-                      from_json=False) \
+        big = measure(args.big, work_root, args.big_rounds, one_process=False, three=False) \
             if args.big else None
         split = profile_split(args.products, work_root)
     finally:

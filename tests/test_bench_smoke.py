@@ -131,13 +131,14 @@ def test_build_benchmark_interleaves_every_figure_and_reports_the_ratios(tmp_pat
     said = []
     figures = bench.measure(400, tmp_path, rounds=2, progress=said.append)
     assert list(figures) == [bench.BASELINE, bench.GOOGLE, bench.ONE_PROCESS,
-                             bench.THREE_CHANNELS, bench.FROM_JSON]
-    assert [line.split(": ")[1].split(" ")[0] for line in said[:5]] == \
-        ["baseline", "google", "google,", "google,", "google,"]  # round 1: each figure once
+                             bench.THREE_CHANNELS, bench.FROM_JSON, bench.THREE_FROM_JSON]
+    assert [line.split(": ")[1].split(" ")[0] for line in said[:6]] == \
+        ["baseline", "google", "google,", "google,", "google,", "google,"]  # each once
     google = figures[bench.GOOGLE].items
     assert google == figures[bench.BASELINE].items == figures[bench.ONE_PROCESS].items \
         == figures[bench.FROM_JSON].items > 300
-    assert figures[bench.THREE_CHANNELS].items > 2 * google  # meta and criteo wrote too
+    assert figures[bench.THREE_CHANNELS].items == figures[bench.THREE_FROM_JSON].items \
+        > 2 * google  # meta and criteo wrote too, the same items with or without the forms
     assert all(len(f.runs) == 2 for f in figures.values())
     split = bench.profile_split(400, tmp_path)
     for name in ("google", "google, meta, criteo"):
@@ -149,6 +150,7 @@ def test_build_benchmark_interleaves_every_figure_and_reports_the_ratios(tmp_pat
     assert "the baseline's wall time / the build's" in text
     assert "| build google, meta, criteo |" in text and "| google, meta, criteo |" in text
     assert "Without the forms the sync prepares" in text
+    assert "three feeds / Google alone = **" in text and "Without the forms: the baseline" in text
     assert list(tmp_path.iterdir()) == []
 
 

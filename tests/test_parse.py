@@ -276,3 +276,38 @@ def test_a_targets_tax_table_replaces_the_shops(tmp_path):
 def test_our_gtin_check_digit_is_gs1s(code):
     """Our check-digit arithmetic (summed as bytes, for speed) against python-stdnum's."""
     assert gtin_check_digit_ok(code) == (ean.calc_check_digit(code[:-1]) == code[-1])
+
+
+# ----------------------------------------------------------------- prices, remembered
+
+
+def test_remembered_prices_keep_each_raw_form_apart():
+    """Prices are computed once per (price, tax class) in a derivation context: 100,
+    100.0 and "100.00" are equal numbers but different Decimals, and a tax class that
+    differs gives its own gross price."""
+    c = ctx()
+    found = [parse_product(product(price=price, tax_class_id=tax), c)
+             for price, tax in ((100, 2), (100.0, 2), ("100.00", 2), (100, 3), (100, 2))]
+    assert [str(p.net_price.amount) for p in found] == ["100", "100.0", "100.00", "100", "100"]
+    assert [str(p.price.amount) for p in found] == ["125.00"] * 3 + ["106.00", "125.00"]
+    fresh = [parse_product(product(price=p, tax_class_id=t), ctx())
+             for p, t in ((100, 2), (100.0, 2), ("100.00", 2), (100, 3), (100, 2))]
+    assert found == fresh
+
+
+def test_remembered_prices_are_bounded_and_stay_right():
+    """Past the pairs it remembers, a context still prices every product right and
+    remembers no more (memory stays flat over a catalogue of distinct prices)."""
+    from feeds.vendre.parse import _PRICES_KEPT
+
+    c = ctx()
+    for n in range(_PRICES_KEPT + 50):
+        p = parse_product(product(price=n + 1, tax_class_id=2), c)
+        assert p.price == Money(Decimal(n + 1) * Decimal("1.25"), "SEK")
+    assert len(c.memo["prices"]) == _PRICES_KEPT
+
+
+def test_a_negative_zero_price_is_not_confused_with_zero():
+    c = ctx()
+    assert str(parse_product(product(price=0.0), c).net_price.amount) == "0.0"
+    assert str(parse_product(product(price=-0.0), c).net_price.amount) == "-0.0"

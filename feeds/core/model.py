@@ -35,6 +35,8 @@ _MODES = {"half_up": ROUND_HALF_UP, "up": ROUND_UP, "down": ROUND_DOWN}
 
 def round_money(amount: Decimal, quantum: Decimal = CENT, mode: str = "half_up") -> Decimal:
     """`amount` rounded to a multiple of `quantum` (0.01, 1, 0.10 ...), half-up by default."""
+    if quantum == CENT:  # every price's first rounding: the same result in one step
+        return amount.quantize(CENT, rounding=_MODES[mode])
     steps = (amount / quantum).quantize(Decimal(1), rounding=_MODES[mode])
     return (steps * quantum).quantize(CENT)
 

@@ -58,6 +58,10 @@ def clean_text(text: str | None) -> str:
     whitespace runs -> one space (for titles, brands and category names)."""
     if not text:
         return ""
+    if text.isprintable() and "<" not in text and "&" not in text:
+        # Most titles and brands: no tag, no entity, and no character XML forbids (those
+        # are not printable), with only plain spaces (every other whitespace is not).
+        return " ".join(text.split()) if "  " in text else text.strip(" ")
     if "<" in text:
         text = _tags(_TAG, " ", _drop_code(text))
     text = html.unescape(text) if "&" in text else text

@@ -518,13 +518,45 @@ def _sale(raw: Mapping[str, Any], net: Decimal, vat: Decimal | None, ctx: Derive
     return Money(pricing.gross(special, vat), pricing.target_currency), start, end
 
 
-def _vat(raw: Mapping[str, Any], ctx: DeriveContext, problems: _Problems) -> Decimal | None:
-    tax_class = raw.get("tax_class_id")
-    vat = ctx.pricing.tax_classes.get(tax_class) if type(tax_class) is int else None
-    if vat is None:
-        problems.add(Severity.ERROR, "price", f"unknown tax class {_show(tax_class)}: add it "
-                     "to [shop] tax_classes", "tax_class_unknown")
-    return vat
+_Prices = tuple[Decimal | None, Decimal | None, Money | None, Money]
+_PRICES_KEPT = 4096  # distinct (price, tax class) pairs remembered per derivation
+
+
+def _prices(raw_price: Any, tax_class: Any, ctx: DeriveContext) -> _Prices:
+    """(net, VAT percent, gross price, net price as Money) of a raw price and tax class;
+    net or VAT None when unusable (the gross price then too).
+
+    Shops price at price points (the 41 products of ../shared's sample shop have 31
+    distinct prices), so the Decimal arithmetic is done once per (price, tax class) and
+    its result, immutable, shared: remembered for the first `_PRICES_KEPT` pairs of a
+    derivation context (a catalogue of distinct prices pays one dict lookup more).
+    """
+    kind = type(raw_price)
+    if (kind is not float and kind is not int and kind is not str) or \
+            type(tax_class) is not int or not raw_price:  # 0.0 == -0.0: both not remembered
+        return _priced(raw_price, tax_class, ctx)
+    memo = ctx.memo.get(_PRICES_KEY)
+    if memo is None:
+        memo = ctx.memo[_PRICES_KEY] = {}
+    key = (kind, raw_price, tax_class)  # 1 == 1.0, but Decimal(1) and Decimal("1.0") differ
+    found = memo.get(key)
+    if found is None:
+        found = _priced(raw_price, tax_class, ctx)
+        if len(memo) < _PRICES_KEPT:
+            memo[key] = found
+    return found
+
+
+_PRICES_KEY = "prices"  # ctx.memo's other keys are tuples (`_categories`)
+
+
+def _priced(raw_price: Any, tax_class: Any, ctx: DeriveContext) -> _Prices:
+    pricing = ctx.pricing
+    net = _decimal(raw_price)
+    vat = pricing.tax_classes.get(tax_class) if type(tax_class) is int else None
+    price = Money(pricing.gross(net, vat), pricing.target_currency) \
+        if net is not None and vat is not None else None
+    return net, vat, price, Money(net if net is not None else Decimal(0), pricing.home_currency)
 
 
 def _images(raw: Mapping[str, Any], base_url: str,
@@ -662,14 +694,14 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
     is_parent = raw.get("is_parent") is True or bool(children)
     source = _with_parent(raw, parent)
     raw_price = raw.get("price")
-    net = _decimal(raw_price)
+    tax_class = raw.get("tax_class_id")
+    net, vat, price, net_price = _prices(raw_price, tax_class, ctx)
     if net is None:
         problems.add(Severity.ERROR, "price", f"price {_show(raw_price)} is not a number "
                      "(or not below 10^12)", "price_unreadable")
-    vat = _vat(raw, ctx, problems)
-    pricing = ctx.pricing
-    price = Money(pricing.gross(net, vat), pricing.target_currency) \
-        if net is not None and vat is not None else None
+    if vat is None:
+        problems.add(Severity.ERROR, "price", f"unknown tax class {_show(tax_class)}: add it "
+                     "to [shop] tax_classes", "tax_class_unknown")
     sale_price, sale_start, sale_end = _sale(raw, net, vat, ctx, problems) \
         if net is not None else (None, None, None)
     quantity = _quantity(raw, problems)
@@ -718,7 +750,7 @@ def _product(raw: Mapping[str, Any], ctx: DeriveContext,
         availability=availability,
         availability_date=available_date,
         quantity=quantity,
-        net_price=Money(net if net is not None else Decimal(0), pricing.home_currency),
+        net_price=net_price,
         price=price,
         sale_price=sale_price,
         sale_start=sale_start,
