@@ -305,6 +305,11 @@ def test_remembered_prices_are_bounded_and_stay_right():
         p = parse_product(product(price=n + 1, tax_class_id=2), c)
         assert p.price == Money(Decimal(n + 1) * Decimal("1.25"), "SEK")
     assert len(c.memo["prices"]) == _PRICES_KEPT
+    long_text = "9" * 10_000  # unusable (10**12 or more) and not kept as a key either
+    assert parse_product(product(price=long_text), ctx()).price is None
+    fresh = ctx()
+    parse_product(product(price=long_text), fresh)
+    assert "prices" not in fresh.memo
 
 
 def test_a_negative_zero_price_is_not_confused_with_zero():

@@ -520,6 +520,7 @@ def _sale(raw: Mapping[str, Any], net: Decimal, vat: Decimal | None, ctx: Derive
 
 _Prices = tuple[Decimal | None, Decimal | None, Money | None, Money]
 _PRICES_KEPT = 4096  # distinct (price, tax class) pairs remembered per derivation
+_PRICE_TEXT_KEPT = 32  # a longer price text is garbage: not worth keeping as a key
 
 
 def _prices(raw_price: Any, tax_class: Any, ctx: DeriveContext) -> _Prices:
@@ -533,7 +534,8 @@ def _prices(raw_price: Any, tax_class: Any, ctx: DeriveContext) -> _Prices:
     """
     kind = type(raw_price)
     if (kind is not float and kind is not int and kind is not str) or \
-            type(tax_class) is not int or not raw_price:  # 0.0 == -0.0: both not remembered
+            type(tax_class) is not int or not raw_price or \
+            (kind is str and len(raw_price) > _PRICE_TEXT_KEPT):  # 0.0 == -0.0: not kept
         return _priced(raw_price, tax_class, ctx)
     memo = ctx.memo.get(_PRICES_KEY)
     if memo is None:
