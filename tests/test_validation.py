@@ -6,11 +6,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.channels import all_channels
-from feeds.core.validation import Rule, Severity, Violation, checker, max_length, required
+from feeds.core.validation import (
+    Rule,
+    Severity,
+    Violation,
+    checker,
+    max_length,
+    one_of,
+    required,
+)
 from feeds.storage.report import Counts, ReportWriter, violation_json
 
 FIELDS = ["id", "title", "brand", "gtin", "price", "a.b", "availability", "image_link"]
@@ -35,11 +44,15 @@ def odd(value: Any, _item: Any) -> str | None:
     return "odd" if isinstance(value, int) and value % 2 else None
 
 
+GUARDS = st.just("") | st.sampled_from(FIELDS) | \
+    st.tuples(st.sampled_from(FIELDS), st.sampled_from(["", "x", 1, None]))
 RULES = st.lists(st.one_of(
     st.builds(required, st.sampled_from(FIELDS), st.sampled_from(list(Severity))),
-    st.builds(max_length, st.sampled_from(FIELDS), st.integers(0, 8)),
+    st.builds(max_length, st.sampled_from(FIELDS), st.integers(0, 8),
+              st.sampled_from(list(Severity)), cut=st.booleans()),
+    st.builds(one_of, st.sampled_from(FIELDS), st.sets(st.sampled_from(["", "x", "in_stock"]))),
     st.builds(Rule, st.just("odd"), st.sampled_from(FIELDS), st.just(Severity.WARNING),
-              st.just(odd))), max_size=10)
+              st.just(odd), GUARDS)), max_size=10)
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -59,6 +72,39 @@ def test_every_channels_rules(data):
     fields = sorted({r.field for r in rules})
     item = data.draw(st.dictionaries(st.sampled_from(fields), VALUES, max_size=len(fields)))
     assert outcome(checker(rules), "x", item) == outcome(one_by_one, rules, "x", item)
+
+
+GUARDED = [(c, r) for c in all_channels() for r in c.rules if r.when]
+# The values the guards and the guarded tests look for, besides arbitrary ones.
+TELLING = st.sampled_from(["preorder", "backorder", "in_stock", True, False, "x",
+                           "02000000000000", "7306307617358"])
+
+
+@pytest.mark.parametrize(("channel", "rule"), GUARDED,
+                         ids=[f"{c.code}-{r.name}" for c, r in GUARDED])
+@settings(max_examples=100, deadline=None, database=None)
+@given(data=st.data())
+def test_a_channel_s_guard_never_skips_an_item_its_test_faults(channel, rule, data):
+    """`Rule.when` only saves calls: where it keeps a rule's test from running, the test
+    would have passed the item."""
+    key = rule.when if isinstance(rule.when, str) else rule.when[0]
+    names = sorted({rule.field, key, "availability", "availability_date", "item_group_id",
+                    "color", "size", "material", "pattern", "_identifier_note", "gtin",
+                    "_title_trimmed", "_image_refused", "image_link"})
+    item = data.draw(st.dictionaries(st.sampled_from(names), TELLING | VALUES))
+    if not rule.applies(item):
+        assert outcome(rule.test, item.get(rule.field), item) is None
+
+
+def test_a_guard_of_a_key_or_of_a_value():
+    rule = Rule("r", "a", Severity.ERROR, lambda v, _: "bad", when="flag")
+    assert rule.apply("x", {"a": 1}) is None
+    assert rule.apply("x", {"a": 1, "flag": 1}) is not None
+    rule = Rule("r", "a", Severity.ERROR, lambda v, _: "bad", when=("kind", "preorder"))
+    assert rule.apply("x", {"a": 1, "kind": "in_stock"}) is None
+    assert rule.apply("x", {"a": 1, "kind": "preorder"}) is not None
+    assert checker([rule])("x", {"kind": "preorder"})[0].message == "bad"
+    assert checker([rule])("x", {"kind": "backorder"}) == []
 
 
 # -------------------------------------------------------------- report lines

@@ -24,7 +24,7 @@ from feeds.core.model import Category, Derived, Money
 from feeds.core.outputs import Format, Push
 from feeds.core.settings import ChannelSettings, FeedSettings
 from feeds.core.text import truncate
-from feeds.core.validation import Rule, Severity, max_length
+from feeds.core.validation import Rule, max_length, one_of
 from feeds.errors import NotFound
 
 __all__ = [
@@ -135,12 +135,6 @@ def money(value: Money | None) -> str:
 
 def weight(kg: Decimal | None) -> str:
     return f"{kg.normalize():f} kg" if kg else ""
-
-
-def one_of(field_: str, allowed: set[str], severity: Severity = Severity.ERROR) -> Rule:
-    """The field must be one of `allowed` (catches a template or mapping mistake)."""
-    return Rule(f"{field_}_value", field_, severity,
-                lambda v, _: None if v in allowed else f"{v!r} is not one of {sorted(allowed)}")
 
 
 # ---------------------------------------------------------------- the registry

@@ -54,7 +54,7 @@ def _url_path(url: str) -> str:
 
 
 def _image_type(v: Any, item: Any) -> str | None:
-    if v and not item.get("_image_accepted"):
+    if v and item.get("_image_refused"):
         return "no PNG, GIF or JPEG image (Criteo takes only those): the first image is sent"
     return None
 
@@ -67,8 +67,8 @@ def _title_start(v: Any, item: Any) -> str | None:
 # Google's id rule (50 characters) is Google's; Criteo's own id rule replaces it.
 RULES: tuple[Rule, ...] = tuple(r for r in google.RULES if r.name != "id_max_length") + (
     Rule("criteo_id", "id", Severity.ERROR, _criteo_id),
-    Rule("title_start", "title", Severity.WARNING, _title_start),
-    Rule("image_type", "image_link", Severity.WARNING, _image_type),
+    Rule("title_start", "title", Severity.WARNING, _title_start, when="_title_trimmed"),
+    Rule("image_type", "image_link", Severity.WARNING, _image_type, when="_image_refused"),
 )
 
 
@@ -81,7 +81,7 @@ def to_item(derived: Derived, ctx: ItemContext) -> dict[str, Any]:
     item["title"] = title[start:]
     images = derived.primary.images
     accepted = [url for url in images if _accepted_image(url)]
-    item["_image_accepted"] = bool(accepted)
+    item["_image_refused"] = not accepted
     if accepted:
         item["image_link"] = accepted[0]
         item["additional_image_links"] = accepted[1:1 + google.MAX_IMAGES]

@@ -26,7 +26,7 @@ from typing import Any
 from feeds.channels import Channel, ItemContext, iso_datetime, money, one_of, weight
 from feeds.core.model import Availability, Derived, Product
 from feeds.core.outputs import GOOGLE_NS, RssXml
-from feeds.core.validation import Rule, Severity, required
+from feeds.core.validation import Rule, Severity, max_length, required
 
 __all__ = ["CHANNEL", "RULES", "apply_extra", "availability_date", "base_item",
            "promotional_title", "rss", "variant_attribute"]
@@ -40,10 +40,6 @@ AVAILABILITY = {
     Availability.BACKORDER: "backorder",
 }
 MAX_IMAGES = 10  # additional_image_link
-
-
-def _id_rule(v: Any, _item: Any) -> str | None:
-    return f"{len(v)} characters, more than 50" if v and len(v) > 50 else None
 
 
 def _dated(status: str) -> Any:
@@ -117,22 +113,26 @@ def variant_attribute(_v: Any, item: Any) -> str | None:
 
 RULES: tuple[Rule, ...] = (
     required("id"),
-    Rule("id_max_length", "id", Severity.ERROR, _id_rule),
+    max_length("id", 50, Severity.ERROR, cut=False),
     required("title"),
     required("link"),
     required("image_link", what="image (Google requires one)"),
     required("price", what="price (unknown tax class or unreadable price)"),
     one_of("availability", set(AVAILABILITY.values())),
-    Rule("preorder_date", "availability_date", Severity.ERROR, _dated("preorder")),
-    Rule("backorder_date", "availability_date", Severity.ERROR, _dated("backorder")),
+    Rule("preorder_date", "availability_date", Severity.ERROR, _dated("preorder"),
+         when=("availability", "preorder")),
+    Rule("backorder_date", "availability_date", Severity.ERROR, _dated("backorder"),
+         when=("availability", "backorder")),
     required("description", what="description (Google disapproves items without one)"),
     required("brand", Severity.WARNING, what="brand (known for the shop's own goods through "
                                              "[shop] default_brand, others need a "
                                              "manufacturer)"),
-    Rule("gtin_prefix", "gtin", Severity.WARNING, _gtin_prefix),
-    Rule("identifier_evidence", "identifier_exists", Severity.WARNING, _identifier_evidence),
+    Rule("gtin_prefix", "gtin", Severity.WARNING, _gtin_prefix, when="gtin"),
+    Rule("identifier_evidence", "identifier_exists", Severity.WARNING, _identifier_evidence,
+         when="_identifier_note"),
     Rule("title_promotional", "title", Severity.WARNING, promotional_title),
-    Rule("variant_attribute_missing", "item_group_id", Severity.WARNING, variant_attribute),
+    Rule("variant_attribute_missing", "item_group_id", Severity.WARNING, variant_attribute,
+         when="item_group_id"),
 )
 
 

@@ -21,7 +21,7 @@ from feeds.channels.google import (
     variant_attribute,
 )
 from feeds.core.model import Availability, Derived
-from feeds.core.validation import Rule, Severity, required
+from feeds.core.validation import Rule, Severity, max_length, required
 
 __all__ = ["CHANNEL"]
 
@@ -43,8 +43,7 @@ def _identifier(v: Any, item: Any) -> str | None:
 
 RULES: tuple[Rule, ...] = (
     required("id"),
-    Rule("id_max_length", "id", Severity.ERROR,
-         lambda v, _: f"{len(v)} characters, more than 100" if v and len(v) > 100 else None),
+    max_length("id", 100, Severity.ERROR, cut=False),
     required("title"),
     required("description"),
     required("link"),
@@ -53,7 +52,8 @@ RULES: tuple[Rule, ...] = (
     Rule("identifier_required", "brand", Severity.ERROR, _identifier),
     one_of("availability", set(AVAILABILITY.values())),
     Rule("title_promotional", "title", Severity.WARNING, promotional_title),
-    Rule("variant_attribute_missing", "item_group_id", Severity.WARNING, variant_attribute),
+    Rule("variant_attribute_missing", "item_group_id", Severity.WARNING, variant_attribute,
+         when="item_group_id"),
 )
 
 

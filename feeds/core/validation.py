@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = ["Checker", "Rule", "Severity", "Violation", "check", "checker", "has_error",
-           "lookup", "max_length", "required"]
+           "lookup", "max_length", "one_of", "required"]
 
 
 class Severity(StrEnum):
@@ -45,14 +45,32 @@ class Rule:
     (`price.0.value`). `test(value, item)` returns None when the value is fine,
     else the message. Keys starting with `_` are for rules only: the pipeline
     removes them before the item is written.
+
+    `when` says where the test can find anything, so that the build calls it only
+    there: a key of the item (its value is truthy) or a (key, value) pair (the item's
+    value equals it). Elsewhere the rule passes without a call; a guard must never
+    skip an item the test would fault (a test in `tests/test_validation.py` holds every
+    channel's guards to that).
     """
 
     name: str
     field: str
     severity: Severity
     test: Callable[[Any, Mapping[str, Any]], str | None]
+    when: str | tuple[str, Any] = ""
+
+    def applies(self, item: Mapping[str, Any]) -> bool:
+        """Whether `when` lets the test run on `item`."""
+        if not self.when:
+            return True
+        if isinstance(self.when, str):
+            return bool(item.get(self.when))
+        key, value = self.when
+        return bool(item.get(key) == value)
 
     def apply(self, item_id: str, item: Mapping[str, Any]) -> Violation | None:
+        if not self.applies(item):
+            return None
         value = item.get(self.field) if "." not in self.field else lookup(item, self.field)
         message = self.test(value, item)
         if message is None:
@@ -72,15 +90,15 @@ def checker(rules: Iterable[Rule]) -> Checker:
     """`check` with `rules` fixed, for the build's hottest loop (every rule of every
     item): `Rule.apply` inlined, and each rule's attributes read once, not per item.
 
-    The `required` and `max_length` rules of plain fields are first tested all at once,
-    without a call per rule; an item that passes them all is checked by the other rules
-    only, and any other item by every rule in order (the same violations, in the same
-    order, either way)."""
-    rules = tuple(rules)
-    compiled = tuple((_KINDS.get(type(r.test), _CALL) if "." not in r.field else _CALL,
-                      r.field, "." in r.field, r.test, r.severity, r.name) for r in rules)
+    The `required`, `max_length` and `one_of` rules of plain fields are first tested
+    all at once, without a call per rule; an item that passes them all is checked by the
+    other rules only, and any other item by every rule in order (the same violations, in
+    the same order, either way). A rule's `when` is tested inline: its test is called
+    only where the guard lets it."""
+    compiled = tuple(_compiled(r) for r in rules)
     present = tuple(c[1] for c in compiled if c[0] is _REQUIRED)
     lengths = tuple((c[1], c[3].limit) for c in compiled if c[0] is _LENGTH)
+    members = tuple((c[1], c[3].allowed) for c in compiled if c[0] is _MEMBER)
     called = tuple(c for c in compiled if c[0] is _CALL)
 
     def check_item(item_id: str, item: Mapping[str, Any]) -> list[Violation]:
@@ -91,17 +109,38 @@ def checker(rules: Iterable[Rule]) -> Checker:
             value = get(name)
             if value and len(value) > limit:
                 return _every(compiled, item_id, item)
-        return _every(called, item_id, item)
+        for name, allowed in members:
+            if get(name) not in allowed:
+                return _every(compiled, item_id, item)
+        return _every(called, item_id, item) if called else []
 
     return check_item
 
 
+# A guard that asks for a truthy value rather than an equal one.
+_TRUTHY = object()
+
+
+def _compiled(rule: Rule) -> tuple[Any, ...]:
+    """(kind, field, dotted, test, severity, name, guard key, guard value) of a rule."""
+    dotted = "." in rule.field
+    kind = _KINDS.get(type(rule.test), _CALL) if not dotted and not rule.when else _CALL
+    when = rule.when
+    key, expected = (when, _TRUTHY) if isinstance(when, str) else when
+    return kind, rule.field, dotted, rule.test, rule.severity, rule.name, key, expected
+
+
 def _every(compiled: tuple[tuple[Any, ...], ...], item_id: str, item: Mapping[str, Any]
            ) -> list[Violation]:
-    """Every rule of `compiled` in order (`required` and `max_length` tested inline)."""
+    """Every rule of `compiled` in order (`required`, `max_length` and `one_of` tested
+    inline, guards first)."""
     found = []
     get = item.get
-    for kind, name, dotted, test, severity, rule in compiled:
+    for kind, name, dotted, test, severity, rule, key, expected in compiled:
+        if key:
+            guard = get(key)
+            if (not guard) if expected is _TRUTHY else guard != expected:
+                continue
         value = lookup(item, name) if dotted else get(name)
         if kind is _CALL:
             message = test(value, item)
@@ -111,6 +150,10 @@ def _every(compiled: tuple[tuple[Any, ...], ...], item_id: str, item: Mapping[st
             if value:
                 continue
             message = test.message
+        elif kind is _MEMBER:
+            if value in test.allowed:
+                continue
+            message = test(value, item)
         elif value and len(value) > test.limit:
             message = test(value, item)
         else:
@@ -128,9 +171,19 @@ def required(field: str, severity: Severity = Severity.ERROR, what: str = "") ->
     return Rule(f"{field}_required", field, severity, _Required(f"missing {what or field}"))
 
 
-def max_length(field: str, limit: int, severity: Severity = Severity.WARNING) -> Rule:
-    """The field's text must be at most `limit` characters (checked before truncation)."""
-    return Rule(f"{field}_max_length", field, severity, _MaxLength(limit))
+def max_length(field: str, limit: int, severity: Severity = Severity.WARNING, *,
+               cut: bool = True) -> Rule:
+    """The field's text must be at most `limit` characters (checked before truncation).
+
+    :param cut: the message says the value was truncated (a limited field of the
+        channel, `Channel.limits`); False for a limit that is a plain refusal (an id).
+    """
+    return Rule(f"{field}_max_length", field, severity, _MaxLength(limit, cut))
+
+
+def one_of(field: str, allowed: Iterable[str], severity: Severity = Severity.ERROR) -> Rule:
+    """The field must be one of `allowed` (catches a template or mapping mistake)."""
+    return Rule(f"{field}_value", field, severity, _OneOf(frozenset(allowed)))
 
 
 class _Required:
@@ -148,15 +201,30 @@ class _Required:
 class _MaxLength:
     """`max_length`'s test."""
 
-    __slots__ = ("limit",)
+    __slots__ = ("cut", "limit")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, cut: bool) -> None:
         self.limit = limit
+        self.cut = cut
 
     def __call__(self, value: Any, _item: Mapping[str, Any]) -> str | None:
         if value and len(value) > self.limit:
-            return f"{len(value)} characters, more than {self.limit}: truncated"
+            what = f"{len(value)} characters, more than {self.limit}"
+            return f"{what}: truncated" if self.cut else what
         return None
+
+
+class _OneOf:
+    """`one_of`'s test."""
+
+    __slots__ = ("allowed",)
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = allowed
+
+    def __call__(self, value: Any, _item: Mapping[str, Any]) -> str | None:
+        return None if value in self.allowed else \
+            f"{value!r} is not one of {sorted(self.allowed)}"
 
 
 def lookup(item: Any, path: str) -> Any:
@@ -172,5 +240,5 @@ def lookup(item: Any, path: str) -> Any:
     return value
 
 
-_CALL, _REQUIRED, _LENGTH = "call", "required", "max_length"
-_KINDS = {_Required: _REQUIRED, _MaxLength: _LENGTH}
+_CALL, _REQUIRED, _LENGTH, _MEMBER = "call", "required", "max_length", "one_of"
+_KINDS = {_Required: _REQUIRED, _MaxLength: _LENGTH, _OneOf: _MEMBER}
