@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from feeds.core.model import Category, Derived, Money
@@ -99,14 +99,20 @@ class Channel:
     def finish(self, item: dict[str, Any]) -> dict[str, Any]:
         """The item as written: keys starting with `_` (for rules only) removed and the
         limited fields cut to their limits (after the rules saw the full text)."""
-        for key in _private_keys(tuple(item)):
+        keys = tuple(item)
+        private = _PRIVATE.get(keys)
+        for key in private if private is not None else _private_keys(keys):
             del item[key]
-        for name, limit in self.limits.items():
+        for name, limit, prose in self._limited:
             value = item.get(name)
             if isinstance(value, str) and len(value) > limit:
-                item[name] = truncate(value, limit) if name in self.prose \
-                    else value[:limit].rstrip()
+                item[name] = truncate(value, limit) if prose else value[:limit].rstrip()
         return item
+
+    @cached_property
+    def _limited(self) -> tuple[tuple[str, int, bool], ...]:
+        """(field, limit, cut as prose) of every limited field, for `finish`."""
+        return tuple((name, limit, name in self.prose) for name, limit in self.limits.items())
 
 
 # A channel's items share a handful of key layouts: which of their keys are for rules
