@@ -190,3 +190,22 @@ def test_sqlite_replace_benchmark_runs(tmp_path):
         tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master")]
         assert tables == ["products"]
         assert conn.execute("SELECT count(*) FROM products").fetchone()[0] == 300
+
+
+def test_feed_stages_times_every_stage_of_every_channel(tmp_path, capsys):
+    """`bench.feed_stages` on the prepared forms and on the JSON alone: one line per
+    channel, each stage a time."""
+    from bench import build_bench, feed_stages
+    from feeds.config import load_config
+
+    config = build_bench._config(tmp_path)
+    build_bench.fill_store(tmp_path / "data", 300, cfg=load_config(config))
+    from_json = build_bench._without_forms(tmp_path)
+    for cfg in (config, from_json):
+        assert feed_stages.main([str(cfg), "--products", "300", "--rounds", "1"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[0] for line in lines] == ["criteo", "google", "meta"]
+        for line in lines:
+            words = line.split()
+            assert words[1::2][:5] == ["map", "check", "finish", "render", "sum"]
+            assert all(float(w) > 0 for w in words[2:11:2])
