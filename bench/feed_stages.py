@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("channels", nargs="*", default=["google", "meta", "criteo"])
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # channels before or after the options
     cfg = load_config(args.config)
     store = Store.in_dir(cfg.data_dir)
     now = datetime.now(UTC)

@@ -230,6 +230,40 @@ def test_criteo_reads_an_images_path_as_urlsplit_does(parts):
     assert criteo._url_path(url) == expected
 
 
+IMAGE_PARTS = [*URL_PARTS, ".jpeg", ".Png", ".GIF", ".jpG", ".jpe", ".pn", ".gi", ".jp", "png",
+               ".png?", "\u212a"]
+
+
+# Image URLs shaped as shops write them (scheme, host, path, extension, what follows),
+# each part sometimes odd, next to arbitrary pieces.
+SHAPED = st.tuples(st.sampled_from(["https://", "http://", "HTTP://", "//", ""]),
+                   st.sampled_from(["shop.se", "[::1]", "å.se", "", "a b"]),
+                   st.sampled_from(["/img/a", "/", "", "/a\tb", "?x=/a"]),
+                   st.sampled_from([".png", ".PNG", ".pn", ".gi", ".gif", ".jpg", ".jp",
+                                    ".jpeg", ".jpe", ".jpgx", "png", ".webp"]),
+                   st.sampled_from(["", "?v=1", "#top", "/", "\n", " "])).map(list)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(parts=st.lists(st.sampled_from(IMAGE_PARTS) | st.text(max_size=3), max_size=8) |
+       SHAPED)
+@example(parts=["https://shop.se/a", ".JPEG"])
+@example(parts=["https://shop.se/a", ".pn"])
+@example(parts=["https://shop.se/a", ".jp"])
+@example(parts=["https://shop.se/a", ".gi", "#x"])
+@example(parts=["https://shop.se", "?", "a.png"])
+@example(parts=["https://shop.se/a.png", "\t"])
+@example(parts=["https://", ".png"])
+def test_criteo_accepts_an_image_as_its_urlsplit_path_says(parts):
+    url = "".join(parts)
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        path = ""
+    assert criteo._accepted_image(url) == path.lower().endswith((".png", ".gif", ".jpg",
+                                                                 ".jpeg"))
+
+
 def test_criteo_takes_the_first_png_gif_or_jpeg(tmp_path):
     cfg, _ = build(tmp_path, [
         raw(1, images=[{"url": {"full": "/img/a.webp"}}, {"url": {"full": "/img/b.JPG"}}]),
