@@ -46,7 +46,7 @@ _PLAIN_URL = re.compile(r"https?://[^/?#\[\]\x00-\x20\x7f-\U0010ffff]*(?=[/?#]|\
 
 
 # A plain URL (as `_PLAIN_URL` above) whose path ends with an accepted extension, in one
-# match: the common case, judged without reading the path out (about half the time). A
+# match: the common case, judged without reading the path out (a third less time). A
 # match is a path that `_url_path` reads and accepts too; anything else goes to it.
 _PLAIN_IMAGE = re.compile(r"https?://[^/?#\[\]\x00-\x20\x7f-\U0010ffff]*(?=[/?#]|\Z)"
                           r"[^?#\t\r\n]*\.(?:[pP][nN][gG]|[gG][iI][fF]|[jJ][pP][eE]?[gG])"

@@ -35,10 +35,11 @@ BASE_TEMPLATE = "feeds/_rss.xml"
 # SHA-256 of the _rss.xml this module reproduces (`sha256sum templates/feeds/_rss.xml`).
 TEMPLATE_SHA256 = "0d6b5f359f7fdffbeba140a9a69165285407a274c34ff63caaaf5e3efbf0c14f"
 TAIL = "</channel>\n</rss>\n"
-# The fields the template writes only when they are truthy, in its order, after <g:condition>.
-_OPTIONAL = tuple((name, f"<g:{name}>", f"</g:{name}>\n") for name in (
-    "brand", "gtin", "mpn", "identifier_exists", "item_group_id", "color", "size",
-    "material", "pattern", "product_type", "google_product_category", "shipping_weight"))
+# The fields the template writes only when they are truthy, in its order, after
+# <g:condition> (`render_items` writes each out; the tests draw items with these).
+_OPTIONAL = ("brand", "gtin", "mpn", "identifier_exists", "item_group_id", "color", "size",
+             "material", "pattern", "product_type", "google_product_category",
+             "shipping_weight")
 
 
 def _escape_text(value: str) -> str:
@@ -107,10 +108,43 @@ def render_items(items: Iterable[Mapping[str, Any]]) -> str:
                     add(f"<g:sale_price_effective_date>{e(value)}"
                         "</g:sale_price_effective_date>\n")
             add(f"<g:condition>{e(item['condition'])}</g:condition>\n")
-            for name, start, end in _OPTIONAL:
-                value = item[name]
-                if value:
-                    add(f"{start}{e(value)}{end}")
+            # The optional fields written out, not looped over (a tenth of the time).
+            value = item["brand"]
+            if value:
+                add(f"<g:brand>{e(value)}</g:brand>\n")
+            value = item["gtin"]
+            if value:
+                add(f"<g:gtin>{e(value)}</g:gtin>\n")
+            value = item["mpn"]
+            if value:
+                add(f"<g:mpn>{e(value)}</g:mpn>\n")
+            value = item["identifier_exists"]
+            if value:
+                add(f"<g:identifier_exists>{e(value)}</g:identifier_exists>\n")
+            value = item["item_group_id"]
+            if value:
+                add(f"<g:item_group_id>{e(value)}</g:item_group_id>\n")
+            value = item["color"]
+            if value:
+                add(f"<g:color>{e(value)}</g:color>\n")
+            value = item["size"]
+            if value:
+                add(f"<g:size>{e(value)}</g:size>\n")
+            value = item["material"]
+            if value:
+                add(f"<g:material>{e(value)}</g:material>\n")
+            value = item["pattern"]
+            if value:
+                add(f"<g:pattern>{e(value)}</g:pattern>\n")
+            value = item["product_type"]
+            if value:
+                add(f"<g:product_type>{e(value)}</g:product_type>\n")
+            value = item["google_product_category"]
+            if value:
+                add(f"<g:google_product_category>{e(value)}</g:google_product_category>\n")
+            value = item["shipping_weight"]
+            if value:
+                add(f"<g:shipping_weight>{e(value)}</g:shipping_weight>\n")
             for pairs in (item["custom_labels"], item["extra"]):
                 for name, value in pairs.items():
                     name = e(name)
