@@ -26,8 +26,10 @@ from itertools import islice
 from typing import Any
 
 import feeds.pipeline.run as run
+from bench.build_profile import CHILD_GC_THRESHOLDS
 from feeds.config import load_config
 from feeds.core.model import Derived, Product
+from feeds.errors import FeedsError
 from feeds.formats import handler
 from feeds.formats.templates import make_env
 from feeds.pipeline.items import BLOCK_PRODUCTS, PassJob, _Feed, skip_reason, store_rows
@@ -46,18 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_intermixed_args(argv)  # channels before or after the options
-    cfg = load_config(args.config)
-    store = Store.in_dir(cfg.data_dir)
-    now = datetime.now(UTC)
-    specs = feed_specs(cfg, args.channels)
-    env = make_env(cfg.build.templates_dir or None)
-    pieces = [handler(s.channel.format, env).pieces(run._feed_meta(cfg, s)) for s in specs]
-    job = run.pass_job(cfg, specs, store, shared_inputs(cfg, store, now), pieces=pieces)
-    feeds = [_Feed(f, job) for f in job.feeds]
-    products = [p for p in _products(job, args.products)
-                if not skip_reason(p, feeds[0].settings, frozenset())]
+    try:
+        feeds, products = _setup(args.config, args.channels, args.products)
+    except FeedsError as exc:  # no config, no snapshot, an unknown channel: one line
+        parser.error(str(exc))
+    if not products:
+        parser.error(f"no product for sale among the first {args.products} of the snapshot")
     gc.freeze()
-    gc.set_threshold(70_000, 100, 100)  # as the build's child sets it
+    gc.set_threshold(*CHILD_GC_THRESHOLDS)
     best: dict[tuple[str, str], int] = {}
     for _ in range(args.rounds):
         for key, spent in _one_round(feeds, products).items():
@@ -68,6 +66,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         total = sum(best[code, s] for s in STAGES) / 1e3 / len(products)
         print(f"{code:8s} {each}  sum {total:5.2f} µs/item")
     return 0
+
+
+def _setup(config: str, channels: list[str], count: int
+           ) -> tuple[list[_Feed], list[Product]]:
+    """The feeds of `channels` as the pass prepares them, and the products they map."""
+    cfg = load_config(config)
+    store = Store.in_dir(cfg.data_dir)
+    now = datetime.now(UTC)
+    specs = feed_specs(cfg, channels)
+    env = make_env(cfg.build.templates_dir or None)
+    pieces = [handler(s.channel.format, env).pieces(run._feed_meta(cfg, s)) for s in specs]
+    job = run.pass_job(cfg, specs, store, shared_inputs(cfg, store, now), pieces=pieces)
+    feeds = [_Feed(f, job) for f in job.feeds]
+    return feeds, [p for p in _products(job, count)
+                   if not skip_reason(p, feeds[0].settings, frozenset())]
 
 
 def _products(job: PassJob, count: int) -> list[Product]:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from stdnum import ean
 
 from bench import server_load, synthetic
@@ -209,3 +210,14 @@ def test_feed_stages_times_every_stage_of_every_channel(tmp_path, capsys):
             words = line.split()
             assert words[1::2][:5] == ["map", "check", "finish", "render", "sum"]
             assert all(float(w) > 0 for w in words[2:11:2])
+
+
+def test_feed_stages_names_a_missing_config_in_one_line(tmp_path, capsys):
+    from bench import feed_stages
+
+    with pytest.raises(SystemExit) as exited:
+        feed_stages.main([str(tmp_path / "none.toml")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m bench.feed_stages: error: config file")
+    assert "Traceback" not in "\n".join(err)
