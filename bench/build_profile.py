@@ -23,14 +23,23 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import islice
 
 import feeds.pipeline.run as run
-from feeds.config import load_config
+from feeds.config import Config, load_config
 from feeds.formats import handler
 from feeds.formats.templates import make_env
-from feeds.pipeline.items import BLOCK_PRODUCTS, FeedBatch, _Feed, _one, _render, store_rows
+from feeds.pipeline.items import (
+    BLOCK_PRODUCTS,
+    FeedBatch,
+    PassJob,
+    _Feed,
+    _one,
+    _render,
+    store_rows,
+)
 from feeds.pipeline.plan import feed_specs, shared_inputs
 from feeds.storage.store import Store, decode
 from feeds.vendre.parse import not_sellable_because, parse_product
@@ -39,16 +48,22 @@ from feeds.vendre.prepared import load, product
 CHILD_GC_THRESHOLDS = (70_000, 100, 100)  # as `feeds.pipeline.run._produce` sets them
 
 
-def main(argv: list[str]) -> int:
-    config, *channels = argv[1:]
-    cfg = load_config(config)
+def pass_setup(cfg: Config, channels: Sequence[str], now: datetime
+               ) -> tuple[PassJob, list[_Feed]]:
+    """The pass's job for `channels` and its feeds, prepared as a build prepares them."""
     store = Store.in_dir(cfg.data_dir)
-    now = datetime.now(UTC)
     specs = feed_specs(cfg, channels)
     env = make_env(cfg.build.templates_dir or None)
     pieces = [handler(s.channel.format, env).pieces(run._feed_meta(cfg, s)) for s in specs]
     job = run.pass_job(cfg, specs, store, shared_inputs(cfg, store, now), pieces=pieces)
-    feeds = [_Feed(f, job) for f in job.feeds]
+    return job, [_Feed(f, job) for f in job.feeds]
+
+
+def main(argv: list[str]) -> int:
+    config, *channels = argv[1:]
+    cfg = load_config(config)
+    now = datetime.now(UTC)
+    job, feeds = pass_setup(cfg, channels, now)
 
     spent = dict.fromkeys(("read", "load", "derive", "map_rules", "render"), 0.0)
     clock = time.process_time

@@ -25,16 +25,12 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-import feeds.pipeline.run as run
-from bench.build_profile import CHILD_GC_THRESHOLDS
+from bench.build_profile import CHILD_GC_THRESHOLDS, pass_setup
 from feeds.config import load_config
 from feeds.core.model import Derived, Product
 from feeds.errors import FeedsError
-from feeds.formats import handler
-from feeds.formats.templates import make_env
 from feeds.pipeline.items import BLOCK_PRODUCTS, PassJob, _Feed, skip_reason, store_rows
-from feeds.pipeline.plan import feed_specs, shared_inputs
-from feeds.storage.store import Store, decode
+from feeds.storage.store import decode
 from feeds.vendre.parse import parse_product
 from feeds.vendre.prepared import load, product
 
@@ -71,14 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _setup(config: str, channels: list[str], count: int
            ) -> tuple[list[_Feed], list[Product]]:
     """The feeds of `channels` as the pass prepares them, and the products they map."""
-    cfg = load_config(config)
-    store = Store.in_dir(cfg.data_dir)
-    now = datetime.now(UTC)
-    specs = feed_specs(cfg, channels)
-    env = make_env(cfg.build.templates_dir or None)
-    pieces = [handler(s.channel.format, env).pieces(run._feed_meta(cfg, s)) for s in specs]
-    job = run.pass_job(cfg, specs, store, shared_inputs(cfg, store, now), pieces=pieces)
-    feeds = [_Feed(f, job) for f in job.feeds]
+    job, feeds = pass_setup(load_config(config), channels, datetime.now(UTC))
     return feeds, [p for p in _products(job, count)
                    if not skip_reason(p, feeds[0].settings, frozenset())]
 
