@@ -221,3 +221,31 @@ def test_feed_stages_names_a_missing_config_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("python -m bench.feed_stages: error: config file")
     assert "Traceback" not in "\n".join(err)
+
+
+def test_parse_back_times_the_check_next_to_its_floor(capsys):
+    """`bench.parse_back` on a golden feed: the floor, the stream check (sure of what the
+    built-in renderer writes) and the full check find the same items."""
+    from bench import parse_back
+    from tests.goldens import GOLDEN
+
+    feed = GOLDEN / "feeds" / "google.xml"
+    assert parse_back.main([str(feed), "--rounds", "1", "--full"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "libxml2", "stream check", "full check"]
+    found = [line.rpartition("(")[2] for line in lines[2:]]
+    assert found[0] == found[1] and found[0].endswith(" items)")
+
+
+def test_parse_back_names_a_file_that_is_not_a_feed_in_one_line(tmp_path, capsys):
+    from bench import parse_back
+
+    bad = tmp_path / "feed.xml"
+    bad.write_bytes(b"<rss><channel></rss>")
+    with pytest.raises(SystemExit) as exited:
+        parse_back.main([str(bad), "--rounds", "1"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"python -m bench.parse_back: error: {bad}: libxml2:")
+    assert "Traceback" not in "\n".join(err)

@@ -72,7 +72,6 @@ def test_the_plain_document_is_decided():
     assert parsed is not None and parsed.items == 5
 
 
-@pytest.mark.parametrize("name", ["google.xml", "google-no.xml", "meta.xml", "criteo.xml"])
 def doc(*items: bytes, head: bytes = HEAD, tail: bytes = TAIL) -> bytes:
     return head + b"".join(items) + tail
 
@@ -111,6 +110,19 @@ TRICKY = {
     "an item outside the channel": doc(item(b"1"), tail=b"</channel>\n" + item(b"2")
                                        + b"</rss>\n"),
     "not well-formed": doc(item(b"1"), b"<item>"),
+    # The root's declarations are read from its start tag alone (`_root_declarations`).
+    "a '>' in a root attribute": doc(item(b"1"), head=HEAD.replace(b"<rss ", b'<rss a=">" ')),
+    "a '>' in a root attribute, then g": doc(item(b"1"), head=HEAD.replace(
+        b"<rss ", b'<rss a="x>" ').replace(b' xmlns:g=', b' b="" xmlns:g=')),
+    "xmlns in a root attribute's value": doc(item(b"1"), head=HEAD.replace(
+        b"<rss ", b'<rss a="xmlns:g=&quot;urn:o&quot;" ')),
+    "g declared through a reference": doc(item(b"1"), head=HEAD.replace(b"http:", b"http&#58;")),
+    "g declared twice on the root": doc(item(b"1"), head=HEAD.replace(
+        b"<rss ", b'<rss xmlns:g="urn:o" ')),
+    "a self-closed root": HEAD.replace(b">\n<channel>", b"/>\n<channel>").split(b"<channel>")[0],
+    "the word xmlns in a title": doc(item(b"1", b"<title>xmlns:g</title>")),
+    "a root with a prefix": doc(item(b"1"), head=HEAD.replace(b"<rss ", b'<x:rss xmlns:x="u" '),
+                                tail=TAIL.replace(b"</rss>", b"</x:rss>")),
 }
 
 
