@@ -249,3 +249,13 @@ def test_parse_back_names_a_file_that_is_not_a_feed_in_one_line(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"python -m bench.parse_back: error: {bad}: libxml2:")
     assert "Traceback" not in "\n".join(err)
+
+
+def test_feed_ids_bench_times_both_commits(capsys):
+    from bench import feed_ids
+
+    assert feed_ids.main(["--ids", "500", "--rounds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "stage", "commit, 1 % changed", "commit, unchanged"]
+    assert all(float(line.split(":")[1].split()[0]) >= 0 for line in lines[1:])

@@ -6,10 +6,18 @@ the status page shows each service's match rate. Rather than re-deciding which
 products are feed items (filters, rules, drop guard and all), the build records
 the ids it renders for each feed and makes them current in the same step that
 publishes the file: `<data_dir>/state/feed-ids.sqlite3`, table (stem, id).
+
+Most builds render the ids they rendered last time. So each feed's ids also have a
+digest (table `feed_id_sets`), and a build whose ids have the digest recorded leaves
+the feed's rows alone: rewriting 100,000 of them costs 0.17 s of CPU a feed. Triggers
+forget a feed's digest whenever anything else adds or removes one of its rows
+(`withdraw`, an older version of this program), so the digest never vouches for rows
+it did not see written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -21,10 +29,17 @@ from feeds.storage.layout import Layout
 
 __all__ = ["FeedIds", "Recorder"]
 
+_TRIGGERS = tuple(f"""
+CREATE TRIGGER IF NOT EXISTS feed_ids_{name} AFTER {event} ON feed_ids
+    WHEN EXISTS (SELECT 1 FROM feed_id_sets WHERE stem = {row}.stem)
+    BEGIN DELETE FROM feed_id_sets WHERE stem = {row}.stem; END""" for name, event, row in (
+    ("added", "INSERT", "NEW"), ("removed", "DELETE", "OLD")))
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_ids (stem TEXT NOT NULL, id TEXT NOT NULL,
                                      PRIMARY KEY (id, stem)) WITHOUT ROWID;
-"""
+CREATE TABLE IF NOT EXISTS feed_id_sets (stem TEXT PRIMARY KEY, digest TEXT NOT NULL)
+    WITHOUT ROWID;
+""" + ";".join(_TRIGGERS)
 _BATCH = 2000
 
 
@@ -35,6 +50,7 @@ class Recorder:
         self._stem = stem
         self._buffer: list[str] = []
         self._json_each = True
+        self._digest = hashlib.sha256()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -56,12 +72,17 @@ class Recorder:
     def _flush(self) -> None:
         if not self._buffer:
             return
+        array = json.dumps(self._buffer)
+        # The ids' JSON strings, each followed by ", ": the same bytes however the ids
+        # were batched.
+        self._digest.update(array[1:-1].encode())
+        self._digest.update(b", ")
         if self._json_each:
             # One statement per batch: SQLite reads the JSON array in C, several times
             # faster than binding each id through executemany (measured, BENCHMARKS.md).
             try:
                 self._conn.execute("INSERT OR IGNORE INTO staged SELECT value FROM "
-                                   "json_each(?)", (json.dumps(self._buffer),))
+                                   "json_each(?)", (array,))
                 self._buffer.clear()
                 return
             except sqlite3.OperationalError:  # an SQLite built without JSON functions
@@ -71,12 +92,27 @@ class Recorder:
         self._buffer.clear()
 
     def commit(self) -> None:
-        """Replace the feed's recorded ids by the staged ones, in one transaction."""
+        """Replace the feed's recorded ids by the staged ones, in one transaction; where
+        they are the ids recorded last time, in the same order, nothing is written."""
         self._flush()
+        digest = self._digest.hexdigest()
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
+            recorded = self._conn.execute("SELECT digest FROM feed_id_sets WHERE stem = ?",
+                                          (self._stem,)).fetchone()
+            if recorded == (digest,):
+                return
+            # This rewrite records its own digest, so it goes without the triggers,
+            # which would cost more than the rewrite (a probe per row), and puts them back
+            # in the same transaction: no other connection ever sees them missing.
+            self._conn.execute("DROP TRIGGER feed_ids_added")
+            self._conn.execute("DROP TRIGGER feed_ids_removed")
             self._conn.execute("DELETE FROM feed_ids WHERE stem = ?", (self._stem,))
             self._conn.execute("INSERT INTO feed_ids SELECT ?, id FROM staged", (self._stem,))
+            self._conn.execute("INSERT OR REPLACE INTO feed_id_sets VALUES (?, ?)",
+                               (self._stem, digest))
+            for trigger in _TRIGGERS:
+                self._conn.execute(trigger)
 
     def close(self) -> None:
         self._conn.close()
