@@ -43,6 +43,9 @@ SNIPPETS = [
     b"<g:id>&#65;</g:id>", b"<g:id>&#x26;</g:id>", b"<g:id>a\r\nb</g:id>", b"&nbsp;",
     b"<g:id>&lt;5&gt;</g:id>", b"text", b" ", b"\n", b"<", b">", b"&", b"<!DOCTYPE rss>",
     b"<h:id xmlns:h='http://base.google.com/ns/1.0'>h</h:id>", b"</g:id>", b"<title>t",
+    # Namespace errors: libxml2 reads them as well-formed unless it builds names.
+    b"<h:x>t</h:x>", b"<atom:link href='x'/>", b"<x h:a='1'/>", b"<g:a:b/>", b" h:a='1'",
+    b"<x g:a='1'/>", b"<x xml:lang='sv'/>", b"<g:>", b"<:x/>", b"<g:1x/>",
 ]
 
 
@@ -79,6 +82,8 @@ def doc(*items: bytes, head: bytes = HEAD, tail: bytes = TAIL) -> bytes:
 OTHER_G = HEAD.replace(b"<channel>", b'<channel xmlns:g="urn:other">')
 TWO_PREFIXES = HEAD.replace(b"<rss ", b'<rss xmlns:h="http://base.google.com/ns/1.0" ')
 LATIN = HEAD.replace(b"UTF-8", b"ISO-8859-1")
+ATOM = HEAD.replace(b"<rss ", b'<rss xmlns:atom="http://www.w3.org/2005/Atom" ') + (
+    b'<atom:link href="https://shop.example/feed.xml" rel="self" type="application/rss+xml"/>\n')
 TRICKY = {
     "CDATA hides an item's end": doc(item(b"1", b"<![CDATA[</item><item><g:id>2</g:id>]]>")),
     "a comment hides an item's end": doc(item(b"1", b"<!--</item><item><g:id>2</g:id>-->")),
@@ -123,6 +128,30 @@ TRICKY = {
     "the word xmlns in a title": doc(item(b"1", b"<title>xmlns:g</title>")),
     "a root with a prefix": doc(item(b"1"), head=HEAD.replace(b"<rss ", b'<x:rss xmlns:x="u" '),
                                 tail=TAIL.replace(b"</rss>", b"</x:rss>")),
+    # Namespace errors, which libxml2 reports only where it builds names (FeedChecker).
+    "an undeclared prefix in the channel": doc(item(b"1"), head=HEAD + b'<atom:link href="x"/>'),
+    "an undeclared prefix in an item": doc(item(b"1", b"<h:x>t</h:x>")),
+    "an undeclared prefix after the items": doc(item(b"1"), b"<h:x/>"),
+    "an undeclared prefix on an attribute in an item": doc(item(b"1", b'<a h:b="1">t</a>')),
+    "an undeclared prefix on an attribute between items": doc(item(b"1"), b'<a h:b="1"/>',
+                                                              item(b"2")),
+    "an undeclared prefix on a root attribute": doc(item(b"1"), head=HEAD.replace(
+        b"<rss ", b'<rss h:a="1" ')),
+    "an empty namespace declared on the root": doc(item(b"1"), head=HEAD.replace(
+        b"<rss ", b'<rss xmlns:h="" ')),
+    "xml bound to another URI": doc(item(b"1"), head=HEAD.replace(
+        b"<rss ", b'<rss xmlns:xml="urn:x" ')),
+    "XMLNS:g on the root": doc(item(b"1"), head=HEAD.replace(b"<rss ", b'<rss XMLNS:g="u" ')),
+    "a name with two colons": doc(item(b"1", b"<g:a:b>t</g:a:b>")),
+    "a name that is only a prefix": doc(item(b"1", b"<g:>t</g:>")),
+    "a local name that starts with a digit": doc(item(b"1", b"<g:1x>t</g:1x>")),
+    "a local name that starts with a digit, in the channel": doc(item(b"1"),
+                                                                 head=HEAD + b"<g:1x/>"),
+    "one attribute twice through two prefixes": doc(item(b"1", b'<a g:b="1" h:b="2"/>'),
+                                                    head=TWO_PREFIXES),
+    "a declared prefix on an attribute": doc(item(b"1", b'<a g:b="1">t</a>')),
+    "xml:lang in an item": doc(item(b"1", b'<title xml:lang="sv">t</title>')),
+    "a declared atom link": doc(item(b"1"), head=ATOM),
 }
 
 
@@ -132,6 +161,11 @@ def test_a_tricky_document_gets_the_full_checks_verdict_or_none(name):
     after_each_tag = [n + 1 for n, byte in enumerate(document) if byte == ord(">")]
     for cuts in ([], [len(HEAD)], [len(HEAD) + 20, len(document) - 10], after_each_tag):
         assert_agrees(document, cuts)
+
+
+def test_a_declared_prefix_in_the_channel_is_decided():
+    # A self link in Atom's namespace is common in RSS feeds: no reason to read it twice.
+    assert assert_agrees(TRICKY["a declared atom link"], [len(ATOM)]) is not None
 
 
 @pytest.mark.parametrize("name", ["google.xml", "google-no.xml", "meta.xml", "criteo.xml"])
