@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ids", type=int, default=88_231)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2: the first round has no rows to replace")
     best = {"stage": float("inf"), "commit, 1 % changed": float("inf"),
             "commit, unchanged": float("inf")}
     with tempfile.TemporaryDirectory() as folder:

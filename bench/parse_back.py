@@ -11,8 +11,9 @@ and prints the minimum CPU seconds over R rounds of:
   libxml2. It proves them well-formed, but not namespace-well-formed (an undeclared
   prefix passes), which the stream check proves with its patterns;
 - `stream check`: `rss_xml.StreamChecker`, the build's check as the file is written
-  (well-formed, namespaces, the items' ids digested); it says how many items it found,
-  or that it was not sure (then the build reads the file back with the full check);
+  (well-formed, namespaces, the items' ids digested); it says how many items it found
+  and the start of their ids' digest, or that it was not sure (then the build reads
+  the file back with the full check);
 - with `--full`, `full check`: `rss_xml.FeedChecker`, which builds a tree per item.
 """
 
@@ -27,6 +28,7 @@ from lxml import etree
 
 from feeds.core.outputs import GOOGLE_NS
 from feeds.errors import FeedsError
+from feeds.formats.digest import ParsedFeed
 from feeds.formats.rss_xml import FeedChecker, StreamChecker
 
 CHUNK = 1 << 20
@@ -52,14 +54,18 @@ def stream_check(chunks: list[bytes]) -> str:
     for chunk in chunks:
         checker.feed(chunk)
     parsed = checker.close()
-    return "not sure" if parsed is None else f"{parsed.items:,} items"
+    return "not sure" if parsed is None else _found(parsed)
 
 
 def full_check(chunks: list[bytes]) -> str:
     checker = FeedChecker("feed", **OPTIONS)
     for chunk in chunks:
         checker.feed(chunk)
-    return f"{checker.close().items:,} items"
+    return _found(checker.close())
+
+
+def _found(parsed: ParsedFeed) -> str:
+    return f"{parsed.items:,} items, id digest {parsed.digest[:12]}"
 
 
 def best_of(rounds: int, run: Callable[[list[bytes]], str], chunks: list[bytes]

@@ -234,8 +234,8 @@ def test_parse_back_times_the_check_next_to_its_floor(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].strip() for line in lines[1:]] == [
         "libxml2", "stream check", "full check"]
-    found = [line.rpartition("(")[2] for line in lines[2:]]
-    assert found[0] == found[1] and found[0].endswith(" items)")
+    found = [line.partition("(")[2] for line in lines[2:]]
+    assert found[0] == found[1] and " items, id digest " in found[0]
 
 
 def test_parse_back_names_a_file_that_is_not_a_feed_in_one_line(tmp_path, capsys):
@@ -258,4 +258,14 @@ def test_feed_ids_bench_times_both_commits(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].strip() for line in lines[1:]] == [
         "stage", "commit, 1 % changed", "commit, unchanged"]
-    assert all(float(line.split(":")[1].split()[0]) >= 0 for line in lines[1:])
+    # Each figure was measured (the first round alone has nothing to replace: inf).
+    assert all(0 <= float(line.split(":")[1].split()[0]) < 60 for line in lines[1:])
+
+
+def test_feed_ids_bench_wants_two_rounds(capsys):
+    from bench import feed_ids
+
+    with pytest.raises(SystemExit) as exited:
+        feed_ids.main(["--ids", "10", "--rounds", "1"])
+    assert exited.value.code == 2
+    assert "--rounds must be at least 2" in capsys.readouterr().err

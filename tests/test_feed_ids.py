@@ -85,6 +85,32 @@ def test_rows_changed_by_another_writer_are_written_again(tmp_path):
     assert rows(ids_file.path, "meta") == set(IDS)
 
 
+def test_rows_updated_by_another_writer_are_written_again(tmp_path):
+    """An UPDATE, which neither adds nor removes a row, forgets the digest of the feed
+    the row left and of the one it joined."""
+    ids_file = FeedIds(Layout(tmp_path))
+    record(ids_file, "google", IDS)
+    record(ids_file, "meta", IDS[:100])
+    with closing(sqlite3.connect(ids_file.path)) as other, other:
+        other.execute("UPDATE feed_ids SET stem = 'meta' WHERE stem = 'google' AND id = 'å'")
+    record(ids_file, "google", IDS)
+    record(ids_file, "meta", IDS[:100])
+    assert rows(ids_file.path, "google") == set(IDS)
+    assert rows(ids_file.path, "meta") == set(IDS[:100])
+
+
+def test_a_file_from_before_the_update_trigger_gets_it(tmp_path):
+    ids_file = FeedIds(Layout(tmp_path))
+    record(ids_file, "google", IDS)
+    with closing(sqlite3.connect(ids_file.path)) as old, old:
+        old.execute("DROP TRIGGER feed_ids_changed")
+    record(ids_file, "google", IDS)
+    with closing(sqlite3.connect(ids_file.path)) as other, other:
+        other.execute("UPDATE feed_ids SET id = 'RENAMED' WHERE stem = 'google' AND id = 'SKU-7'")
+    record(ids_file, "google", IDS)
+    assert rows(ids_file.path, "google") == set(IDS)
+
+
 def test_the_triggers_are_in_place_after_every_rewrite(tmp_path):
     ids_file = FeedIds(Layout(tmp_path))
     for ids in (IDS, IDS[:3], IDS[:3], []):
@@ -92,5 +118,5 @@ def test_the_triggers_are_in_place_after_every_rewrite(tmp_path):
         with closing(sqlite3.connect(ids_file.path)) as conn:
             triggers = {r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        assert triggers == {"feed_ids_added", "feed_ids_removed"}
+        assert triggers == {"feed_ids_added", "feed_ids_removed", "feed_ids_changed"}
     assert rows(ids_file.path, "google") == set()
