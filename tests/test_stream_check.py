@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from feeds.core.outputs import GOOGLE_NS
 from feeds.errors import FeedInvalid
+from feeds.formats import rss_xml
 from feeds.formats.rss_xml import FeedChecker, StreamChecker
 from tests.goldens import GOLDEN
 
@@ -152,6 +153,13 @@ TRICKY = {
     "a declared prefix on an attribute": doc(item(b"1", b'<a g:b="1">t</a>')),
     "xml:lang in an item": doc(item(b"1", b'<title xml:lang="sv">t</title>')),
     "a declared atom link": doc(item(b"1"), head=ATOM),
+    # Limits libxml2 enforces only while building a tree (2,048 levels with huge_tree).
+    "elements nested 2,046 deep in an item": doc(item(b"1", b"<x>" * 2046 + b"</x>" * 2046)),
+    "elements nested 2,046 deep around an item": doc(item(b"1"), b"<x>" * 2046 + item(b"2")
+                                                     + b"</x>" * 2046),
+    "elements nested 2,046 deep across items": doc(*[item(b"%d" % n) + b"<x>"
+                                                      for n in range(2046)],
+                                                    b"</x>" * 2046),
 }
 
 
@@ -161,6 +169,31 @@ def test_a_tricky_document_gets_the_full_checks_verdict_or_none(name):
     after_each_tag = [n + 1 for n, byte in enumerate(document) if byte == ord(">")]
     for cuts in ([], [len(HEAD)], [len(HEAD) + 20, len(document) - 10], after_each_tag):
         assert_agrees(document, cuts)
+
+
+def test_fed_a_byte_at_a_time_the_document_is_decided(monkeypatch):
+    # An `</item>` cut anywhere: found at the seam between what is held and what comes,
+    # so what is held never grows past the head and an item.
+    monkeypatch.setattr(rss_xml, "_LONGEST_STRETCH", len(HEAD) + max(map(len, ITEMS)) + 1)
+    document = HEAD + b"".join(ITEMS) + TAIL
+    parsed = assert_agrees(document, list(range(len(document))))
+    assert parsed is not None and parsed.items == 5
+
+
+def test_a_long_stretch_without_an_item_end_is_not_held(monkeypatch):
+    monkeypatch.setattr(rss_xml, "_LONGEST_STRETCH", 200)
+    short = doc(item(b"1"), item(b"2"))
+    assert assert_agrees(short, [40, 90]) is not None
+    long_item = doc(item(b"1", b"<title>" + b"t" * 300 + b"</title>"))
+    assert assert_agrees(long_item, [100, 200, 300]) is None
+    long_tail = doc(item(b"1"), tail=b"<x>" + b"t" * 300 + b"</x>" + TAIL)
+    assert assert_agrees(long_tail, [100, 200, 300]) is None
+
+
+def test_a_part_that_could_hold_too_long_a_text_is_not_read(monkeypatch):
+    monkeypatch.setattr(rss_xml, "_LONGEST_TEXT", 100)
+    document = doc(item(b"1", b"<title>" + b"t" * 150 + b"</title>"))
+    assert assert_agrees(document, []) is None
 
 
 def test_a_declared_prefix_in_the_channel_is_decided():

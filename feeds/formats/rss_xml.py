@@ -107,7 +107,12 @@ class StreamChecker:
     whose ids carry no character reference or carriage return, and whose every
     other tag is plain: an ASCII name, unprefixed or with a prefix the root
     declared, and unprefixed attributes (`_tag_pattern`); anything else gives None.
-    Every document the fast renderer (`rss_fast`) writes is of that kind.
+    Every document the fast renderer (`rss_fast`) writes is of that kind. So are
+    limits that libxml2 enforces only while it builds a tree: the check is sure
+    only of a document whose elements cannot nest 2,048 deep (`_MOST_TAGS`), whose
+    every stretch without an item's end is shorter than `_LONGEST_STRETCH` (which
+    also bounds what it holds in memory), and that it was fed in parts shorter than
+    `_LONGEST_TEXT`.
     """
 
     def __init__(self, name: str, *, item_tag: str, id_tag: str,
@@ -117,7 +122,10 @@ class StreamChecker:
         self._parser = _parser(_Silent())
         self._id_ns, _, self._id_name = id_tag[1:].partition("}")
         self._sure = item_tag == "item" and id_tag.startswith("{")
-        self._pending = b""  # the bytes after the last `</item>` read so far
+        self._pending: list[bytes] = []  # the bytes after the last `</item>` so far
+        self._pending_size = 0
+        self._seam = b""  # their last bytes, where an `</item>` may have begun
+        self._between_tags = 0  # the tags outside items read so far
         self._items: re.Pattern[bytes] | None = None  # known once the head is read
         self._tags: re.Pattern[bytes] | None = None  # the plain tags, likewise
         self._digest = IdDigest()
@@ -126,18 +134,35 @@ class StreamChecker:
         _well_formed(self._name, self._parser.feed, data)
         if not self._sure:
             return
-        data = self._pending + data
-        cut = data.rfind(b"</item>") + len(b"</item>")
-        if cut < len(b"</item>"):
-            self._pending = data
-            return
-        self._pending = data[cut:]
-        self._read(data[:cut])
+        # Only the new bytes are searched for the last `</item>` (and the seam with the
+        # bytes before them), so a long stretch without one costs no more than its size.
+        at = data.rfind(_END)
+        if at >= 0:
+            cut = at + len(_END)
+        else:
+            at = (self._seam + data[:len(_END) - 1]).find(_END)
+            if at < 0:
+                self._hold(data)
+                return
+            cut = at + len(_END) - len(self._seam)
+        part = b"".join([*self._pending, data[:cut]])
+        self._pending, self._pending_size, self._seam = [], 0, b""
+        self._hold(data[cut:])
+        self._read(part)
+
+    def _hold(self, data: bytes) -> None:
+        """Keep `data` until the next `</item>`; not sure once that stretch is too long."""
+        self._pending.append(data)
+        self._pending_size += len(data)
+        self._seam = (self._seam + data[-len(_END):])[-len(_END) + 1:]
+        if self._pending_size > _LONGEST_STRETCH:
+            self._sure = False
+            self._pending, self._pending_size = [], 0
 
     def close(self) -> ParsedFeed | None:
         _well_formed(self._name, self._parser.close)
         if self._sure:
-            self._read(self._pending)
+            self._read(b"".join(self._pending))
         if not self._sure:
             return None
         for prefix, uri in self._wanted.items():
@@ -147,6 +172,9 @@ class StreamChecker:
 
     def _read(self, part: bytes) -> None:
         """The items of `part`, a run of whole items (the head before the first)."""
+        if len(part) >= _LONGEST_TEXT:  # it could hold a text node too long for a tree
+            self._sure = False
+            return
         if self._items is None:
             part = self._head(part)
             if not self._sure:
@@ -158,8 +186,10 @@ class StreamChecker:
         # comment, CDATA or processing instruction (every `<` starts a plain tag).
         found = self._items.split(part)
         between = b"".join(found[::2])
-        if _DECLARATION.search(part) or between.count(b"<") != len(
-                self._tags.findall(between)):
+        tags = between.count(b"<")
+        self._between_tags += tags
+        if (_DECLARATION.search(part) or tags != len(self._tags.findall(between))
+                or self._between_tags > _MOST_TAGS):
             self._sure = False
             return
         texts = [_text(raw) for raw in found[1::2]]
@@ -184,8 +214,8 @@ class StreamChecker:
         id_tag = re.escape(f"{prefixes[0]}:{self._id_name}".encode())
         self._tags = re.compile(_tag_pattern(declared))
         self._items = re.compile(
-            rb"<item>\s*+<%s>([^<]*+)</%s>(?:[^<]*+%s)*+[^<]*+</item>"
-            % (id_tag, id_tag, _item_tag_pattern(declared)))
+            rb"<item>\s*+<%s>([^<]*+)</%s>(?:[^<]*+%s){0,%d}+[^<]*+</item>"
+            % (id_tag, id_tag, _item_tag_pattern(declared), _MOST_TAGS))
         return part[head.end():]
 
 
@@ -247,6 +277,17 @@ _HEAD = re.compile(rb"""<\?xml version=["']1\.0["'] encoding=["']utf-8["']\s*\?>
 # Where a namespace may be declared (an attribute's name is spelt out, never a
 # reference). A compiled pattern: it finds it in half the time of `bytes.find`.
 _DECLARATION = re.compile(rb"xmlns")
+_END = b"</item>"
+# libxml2 refuses to build a tree deeper than 2,048 elements (with `huge_tree`), a
+# limit its parser without a tree does not have: the check is sure only where at
+# most this many tags lie outside the items, and this many inside each item, so
+# that no element can be nested deeper than about 2,000.
+_MOST_TAGS = 1000
+# Longer than this without an item's end: not sure (an item or a head this long is
+# not one a feed should have, and holding it would cost its size in memory).
+_LONGEST_STRETCH = 1 << 23
+# libxml2 refuses a text node this long in a tree, and only there.
+_LONGEST_TEXT = 10**9
 # An XML name without a colon, in ASCII (any other: not sure).
 _NAME = rb"[A-Za-z_][\w.-]*+"
 _PREDEFINED = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
