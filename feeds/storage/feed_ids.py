@@ -36,12 +36,12 @@ CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON feed_ids
     BEGIN DELETE FROM feed_id_sets WHERE stem IN ({stems}); END""" for name, event, stems in (
     ("feed_ids_added", "INSERT", "NEW.stem"), ("feed_ids_removed", "DELETE", "OLD.stem"),
     ("feed_ids_changed", "UPDATE", "OLD.stem, NEW.stem"))}
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS feed_ids (stem TEXT NOT NULL, id TEXT NOT NULL,
                                      PRIMARY KEY (id, stem)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS feed_id_sets (stem TEXT PRIMARY KEY, digest TEXT NOT NULL)
     WITHOUT ROWID;
-""" + ";".join(_TRIGGERS.values())
+"""
 _BATCH = 2000
 
 
@@ -56,10 +56,25 @@ class Recorder:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(_TABLES)
+            self._put_triggers_in_place()
             self._conn.execute("CREATE TEMP TABLE staged (id TEXT PRIMARY KEY) WITHOUT ROWID")
         except sqlite3.Error as exc:
             raise StoreError(f"{path} cannot be written: {exc}") from None
+
+    def _put_triggers_in_place(self) -> None:
+        """Create any trigger the file lacks (written by an older version of this
+        program). Without it a digest may have outlived a change of its rows, so
+        every digest is forgotten with it: the next build of each feed rewrites."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            present = {row[0] for row in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+            if present.issuperset(_TRIGGERS):
+                return
+            self._conn.execute("DELETE FROM feed_id_sets")
+            for trigger in _TRIGGERS.values():
+                self._conn.execute(trigger)
 
     def add(self, item_id: str) -> None:
         self._buffer.append(item_id)
