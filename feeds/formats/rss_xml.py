@@ -260,8 +260,8 @@ def _item_tag_pattern(declared: Mapping[str | None, str]) -> bytes:
     """A tag inside an item, plainer still: a start or end tag as `_tag_pattern`'s,
     without attributes or spaces (the built-in templates write none there). The
     tags inside items are many, so the pattern is the one measured cheapest: 0.13 s
-    of CPU per 100,000 items more than not reading the names at all; allowing
-    attributes cost 0.4 s (BENCHMARKS.md, phase 5)."""
+    of CPU per 100,000 items more than not reading the names at all, where the
+    general tag with attributes cost 0.24 s (BENCHMARKS.md, phase 5)."""
     prefixes = _prefixes(declared)
     return (rb"<(?:(?:%s):%s|/(?:%s):%s|(?!/?item[\s/>])/?+%s)>"
             % (prefixes, _NAME, prefixes, _NAME, _NAME))
