@@ -66,15 +66,20 @@ class Recorder:
         """Create any trigger the file lacks (written by an older version of this
         program). Without it a digest may have outlived a change of its rows, so
         every digest is forgotten with it: the next build of each feed rewrites."""
+        if self._has_every_trigger():  # the usual case: no write lock taken
+            return
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            present = {row[0] for row in self._conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-            if present.issuperset(_TRIGGERS):
+            if self._has_every_trigger():  # another writer put them in place meanwhile
                 return
             self._conn.execute("DELETE FROM feed_id_sets")
             for trigger in _TRIGGERS.values():
                 self._conn.execute(trigger)
+
+    def _has_every_trigger(self) -> bool:
+        present = {row[0] for row in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        return present.issuperset(_TRIGGERS)
 
     def add(self, item_id: str) -> None:
         self._buffer.append(item_id)
