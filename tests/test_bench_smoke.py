@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -233,9 +234,11 @@ def test_parse_back_times_the_check_next_to_its_floor(capsys):
     assert parse_back.main([str(feed), "--rounds", "1", "--full"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].strip() for line in lines[1:]] == [
-        "libxml2", "stream check", "full check"]
+        "libxml2", "stream check", "write", "full check"]
     found = [line.partition("(")[2] for line in lines[2:]]
-    assert found[0] == found[1] and " items, id digest " in found[0]
+    assert found[0] == found[2] and " items, id digest " in found[0]
+    sha256 = hashlib.sha256(feed.read_bytes()).hexdigest()[:12]
+    assert found[1] == f"file, .gz and SHA-256 {sha256})"
 
 
 def test_parse_back_names_a_file_that_is_not_a_feed_in_one_line(tmp_path, capsys):
